@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../store/invocations.js';
+import { queryCommand } from './query.js';
+import { schemaCommand } from './schema.js';
+import { simulateCommand } from './simulate.js';
+
+const program = new Command('rehearse')
+  .description('Rehearse a model rollout offline: seeded canary simulation and gate checks, recorded in DuckDB.')
+  .version(VERSION)
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride()
+  .addCommand(simulateCommand())
+  .addCommand(queryCommand())
+  .addCommand(schemaCommand());
+
+for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version are successes; every other usage problem is bad input: exit 2.
+    const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+    process.exitCode = ok ? 0 : 2;
+  } else {
+    throw err;
+  }
+}

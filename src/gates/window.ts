@@ -1,0 +1,93 @@
+import type { GateConfig } from '../config/model.js';
+import { isRateMetric } from '../config/model.js';
+import { CONTINUOUS_METRICS, type ContinuousMetric, STATS, type Stat } from '../config/schema.js';
+
+/**
+ * A window summary is a flat run of float64s with a fixed layout, so that a run's summaries move
+ * between threads as one transferable buffer and the judge reads them without allocating. It does
+ * not depend on the gate config: any gate list can be judged over the same summaries.
+ *
+ * Layout of one window: [canary arm][baseline arm][tests]; one arm is
+ *   n, errors, refusals, ok, thumbs_down, then per continuous metric: count, mean, p50..p999.
+ * tests holds, per continuous metric, the Mann–Whitney p-values (increase, decrease) and the KS p-value.
+ * A statistic no gate asked for is NaN.
+ */
+
+export const ARM_COUNTS = ['n', 'errors', 'refusals', 'ok', 'thumbs_down'] as const;
+export const METRIC_STATS = ['count', ...STATS] as const;
+export const METRIC_WIDTH = METRIC_STATS.length;
+export const ARM_WIDTH = ARM_COUNTS.length + CONTINUOUS_METRICS.length * METRIC_WIDTH;
+export const TEST_FIELDS = ['mw_increase', 'mw_decrease', 'ks'] as const;
+export const TESTS_WIDTH = CONTINUOUS_METRICS.length * TEST_FIELDS.length;
+export const WINDOW_WIDTH = 2 * ARM_WIDTH + TESTS_WIDTH;
+
+export const CANARY = 0;
+export const BASELINE = ARM_WIDTH;
+export const TESTS_OFFSET = 2 * ARM_WIDTH;
+
+export const N = 0;
+export const ERRORS = 1;
+export const REFUSALS = 2;
+export const OK = 3;
+export const THUMBS_DOWN = 4;
+
+export function metricIndex(metric: ContinuousMetric): number {
+  return CONTINUOUS_METRICS.indexOf(metric);
+}
+
+/** Offset, within an arm, of a continuous metric's statistic. */
+export function statOffset(metric: ContinuousMetric, stat: Stat | 'count'): number {
+  return ARM_COUNTS.length + metricIndex(metric) * METRIC_WIDTH + METRIC_STATS.indexOf(stat);
+}
+
+export function testOffset(metric: ContinuousMetric, field: (typeof TEST_FIELDS)[number]): number {
+  return TESTS_OFFSET + metricIndex(metric) * TEST_FIELDS.length + TEST_FIELDS.indexOf(field);
+}
+
+/** The quantile probabilities of p50..p999, in layout order. */
+export const QUANTILE_PROBS = [0.5, 0.9, 0.95, 0.99, 0.999] as const;
+
+/**
+ * Which work a window summary must do, per window kind (check, stage): which metrics need their
+ * samples sorted (for quantiles or tests) and which need tests. Counts and means are always
+ * computed: they are cheap. The random draws never depend on this, only the work done with them.
+ */
+export interface SummaryNeeds {
+  check: MetricNeeds;
+  stage: MetricNeeds | null;
+}
+
+export interface MetricNeeds {
+  /** Per continuous metric, in CONTINUOUS_METRICS order. */
+  sorted: boolean[];
+  tests: boolean[];
+}
+
+function emptyNeeds(): MetricNeeds {
+  return { sorted: CONTINUOUS_METRICS.map(() => false), tests: CONTINUOUS_METRICS.map(() => false) };
+}
+
+export function needsOf(configs: readonly GateConfig[]): SummaryNeeds {
+  const check = emptyNeeds();
+  let stage: MetricNeeds | null = null;
+  for (const config of configs) {
+    for (const gate of config.gates) {
+      if (isRateMetric(gate.metric)) continue;
+      const target = gate.window === 'stage' ? (stage ??= emptyNeeds()) : check;
+      const i = metricIndex(gate.metric);
+      if (gate.test && gate.test.kind !== 'proportion') {
+        target.sorted[i] = true;
+        target.tests[i] = true;
+      } else if (gate.stat !== 'mean') {
+        target.sorted[i] = true;
+      }
+    }
+  }
+  return { check, stage };
+}
+
+/** Everything computed: for callers that keep summaries to judge gate configs not known yet. */
+export function allNeeds(): SummaryNeeds {
+  const full = (): MetricNeeds => ({ sorted: CONTINUOUS_METRICS.map(() => true), tests: CONTINUOUS_METRICS.map(() => true) });
+  return { check: full(), stage: full() };
+}

@@ -1,0 +1,33 @@
+import pc from 'picocolors';
+
+/**
+ * A plain text table: columns sized to their widest cell, numbers right-aligned. Colour comes
+ * from picocolors, which already honours NO_COLOR and non-TTY output.
+ */
+export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly boolean[] = []): string {
+  const widths = headers.map((h, i) => Math.max(visibleLength(h), ...rows.map((r) => visibleLength(r[i] ?? ''))));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => {
+        const pad = ' '.repeat(widths[i]! - visibleLength(cell));
+        return rightAligned[i] ? pad + cell : cell + pad;
+      })
+      .join('  ')
+      .trimEnd();
+  return [pc.bold(line(headers)), ...rows.map(line)].join('\n');
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+function visibleLength(s: string): number {
+  return s.replace(ANSI, '').length;
+}
+
+export function percent(x: number, digits = 0): string {
+  return `${(x * 100).toFixed(digits)}%`;
+}
+
+export function integer(x: number): string {
+  return Math.round(x).toLocaleString('en-US');
+}

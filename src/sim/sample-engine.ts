@@ -1,0 +1,351 @@
+import type { Candidate, Quantiles, Scenario } from '../config/model.js';
+import { CANDIDATE_FIELDS } from '../config/model.js';
+import { CONTINUOUS_METRICS } from '../config/schema.js';
+import { quantileSorted } from '../stats/quantile.js';
+import { type Rng, Z99 } from '../stats/random.js';
+import { ksTwoSample, mannWhitney } from '../stats/tests.js';
+import type { CheckWindow } from './ladder.js';
+import {
+  ARM_COUNTS,
+  BASELINE,
+  CANARY,
+  ERRORS,
+  METRIC_WIDTH,
+  type MetricNeeds,
+  N,
+  OK,
+  QUANTILE_PROBS,
+  REFUSALS,
+  type SummaryNeeds,
+  THUMBS_DOWN,
+  TESTS_OFFSET,
+  TEST_FIELDS,
+  WINDOW_WIDTH,
+} from '../gates/window.js';
+
+/**
+ * The `sample` engine: every request of every window is drawn, as DESIGN.md describes them, and
+ * the window's statistics are computed from the draws. It is the reference the faster engines are
+ * checked against, so it follows the semantics literally rather than cleverly.
+ */
+
+const METRICS = CONTINUOUS_METRICS.length;
+const LAT = 0;
+const TTFT = 1;
+const OUT = 2;
+const IN = 3;
+const COST = 4;
+
+/** One arm's per-request laws for a run: lognormal parameters, per-token prices and rates. */
+export interface ArmLaw {
+  muLatency: number;
+  sigmaLatency: number;
+  /** NaN when the scenario has no ttft: no draw is made. */
+  muTtft: number;
+  sigmaTtft: number;
+  muOutput: number;
+  sigmaOutput: number;
+  muInput: number;
+  sigmaInput: number;
+  inputPrice: number;
+  outputPrice: number;
+  errorRate: number;
+  refusalRate: number;
+  thumbsDownRate: number;
+}
+
+const sigmaOf = (q: Quantiles) => Math.log(q.p99 / q.p50) / Z99;
+
+/** The law of an arm given the candidate multipliers in force (all 1 for the baseline). */
+export function armLaw(scenario: Scenario, m: Candidate): ArmLaw {
+  const b = scenario.baseline;
+  const cap = (r: number) => Math.min(1, r);
+  return {
+    muLatency: Math.log(b.latency_ms.p50 * m.latency),
+    sigmaLatency: sigmaOf(b.latency_ms) * m.latency_tail,
+    muTtft: b.ttft_ms ? Math.log(b.ttft_ms.p50 * m.latency) : NaN,
+    sigmaTtft: b.ttft_ms ? sigmaOf(b.ttft_ms) : NaN,
+    // output_length scales tokens before rounding: the same as scaling the lognormal's median.
+    muOutput: Math.log(b.output_tokens.p50 * m.output_length),
+    sigmaOutput: sigmaOf(b.output_tokens),
+    muInput: Math.log(b.input_tokens.p50),
+    sigmaInput: sigmaOf(b.input_tokens),
+    inputPrice: (scenario.price.input_per_million * m.price) / 1e6,
+    outputPrice: (scenario.price.output_per_million * m.price) / 1e6,
+    errorRate: cap(b.error_rate * m.error_rate),
+    refusalRate: cap(b.refusal_rate * m.refusal_rate),
+    thumbsDownRate: cap(b.thumbs_down_rate * m.thumbs_down_rate),
+  };
+}
+
+export const UNCHANGED: Candidate = {
+  latency: 1,
+  latency_tail: 1,
+  output_length: 1,
+  price: 1,
+  error_rate: 1,
+  refusal_rate: 1,
+  thumbs_down_rate: 1,
+};
+
+/**
+ * The candidate's multipliers for one run: each times its own factor uniform in [1 − r, 1 + r].
+ * These are the first draws of a run's stream, in CANDIDATE_FIELDS order, so every engine that
+ * shares the stream layout sees the same candidate in the same run.
+ */
+export function runCandidate(scenario: Scenario, rng: Rng): Candidate {
+  const r = scenario.nondeterminism.run;
+  const out = { ...scenario.candidate };
+  if (r > 0) for (const k of CANDIDATE_FIELDS) out[k] *= 1 + r * (2 * rng.uniform() - 1);
+  return out;
+}
+
+/** A window's common non-determinism factor for one arm, ~ Normal(1, check), clamped at 0. */
+export function checkFactor(scenario: Scenario, rng: Rng): number {
+  const c = scenario.nondeterminism.check;
+  return c > 0 ? Math.max(0, 1 + c * rng.normal()) : 1;
+}
+
+/** Growable per-metric sample buffers of one arm in one window. */
+class ArmSamples {
+  values: Float64Array[] = CONTINUOUS_METRICS.map(() => new Float64Array(1024));
+  m = 0;
+  n = 0;
+  errors = 0;
+  refusals = 0;
+  ok = 0;
+  thumbsDown = 0;
+  sums = new Float64Array(METRICS);
+
+  reset(capacity: number): void {
+    this.m = this.n = this.errors = this.refusals = this.ok = this.thumbsDown = 0;
+    this.sums.fill(0);
+    if (this.values[0]!.length < capacity) {
+      const size = Math.max(capacity, this.values[0]!.length * 2);
+      this.values = CONTINUOUS_METRICS.map(() => new Float64Array(size));
+    }
+  }
+}
+
+/** Sorted pooled samples since the stage began, merged in window by window. */
+class StagePool {
+  sorted: Float64Array = new Float64Array(0);
+  len = 0;
+  private scratch: Float64Array = new Float64Array(0);
+
+  reset(): void {
+    this.len = 0;
+  }
+
+  merge(add: Float64Array, addLen: number): void {
+    const total = this.len + addLen;
+    if (this.scratch.length < total) this.scratch = new Float64Array(Math.max(total, this.scratch.length * 2));
+    const a = this.sorted, out = this.scratch;
+    let i = 0, j = 0, k = 0;
+    while (i < this.len && j < addLen) out[k++] = a[i]! <= add[j]! ? a[i++]! : add[j++]!;
+    while (i < this.len) out[k++] = a[i++]!;
+    while (j < addLen) out[k++] = add[j++]!;
+    // The old pool becomes the next merge's scratch: two buffers, no allocation per window.
+    this.scratch = this.sorted;
+    this.sorted = out;
+    this.len = total;
+  }
+}
+
+/** Running totals of one arm since the stage began. */
+class StageArm {
+  counts = new Float64Array(ARM_COUNTS.length);
+  m = new Float64Array(METRICS);
+  sums = new Float64Array(METRICS);
+  pools = CONTINUOUS_METRICS.map(() => new StagePool());
+
+  reset(): void {
+    this.counts.fill(0);
+    this.m.fill(0);
+    this.sums.fill(0);
+    for (const p of this.pools) p.reset();
+  }
+}
+
+/** Draws one arm's requests for a window. */
+function drawArm(rng: Rng, law: ArmLaw, count: number, factor: number, s: ArmSamples): void {
+  s.reset(count);
+  s.n = count;
+  const errorRate = Math.min(1, law.errorRate * factor);
+  // One uniform decides the status: error with errorRate, else refusal with refusalRate.
+  const refusalCut = errorRate + (1 - errorRate) * Math.min(1, law.refusalRate * factor);
+  const tdRate = Math.min(1, law.thumbsDownRate * factor);
+  const hasTtft = !Number.isNaN(law.muTtft);
+  const lat = s.values[LAT]!, ttft = s.values[TTFT]!, out = s.values[OUT]!, inp = s.values[IN]!, cost = s.values[COST]!;
+  let m = 0, errors = 0, refusals = 0, ok = 0, td = 0;
+  let sLat = 0, sTtft = 0, sOut = 0, sIn = 0, sCost = 0;
+  for (let i = 0; i < count; i++) {
+    const u = rng.uniform();
+    if (u < errorRate) {
+      errors++;
+      continue;
+    }
+    if (u < refusalCut) refusals++;
+    else {
+      ok++;
+      if (rng.uniform() < tdRate) td++;
+    }
+    const l = Math.exp(law.muLatency + law.sigmaLatency * rng.normal()) * factor;
+    lat[m] = l;
+    sLat += l;
+    if (hasTtft) {
+      const t = Math.exp(law.muTtft + law.sigmaTtft * rng.normal()) * factor;
+      ttft[m] = t;
+      sTtft += t;
+    }
+    const ti = Math.max(1, Math.round(Math.exp(law.muInput + law.sigmaInput * rng.normal()) * factor));
+    const to = Math.max(1, Math.round(Math.exp(law.muOutput + law.sigmaOutput * rng.normal()) * factor));
+    const c = ti * law.inputPrice + to * law.outputPrice;
+    inp[m] = ti;
+    out[m] = to;
+    cost[m] = c;
+    sIn += ti;
+    sOut += to;
+    sCost += c;
+    m++;
+  }
+  s.m = m;
+  s.errors = errors;
+  s.refusals = refusals;
+  s.ok = ok;
+  s.thumbsDown = td;
+  s.sums[LAT] = sLat;
+  s.sums[TTFT] = sTtft;
+  s.sums[OUT] = sOut;
+  s.sums[IN] = sIn;
+  s.sums[COST] = sCost;
+}
+
+function writeCounts(out: Float64Array, at: number, n: number, errors: number, refusals: number, ok: number, td: number): void {
+  out[at + N] = n;
+  out[at + ERRORS] = errors;
+  out[at + REFUSALS] = refusals;
+  out[at + OK] = ok;
+  out[at + THUMBS_DOWN] = td;
+}
+
+function writeMetric(out: Float64Array, at: number, metric: number, m: number, sum: number, sorted: Float64Array | null, present: boolean): void {
+  const base = at + ARM_COUNTS.length + metric * METRIC_WIDTH;
+  out[base] = present ? m : 0;
+  out[base + 1] = present && m > 0 ? sum / m : NaN;
+  for (let q = 0; q < QUANTILE_PROBS.length; q++) {
+    out[base + 2 + q] = sorted && present ? quantileSorted(sorted, m, QUANTILE_PROBS[q]!) : NaN;
+  }
+}
+
+function writeTests(out: Float64Array, at: number, metric: number, canary: Float64Array, nc: number, baseline: Float64Array, nb: number): void {
+  const base = at + TESTS_OFFSET + metric * TEST_FIELDS.length;
+  const a = canary.subarray(0, nc), b = baseline.subarray(0, nb);
+  const mw = mannWhitney(a, b);
+  out[base] = mw.pIncrease;
+  out[base + 1] = mw.pDecrease;
+  out[base + 2] = ksTwoSample(a, b).p;
+}
+
+/** Simulates the windows of one run, in order, with the `sample` engine. */
+export class SampleRun {
+  private readonly canaryLaw: ArmLaw;
+  private readonly baselineLaw: ArmLaw;
+  private readonly arms = [new ArmSamples(), new ArmSamples()];
+  private readonly stageArms = [new StageArm(), new StageArm()];
+  private readonly hasTtft: boolean;
+
+  constructor(
+    private readonly scenario: Scenario,
+    private readonly needs: SummaryNeeds,
+    private readonly rng: Rng,
+  ) {
+    this.canaryLaw = armLaw(scenario, runCandidate(scenario, rng));
+    this.baselineLaw = armLaw(scenario, UNCHANGED);
+    this.hasTtft = scenario.baseline.ttft_ms !== null;
+  }
+
+  /**
+   * Draws a window and writes its check summary at `out[at]`, and its stage summary at
+   * `out[at + WINDOW_WIDTH]` when a gate reads stage windows. Returns the canary's request count.
+   */
+  window(w: CheckWindow, out: Float64Array, at: number): number {
+    const minutes = w.endMinute - w.startMinute;
+    const lambda = this.scenario.requestsPerMinute * minutes;
+    const rng = this.rng;
+    const nCanary = rng.poisson((lambda * w.percent) / 100);
+    const nBaseline = rng.poisson((lambda * (100 - w.percent)) / 100);
+    const fCanary = checkFactor(this.scenario, rng);
+    const fBaseline = checkFactor(this.scenario, rng);
+    const [canary, baseline] = this.arms as [ArmSamples, ArmSamples];
+    drawArm(rng, this.canaryLaw, nCanary, fCanary, canary);
+    drawArm(rng, this.baselineLaw, nBaseline, fBaseline, baseline);
+
+    const checkNeeds = this.needs.check;
+    this.summarise(out, at, checkNeeds, canary, baseline);
+
+    const stageNeeds = this.needs.stage;
+    if (stageNeeds) {
+      if (w.startMinute === w.stageStartMinute) for (const s of this.stageArms) s.reset();
+      this.accumulateStage(out, at + WINDOW_WIDTH, stageNeeds);
+    }
+    return nCanary;
+  }
+
+  private summarise(out: Float64Array, at: number, needs: MetricNeeds, canary: ArmSamples, baseline: ArmSamples): void {
+    const arms: [ArmSamples, number][] = [
+      [canary, at + CANARY],
+      [baseline, at + BASELINE],
+    ];
+    for (const [s, armAt] of arms) {
+      writeCounts(out, armAt, s.n, s.errors, s.refusals, s.ok, s.thumbsDown);
+      for (let k = 0; k < METRICS; k++) {
+        const present = k !== TTFT || this.hasTtft;
+        let sorted: Float64Array | null = null;
+        if (needs.sorted[k] && present) {
+          sorted = s.values[k]!.subarray(0, s.m).sort();
+        }
+        writeMetric(out, armAt, k, s.m, s.sums[k]!, sorted, present);
+      }
+    }
+    for (let k = 0; k < METRICS; k++) {
+      const base = at + TESTS_OFFSET + k * TEST_FIELDS.length;
+      if (needs.tests[k] && (k !== TTFT || this.hasTtft)) writeTests(out, at, k, canary.values[k]!, canary.m, baseline.values[k]!, baseline.m);
+      else out.fill(NaN, base, base + TEST_FIELDS.length);
+    }
+  }
+
+  private accumulateStage(out: Float64Array, at: number, needs: MetricNeeds): void {
+    for (let a = 0; a < 2; a++) {
+      const s = this.arms[a]!, st = this.stageArms[a]!;
+      st.counts[N] += s.n;
+      st.counts[ERRORS] += s.errors;
+      st.counts[REFUSALS] += s.refusals;
+      st.counts[OK] += s.ok;
+      st.counts[THUMBS_DOWN] += s.thumbsDown;
+      const armAt = at + (a === 0 ? CANARY : BASELINE);
+      writeCounts(out, armAt, st.counts[N]!, st.counts[ERRORS]!, st.counts[REFUSALS]!, st.counts[OK]!, st.counts[THUMBS_DOWN]!);
+      for (let k = 0; k < METRICS; k++) {
+        const present = k !== TTFT || this.hasTtft;
+        st.m[k] += s.m;
+        st.sums[k] += s.sums[k]!;
+        let sorted: Float64Array | null = null;
+        if (needs.sorted[k] && present) {
+          // The check summary may not have sorted this metric; merging needs the window sorted.
+          const win = s.values[k]!.subarray(0, s.m);
+          if (!this.needs.check.sorted[k]) win.sort();
+          st.pools[k]!.merge(win, s.m);
+          sorted = st.pools[k]!.sorted;
+        }
+        writeMetric(out, armAt, k, st.m[k]!, st.sums[k]!, sorted, present);
+      }
+    }
+    for (let k = 0; k < METRICS; k++) {
+      const base = at + TESTS_OFFSET + k * TEST_FIELDS.length;
+      if (needs.tests[k] && (k !== TTFT || this.hasTtft)) {
+        const [c, b] = this.stageArms as [StageArm, StageArm];
+        writeTests(out, at, k, c.pools[k]!.sorted, c.pools[k]!.len, b.pools[k]!.sorted, b.pools[k]!.len);
+      } else out.fill(NaN, base, base + TEST_FIELDS.length);
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import seedrandom from 'seedrandom';
+
+/**
+ * The random stream of one simulated run.
+ *
+ * xoshiro128** keeps the hot loop in 32-bit integer arithmetic, which V8 compiles to a few
+ * instructions; seedrandom's ARC4 only expands the (seed, run) key into the initial state, so a
+ * run's stream depends on that key alone and never on which worker or batch drew it.
+ */
+export class Rng {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+  private spare = 0;
+  private hasSpare = false;
+
+  constructor(key: string) {
+    const arc4 = seedrandom(key);
+    this.s0 = arc4.int32() | 0;
+    this.s1 = arc4.int32() | 0;
+    this.s2 = arc4.int32() | 0;
+    this.s3 = arc4.int32() | 0;
+    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+  }
+
+  /** The stream of run `run` of a scenario seeded with `seed`. */
+  static forRun(seed: number, run: number, purpose = 'run'): Rng {
+    return new Rng(`rehearse:${purpose}:${seed}:${run}`);
+  }
+
+  nextUint32(): number {
+    const s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
+    const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    const t = s1 << 9;
+    this.s2 = s2 ^ s0;
+    this.s3 = s3 ^ s1;
+    this.s1 = s1 ^ this.s2;
+    this.s0 = s0 ^ this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    return result;
+  }
+
+  /** Uniform in the open interval (0, 1): never 0, so log(u) is always finite. */
+  uniform(): number {
+    return (this.nextUint32() + 0.5) * 2.3283064365386963e-10;
+  }
+
+  /** Standard normal by Marsaglia's polar method; the second variate of each pair is kept. */
+  normal(): number {
+    if (this.hasSpare) {
+      this.hasSpare = false;
+      return this.spare;
+    }
+    let u: number, v: number, s: number;
+    do {
+      u = 2 * this.uniform() - 1;
+      v = 2 * this.uniform() - 1;
+      s = u * u + v * v;
+    } while (s >= 1 || s === 0);
+    const m = Math.sqrt((-2 * Math.log(s)) / s);
+    this.spare = v * m;
+    this.hasSpare = true;
+    return u * m;
+  }
+
+  /** Poisson(lambda): inversion for small means, Hörmann's PTRS (as numpy does) above 10. */
+  poisson(lambda: number): number {
+    if (!(lambda > 0)) return 0;
+    if (lambda < 10) {
+      const limit = Math.exp(-lambda);
+      let k = 0;
+      let prod = this.uniform();
+      while (prod > limit) {
+        k++;
+        prod *= this.uniform();
+      }
+      return k;
+    }
+    const slam = Math.sqrt(lambda);
+    const loglam = Math.log(lambda);
+    const b = 0.931 + 2.53 * slam;
+    const a = -0.059 + 0.02483 * b;
+    const invalpha = 1.1239 + 1.1328 / (b - 3.4);
+    const vr = 0.9277 - 3.6224 / (b - 2);
+    for (;;) {
+      const U = this.uniform() - 0.5;
+      const V = this.uniform();
+      const us = 0.5 - Math.abs(U);
+      const k = Math.floor(((2 * a) / us + b) * U + lambda + 0.43);
+      if (us >= 0.07 && V <= vr) return k;
+      if (k < 0 || (us < 0.013 && V > us)) continue;
+      if (Math.log(V) + Math.log(invalpha) - Math.log(a / (us * us) + b) <= -lambda + k * loglam - logGamma(k + 1)) {
+        return k;
+      }
+    }
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
+
+const LANCZOS = [
+  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+  -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
+  1.5056327351493116e-7,
+];
+
+/** ln Γ(x) for x > 0 (Lanczos, g = 7; relative error below 1e-13). */
+export function logGamma(x: number): number {
+  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
+  x -= 1;
+  let a = LANCZOS[0]!;
+  const t = x + 7.5;
+  for (let i = 1; i < 9; i++) a += LANCZOS[i]! / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** z such that Φ(z) = 0.99: the lognormal through p50 and p99 has σ = ln(p99/p50) / Z99. */
+export const Z99 = 2.3263478740408408;

@@ -1,0 +1,119 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { UserError } from '../config/errors.js';
+
+/**
+ * The one DuckDB file every invocation accumulates into. Tables are created on first use and
+ * only ever gain columns, so a file written by an older version stays readable.
+ */
+
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS invocations (
+  invocation_id VARCHAR PRIMARY KEY,
+  command VARCHAR NOT NULL,
+  args JSON,
+  started_at TIMESTAMPTZ NOT NULL,
+  finished_at TIMESTAMPTZ,
+  status VARCHAR NOT NULL,
+  version VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scenarios (
+  invocation_id VARCHAR NOT NULL,
+  scenario VARCHAR NOT NULL,
+  file VARCHAR,
+  description VARCHAR,
+  gate_config VARCHAR NOT NULL,
+  runs INTEGER NOT NULL,
+  seed BIGINT NOT NULL,
+  definition JSON
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+  invocation_id VARCHAR NOT NULL,
+  scenario VARCHAR NOT NULL,
+  gate_config VARCHAR NOT NULL,
+  run INTEGER NOT NULL,
+  seed BIGINT NOT NULL,
+  outcome VARCHAR NOT NULL,
+  halted_stage INTEGER,
+  halted_percent DOUBLE,
+  gate VARCHAR,
+  detected_minute DOUBLE,
+  canary_requests BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checks (
+  invocation_id VARCHAR NOT NULL,
+  scenario VARCHAR NOT NULL,
+  gate_config VARCHAR NOT NULL,
+  run INTEGER NOT NULL,
+  stage INTEGER NOT NULL,
+  minute DOUBLE NOT NULL,
+  gate VARCHAR NOT NULL,
+  canary_value DOUBLE,
+  baseline_value DOUBLE,
+  canary_n BIGINT NOT NULL,
+  p_value DOUBLE,
+  breached BOOLEAN,
+  fired BOOLEAN NOT NULL
+);
+`;
+
+export class Store {
+  private constructor(
+    readonly file: string,
+    private readonly instance: DuckDBInstance,
+    readonly connection: DuckDBConnection,
+  ) {}
+
+  /** Opens (creating if needed) the database file; a file locked by another process is exit 2. */
+  static async open(file: string, options: { readOnly?: boolean } = {}): Promise<Store> {
+    if (!options.readOnly) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(file, options.readOnly ? { access_mode: 'READ_ONLY' } : {});
+    } catch (err) {
+      throw storeError(file, err);
+    }
+    const connection = await instance.connect();
+    const store = new Store(file, instance, connection);
+    if (!options.readOnly) await connection.run(SCHEMA_SQL);
+    return store;
+  }
+
+  async run(sql: string): Promise<void> {
+    await this.connection.run(sql);
+  }
+
+  async appender(table: string): Promise<DuckDBAppender> {
+    return this.connection.createAppender(table);
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+/** Turns DuckDB's open errors into messages that say what to do. */
+export function storeError(file: string, err: unknown): UserError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/lock/i.test(message)) {
+    const pid = /PID (\d+)/.exec(message)?.[1];
+    return new UserError(
+      `${file}: the database is in use by another process${pid ? ` (PID ${pid})` : ''}; wait for it to finish, or pass --db <another file>`,
+    );
+  }
+  if (/not a valid DuckDB database|database file .* (is not|corrupt)|Invalid Input Error.*file/i.test(message)) {
+    return new UserError(`${file}: not a DuckDB database (${message.split('\n')[0]})`);
+  }
+  if (/No such file|does not exist|Cannot open/i.test(message)) {
+    return new UserError(`${file}: cannot open the database (${message.split('\n')[0]})`);
+  }
+  return new UserError(`${file}: ${message.split('\n')[0]}`);
+}
+
+export function appendNullable(appender: DuckDBAppender, value: number | null | undefined, kind: 'double' | 'integer'): void {
+  if (value === null || value === undefined || Number.isNaN(value)) appender.appendNull();
+  else if (kind === 'integer') appender.appendInteger(value);
+  else appender.appendDouble(value);
+}
