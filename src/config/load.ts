@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, UserError, formatPath } from './errors.js';
 import type { Expectation, Gate, GateConfig, Scenario, Stage } from './model.js';
@@ -26,10 +26,11 @@ export function readConfigFile(file: string): unknown {
     throw new UserError(`${shown}: cannot read (${code ?? String(err)})`);
   }
   // YAML is a superset of JSON, so one parser serves both and reports positions the same way.
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const pos = e.linePos?.[0];
+    const pos = lineCounter.linePos(e.pos[0]);
     const where = pos ? `${shown}:${pos.line}:${pos.col}` : shown;
     throw new UserError(`${where}: ${path.extname(file) === '.json' ? 'JSON' : 'YAML'} syntax error: ${e.message.split('\n')[0]}`);
   }

@@ -17,7 +17,7 @@ function buffersOf(batch: RunBatch): ArrayBuffer[] {
 }
 
 /** A piscina task: a range of runs, handed back with its typed arrays transferred, not copied. */
-export default function simulateTask(task: SimulateTask) {
+export default function simulateTask(task: SimulateTask): unknown {
   const batch = simulateRuns(task.scenario, task);
   return move({
     get [transferableSymbol]() {
