@@ -120,7 +120,7 @@ export const ScenarioSchema = z
           .object({
             latency_ms: quantilePair('End-to-end latency in milliseconds.', 800, 4000),
             ttft_ms: z
-              .object({ p50: finite().gt(0), p99: finite().gt(0) })
+              .object({ p50: finite().gt(0).describe('Median. Must be above 0.'), p99: finite().gt(0).describe('99th percentile. Must be at least p50.') })
               .strict()
               .refine((q) => q.p99 >= q.p50, { message: 'p99 must be at least p50', path: ['p99'] })
               .optional()

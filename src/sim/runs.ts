@@ -4,7 +4,7 @@ import { Rng } from '../stats/random.js';
 import { checkSchedule } from './ladder.js';
 import { SampleRun } from './sample-engine.js';
 import { OUTCOME_CODES, type RunBatch, VERDICT_CODES } from '../store/columns.js';
-import { type SummaryNeeds, WINDOW_WIDTH, needsOf } from '../gates/window.js';
+import { BASELINE, CANARY, N, type SummaryNeeds, WINDOW_WIDTH, needsOf } from '../gates/window.js';
 
 /**
  * Simulates a contiguous range of runs of one scenario and judges them under one or more gate
@@ -84,6 +84,7 @@ export function simulateRuns(scenario: Scenario, options: SimulateOptions): RunB
       }, 4096)
     : null;
 
+  let simulatedRequests = 0;
   for (let run = runFrom; run < runTo; run++) {
     const engine = new SampleRun(scenario, needs, Rng.forRun(scenario.seed, run));
     const judges = configs.map((c) => new RunJudge(c.gates));
@@ -92,6 +93,7 @@ export function simulateRuns(scenario: Scenario, options: SimulateOptions): RunB
     for (let c = 0; c < schedule.length && open > 0; c++) {
       const w = schedule[c]!;
       const canaryRequests = engine.window(w, summary, 0);
+      simulatedRequests += summary[CANARY + N]! + summary[BASELINE + N]!;
       const meta: CheckMeta = { stage: w.stage, percent: w.percent, endMinute: w.endMinute, canaryRequests };
       for (let k = 0; k < configs.length; k++) {
         if (results[k]) continue;
@@ -130,5 +132,5 @@ export function simulateRuns(scenario: Scenario, options: SimulateOptions): RunB
       });
     }
   }
-  return { outcomes: outcomes.finish(), checks: checks ? checks.finish() : null };
+  return { outcomes: outcomes.finish(), checks: checks ? checks.finish() : null, simulatedRequests };
 }

@@ -35,6 +35,8 @@ export interface CheckColumns {
 export interface RunBatch {
   outcomes: OutcomeColumns;
   checks: CheckColumns | null;
+  /** Requests drawn, both arms, every window simulated (runs stop drawing once every config halted). */
+  simulatedRequests: number;
 }
 
 /** Where a check falls: enough of a check window for the store to place a row. */
