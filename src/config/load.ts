@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { ConfigError, UserError, formatPath } from './errors.js';
 import type { Expectation, Gate, GateConfig, Scenario, Stage } from './model.js';
 import { isRateMetric } from './model.js';
-import { GateFileSchema, type GateInput, ScenarioSchema, type ScenarioFile } from './schema.js';
+import { GateFileSchema, type GateInput, GateListSchema, ScenarioSchema, type ScenarioFile } from './schema.js';
 
 /** How a path is shown in messages: relative to the working directory when it lies inside it. */
 export function displayPath(file: string): string {
@@ -82,9 +82,16 @@ function issueToError(file: string, data: unknown, issue: z.core.$ZodIssue, pref
       const key = issue.keys[0]!;
       return new ConfigError(file, formatPath([...at, key]), `unknown field (check the spelling; see schema/)`);
     }
-    case 'invalid_union':
-      problem = `must be a path to a gate file or a list of gates, got ${describeValue(valueAt(data, issue.path))}`;
+    case 'invalid_union': {
+      // The only union is `gates: path | list`; a list deserves the list's own first problem.
+      const v = valueAt(data, issue.path);
+      if (Array.isArray(v)) {
+        const inner = GateListSchema.safeParse(v);
+        if (!inner.success) return issueToError(file, v, inner.error.issues[0]!, at);
+      }
+      problem = `must be a path to a gate file or a list of gates, got ${describeValue(v)}`;
       break;
+    }
     case 'not_multiple_of':
       problem = issue.divisor === 1 ? 'must be an integer' : `must be a multiple of ${issue.divisor}`;
       break;
