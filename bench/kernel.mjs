@@ -1,0 +1,193 @@
+/**
+ * The reference kernel for bench/sample-engine.mjs: the least work that answers a `cost_usd mean`
+ * gate and a `latency_ms p99` gate over Poisson traffic, written by hand with nothing shared with
+ * rehearse but the list of check windows.
+ *
+ * Per window and arm: a Poisson count (inversion below a mean of 10, Hörmann's PTRS above, as
+ * numpy does); per request a status uniform (errors are dropped from latency and cost, as in
+ * DESIGN.md), then three lognormal draws through Marsaglia's polar method (latency, input tokens,
+ * output tokens), tokens rounded (at least 1) and priced; per window the mean cost and the p99
+ * latency by quantile selection (Hoare quickselect, numpy's linear interpolation), and the two
+ * ratio gates. The PRNG is xoshiro128**, inline, in 32-bit integer arithmetic.
+ */
+
+const Z99 = 2.3263478740408408;
+const TWO_POW_M32 = 2.3283064365386963e-10;
+
+// PRNG state: module-level, so the hot loop touches no object.
+let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+let spare = 0, hasSpare = false;
+
+/** splitmix32 expands (seed, run) into the xoshiro state. */
+function seedRun(seed, run) {
+  let x = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(run + 1, 0x85ebca6b)) | 0;
+  const next = () => {
+    x = (x + 0x9e3779b9) | 0;
+    let z = x;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return (z ^ (z >>> 16)) | 0;
+  };
+  s0 = next(); s1 = next(); s2 = next(); s3 = next();
+  if ((s0 | s1 | s2 | s3) === 0) s0 = 1;
+  hasSpare = false;
+}
+
+/** xoshiro128**: a uniform in (0, 1), never 0. */
+function u01() {
+  const x = Math.imul(s1, 5);
+  const result = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
+  const t = s1 << 9;
+  s2 ^= s0;
+  s3 ^= s1;
+  s1 ^= s2;
+  s0 ^= s3;
+  s2 ^= t;
+  s3 = (s3 << 11) | (s3 >>> 21);
+  return (result + 0.5) * TWO_POW_M32;
+}
+
+/** Standard normal, Marsaglia polar, the second variate kept. */
+function normal() {
+  if (hasSpare) {
+    hasSpare = false;
+    return spare;
+  }
+  let u, v, s;
+  do {
+    u = 2 * u01() - 1;
+    v = 2 * u01() - 1;
+    s = u * u + v * v;
+  } while (s >= 1 || s === 0);
+  const m = Math.sqrt((-2 * Math.log(s)) / s);
+  spare = v * m;
+  hasSpare = true;
+  return u * m;
+}
+
+/** ln k! by Stirling's series (k ≥ 7) or a table: what PTRS needs, no more. */
+const LOG_FACT = [0, 0, Math.log(2), Math.log(6), Math.log(24), Math.log(120), Math.log(720)];
+function logFactorial(k) {
+  if (k < 7) return LOG_FACT[k];
+  const x = k + 1;
+  const x2 = 1 / (x * x);
+  return (x - 0.5) * Math.log(x) - x + 0.9189385332046728 + (1 / x) * (1 / 12 - x2 * (1 / 360 - x2 / 1260));
+}
+
+function poisson(lambda) {
+  if (!(lambda > 0)) return 0;
+  if (lambda < 10) {
+    const limit = Math.exp(-lambda);
+    let k = 0, prod = u01();
+    while (prod > limit) {
+      k++;
+      prod *= u01();
+    }
+    return k;
+  }
+  const slam = Math.sqrt(lambda), loglam = Math.log(lambda);
+  const b = 0.931 + 2.53 * slam;
+  const a = -0.059 + 0.02483 * b;
+  const invalpha = 1.1239 + 1.1328 / (b - 3.4);
+  const vr = 0.9277 - 3.6224 / (b - 2);
+  for (;;) {
+    const U = u01() - 0.5, V = u01();
+    const us = 0.5 - Math.abs(U);
+    const k = Math.floor(((2 * a) / us + b) * U + lambda + 0.43);
+    if (us >= 0.07 && V <= vr) return k;
+    if (k < 0 || (us < 0.013 && V > us)) continue;
+    if (Math.log(V) + Math.log(invalpha) - Math.log(a / (us * us) + b) <= -lambda + k * loglam - logFactorial(k)) return k;
+  }
+}
+
+/** The k-th smallest of a[0..n) (0-based), partially reordering a: Hoare's quickselect. */
+function select(a, n, k) {
+  let lo = 0, hi = n - 1;
+  while (hi > lo) {
+    const pivot = a[(lo + hi) >>> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i]; a[i] = a[j]; a[j] = t;
+        i++; j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k];
+}
+
+/** numpy's linear-interpolated q-quantile of a[0..n) by selection. */
+function quantileSelect(a, n, q) {
+  if (n === 0) return NaN;
+  const h = (n - 1) * q, lo = Math.floor(h);
+  const x = select(a, n, lo);
+  if (lo + 1 >= n) return x;
+  // After selecting lo, everything above index lo is ≥ x: the next order statistic is their minimum.
+  let y = a[lo + 1];
+  for (let i = lo + 2; i < n; i++) if (a[i] < y) y = a[i];
+  return x + (h - lo) * (y - x);
+}
+
+/**
+ * One arm of one window. Returns the request count; writes mean cost and p99 latency to out[0..1].
+ */
+function arm(law, mean, lat, out) {
+  const n = poisson(mean);
+  const { errorRate, muL, sL, muI, sI, muO, sO, pin, pout } = law;
+  let m = 0, sumCost = 0;
+  for (let i = 0; i < n; i++) {
+    if (u01() < errorRate) continue;
+    lat[m++] = Math.exp(muL + sL * normal());
+    const ti = Math.max(1, Math.round(Math.exp(muI + sI * normal())));
+    const to = Math.max(1, Math.round(Math.exp(muO + sO * normal())));
+    sumCost += ti * pin + to * pout;
+  }
+  out[0] = m > 0 ? sumCost / m : NaN;
+  out[1] = quantileSelect(lat, m, 0.99);
+  return n;
+}
+
+/** The per-request law of an arm from a loaded rehearse scenario (plain numbers only). */
+export function kernelLaw(scenario) {
+  const b = scenario.baseline;
+  const sigma = (q) => Math.log(q.p99 / q.p50) / Z99;
+  return {
+    errorRate: b.error_rate,
+    muL: Math.log(b.latency_ms.p50), sL: sigma(b.latency_ms),
+    muI: Math.log(b.input_tokens.p50), sI: sigma(b.input_tokens),
+    muO: Math.log(b.output_tokens.p50), sO: sigma(b.output_tokens),
+    pin: scenario.price.input_per_million / 1e6,
+    pout: scenario.price.output_per_million / 1e6,
+  };
+}
+
+/**
+ * Runs `runs` rollouts over the given windows (per-window Poisson means of each arm) and judges
+ * the two ratio gates at every check. Returns the requests drawn (both arms) and a checksum.
+ */
+export function runKernel({ canaryMeans, baselineMeans, law, runs, seed, maxCostRatio, maxP99Ratio }) {
+  const windows = canaryMeans.length;
+  let maxMean = 0;
+  for (let w = 0; w < windows; w++) maxMean = Math.max(maxMean, canaryMeans[w], baselineMeans[w]);
+  const lat = new Float64Array(Math.ceil(maxMean + 20 * Math.sqrt(maxMean) + 64));
+  const c = new Float64Array(2), bl = new Float64Array(2);
+  let requests = 0, checksum = 0, halts = 0;
+  for (let run = 0; run < runs; run++) {
+    seedRun(seed, run);
+    for (let w = 0; w < windows; w++) {
+      requests += arm(law, canaryMeans[w], lat, c);
+      requests += arm(law, baselineMeans[w], lat, bl);
+      checksum += c[0] / bl[0] + c[1] / bl[1];
+      if (c[0] / bl[0] > maxCostRatio || c[1] / bl[1] > maxP99Ratio) {
+        halts++;
+        break;
+      }
+    }
+  }
+  return { requests, checksum, halts };
+}
