@@ -14,9 +14,10 @@
 const Z99 = 2.3263478740408408;
 const TWO_POW_M32 = 2.3283064365386963e-10;
 
-// PRNG state: module-level, so the hot loop touches no object.
-let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-let spare = 0, hasSpare = false;
+// PRNG state in typed arrays: no boxing of the doubles, no object shape to check.
+const S = new Int32Array(4);
+const SPARE = new Float64Array(1);
+let hasSpare = false;
 
 /** splitmix32 expands (seed, run) into the xoshiro state. */
 function seedRun(seed, run) {
@@ -28,22 +29,24 @@ function seedRun(seed, run) {
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
     return (z ^ (z >>> 16)) | 0;
   };
-  s0 = next(); s1 = next(); s2 = next(); s3 = next();
-  if ((s0 | s1 | s2 | s3) === 0) s0 = 1;
+  S[0] = next(); S[1] = next(); S[2] = next(); S[3] = next();
+  if ((S[0] | S[1] | S[2] | S[3]) === 0) S[0] = 1;
   hasSpare = false;
 }
 
 /** xoshiro128**: a uniform in (0, 1), never 0. */
 function u01() {
+  const s0 = S[0], s1 = S[1];
+  let s2 = S[2], s3 = S[3];
   const x = Math.imul(s1, 5);
   const result = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
   const t = s1 << 9;
   s2 ^= s0;
   s3 ^= s1;
-  s1 ^= s2;
-  s0 ^= s3;
-  s2 ^= t;
-  s3 = (s3 << 11) | (s3 >>> 21);
+  S[1] = s1 ^ s2;
+  S[0] = s0 ^ s3;
+  S[2] = s2 ^ t;
+  S[3] = (s3 << 11) | (s3 >>> 21);
   return (result + 0.5) * TWO_POW_M32;
 }
 
@@ -51,7 +54,7 @@ function u01() {
 function normal() {
   if (hasSpare) {
     hasSpare = false;
-    return spare;
+    return SPARE[0];
   }
   let u, v, s;
   do {
@@ -60,7 +63,7 @@ function normal() {
     s = u * u + v * v;
   } while (s >= 1 || s === 0);
   const m = Math.sqrt((-2 * Math.log(s)) / s);
-  spare = v * m;
+  SPARE[0] = v * m;
   hasSpare = true;
   return u * m;
 }

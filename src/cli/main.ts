@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../store/invocations.js';
+import { checkCommand } from './check.js';
 import { queryCommand } from './query.js';
 import { schemaCommand } from './schema.js';
 import { simulateCommand } from './simulate.js';
@@ -11,6 +12,7 @@ const program = new Command('rehearse')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .addCommand(simulateCommand())
+  .addCommand(checkCommand())
   .addCommand(queryCommand())
   .addCommand(schemaCommand());
 

@@ -56,6 +56,20 @@ CREATE TABLE IF NOT EXISTS checks (
   breached BOOLEAN,
   fired BOOLEAN NOT NULL
 );
+CREATE TABLE IF NOT EXISTS check_results (
+  invocation_id VARCHAR NOT NULL,
+  scenario VARCHAR NOT NULL,
+  gate_config VARCHAR NOT NULL,
+  expected VARCHAR NOT NULL,
+  probability DOUBLE NOT NULL,
+  runs INTEGER NOT NULL,
+  met INTEGER NOT NULL,
+  share DOUBLE NOT NULL,
+  ci_low DOUBLE NOT NULL,
+  ci_high DOUBLE NOT NULL,
+  passed BOOLEAN NOT NULL,
+  message VARCHAR NOT NULL
+);
 `;
 
 export class Store {

@@ -1,0 +1,88 @@
+import { loadGateFile, loadScenarios } from '../config/load.js';
+import type { GateConfig, Scenario } from '../config/model.js';
+import { effectiveScenarios, simulate } from '../sim/simulate.js';
+import { Store } from '../store/database.js';
+import { finishInvocation, startInvocation } from '../store/invocations.js';
+import { type SimulatedScenario, writeSimulation } from '../store/outcomes.js';
+import { Progress } from './common.js';
+
+/** The options simulate and check share. */
+export interface SimulationOptions {
+  db: string;
+  gates?: string[];
+  runs?: number;
+  seed?: number;
+  workers: number;
+  checks: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export interface SimulationJob {
+  scenarios: Scenario[];
+  results: SimulatedScenario[];
+  invocation: string;
+  seconds: number;
+  totalRuns: number;
+}
+
+/**
+ * Loads scenarios and gate files, simulates them on the pool with a progress bar, and records
+ * everything under a new invocation. `afterWrite` adds a command's own rows in the same session.
+ */
+export async function runSimulationJob(
+  command: string,
+  paths: string[],
+  opts: SimulationOptions,
+  select: (scenarios: Scenario[]) => Scenario[] = (s) => s,
+  afterWrite?: (store: Store, invocation: string, results: SimulatedScenario[]) => Promise<void>,
+): Promise<SimulationJob> {
+  const gateConfigs: GateConfig[] = (opts.gates ?? []).map((f) => loadGateFile(f));
+  const labels = new Set<string>();
+  for (const g of gateConfigs) {
+    while (labels.has(g.label)) g.label += "'";
+    labels.add(g.label);
+  }
+  const scenarios = select(loadScenarios(paths, gateConfigs.length ? { gates: gateConfigs[0]! } : {}));
+  const request = {
+    scenarios,
+    gateConfigs,
+    workers: opts.workers,
+    recordChecks: opts.checks,
+    ...(opts.runs !== undefined ? { runs: opts.runs } : {}),
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+  };
+  const totalRuns = effectiveScenarios(request).reduce((n, s) => n + s.runs, 0);
+  // Open the store first: a locked or unreadable file should stop us before the work, not after.
+  const store = await Store.open(opts.db);
+  const invocation = await startInvocation(store, command, { paths, ...opts });
+  const onSigint = () => {
+    void finishInvocation(store, invocation, 'interrupted').finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    const started = Date.now();
+    const progress = new Progress(totalRuns, command === 'check' ? 'checking' : 'simulating', Boolean(opts.quiet || opts.json));
+    const results = await simulate({ ...request, onRuns: (n) => progress.add(n) });
+    progress.end();
+    await writeSimulation(store, invocation, results);
+    if (afterWrite) await afterWrite(store, invocation, results);
+    await finishInvocation(store, invocation, 'ok');
+    return { scenarios: effectiveScenarios(request), results, invocation, seconds: (Date.now() - started) / 1000, totalRuns };
+  } catch (err) {
+    await finishInvocation(store, invocation, 'failed').catch(() => undefined);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
+    store.close();
+  }
+}
+
+/** The closing lines: where the results went, and a query to start from. */
+export function whereResultsWent(db: string, invocation: string, tables: string): string {
+  return (
+    `Results: ${db} (invocation ${invocation})\n` +
+    `  tables ${tables}; for example:\n` +
+    `  npx rehearse query --db ${db} "SELECT scenario, outcome, count(*) AS runs FROM outcomes WHERE invocation_id = '${invocation}' GROUP BY ALL ORDER BY ALL"\n`
+  );
+}

@@ -1,0 +1,25 @@
+import { type ExpectationResult, describeExpectation, explain } from '../check/expectation.js';
+
+const pct = (x: number) => `${Math.round(x * 100)}%`;
+
+/** A Markdown summary ready for $GITHUB_STEP_SUMMARY. */
+export function checkMarkdown(results: readonly ExpectationResult[]): string {
+  const failed = results.filter((r) => !r.passed);
+  const head = failed.length
+    ? `### ❌ rehearse check: ${failed.length} of ${results.length} expectations not met`
+    : `### ✅ rehearse check: all ${results.length} expectations met`;
+  const rows = results.map(
+    (r) =>
+      `| ${r.passed ? '✅' : '❌'} | ${r.scenario} | ${r.gateConfig} | ${describeExpectation(r.expect)} | ≥ ${pct(r.expect.probability)} | ${pct(r.share)} | ${Math.round(r.low * 100)}–${Math.round(r.high * 100)}% | ${r.runs} |`,
+  );
+  const details = failed.map((r) => `- **${r.scenario}** (${r.gateConfig}): ${explain(r)}`);
+  return [
+    head,
+    '',
+    '| | scenario | gates | expected | required | met | 95% CI | runs |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+    ...(details.length ? ['', ...details] : []),
+    '',
+  ].join('\n');
+}
