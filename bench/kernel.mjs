@@ -6,18 +6,22 @@
  * Per window and arm: a Poisson count (inversion below a mean of 10, Hörmann's PTRS above, as
  * numpy does); per request a status uniform (errors are dropped from latency and cost, as in
  * DESIGN.md), then three lognormal draws through Marsaglia's polar method (latency, input tokens,
- * output tokens), tokens rounded (at least 1) and priced; per window the mean cost and the p99
- * latency by quantile selection (Hoare quickselect, numpy's linear interpolation), and the two
- * ratio gates. The PRNG is xoshiro128**, inline, in 32-bit integer arithmetic.
+ * output tokens; a window's normals drawn first in one loop), tokens rounded (at least 1) and
+ * priced; per window the mean cost and the p99 latency by quantile selection (Hoare quickselect,
+ * numpy's linear interpolation), and the two ratio gates. The PRNG is xoshiro128**, written out
+ * inline in 32-bit integer arithmetic with its state in locals.
+ *
+ * It is a yardstick, not a second engine: its stream layout differs from rehearse's, so it agrees
+ * with the sample engine in distribution only (bench/sample-engine.mjs checks its answers against
+ * the lognormal's closed forms).
  */
 
 const Z99 = 2.3263478740408408;
 const TWO_POW_M32 = 2.3283064365386963e-10;
+const TWO_POW_M31 = 2 * TWO_POW_M32;
 
-// PRNG state in typed arrays: no boxing of the doubles, no object shape to check.
+// PRNG state between windows; the hot loops copy it into locals.
 const S = new Int32Array(4);
-const SPARE = new Float64Array(1);
-let hasSpare = false;
 
 /** splitmix32 expands (seed, run) into the xoshiro state. */
 function seedRun(seed, run) {
@@ -31,7 +35,6 @@ function seedRun(seed, run) {
   };
   S[0] = next(); S[1] = next(); S[2] = next(); S[3] = next();
   if ((S[0] | S[1] | S[2] | S[3]) === 0) S[0] = 1;
-  hasSpare = false;
 }
 
 /** xoshiro128**: a uniform in (0, 1), never 0. */
@@ -48,24 +51,6 @@ function u01() {
   S[2] = s2 ^ t;
   S[3] = (s3 << 11) | (s3 >>> 21);
   return (result + 0.5) * TWO_POW_M32;
-}
-
-/** Standard normal, Marsaglia polar, the second variate kept. */
-function normal() {
-  if (hasSpare) {
-    hasSpare = false;
-    return SPARE[0];
-  }
-  let u, v, s;
-  do {
-    u = 2 * u01() - 1;
-    v = 2 * u01() - 1;
-    s = u * u + v * v;
-  } while (s >= 1 || s === 0);
-  const m = Math.sqrt((-2 * Math.log(s)) / s);
-  SPARE[0] = v * m;
-  hasSpare = true;
-  return u * m;
 }
 
 /** ln k! by Stirling's series (k ≥ 7) or a table: what PTRS needs, no more. */
@@ -137,19 +122,43 @@ function quantileSelect(a, n, q) {
 }
 
 /**
- * One arm of one window. Returns the request count; writes mean cost and p99 latency to out[0..1].
+ * One arm of one window: draws the requests, writes the mean cost to out[0] and the p99 latency
+ * to out[1], returns the request count. The PRNG state lives in locals for the whole window, and
+ * the window's 3n normals are drawn first in one tight loop (polar pairs), then consumed.
  */
-function arm(law, mean, lat, out) {
+function arm(law, mean, lat, z, out) {
   const n = poisson(mean);
+  if (n > lat.length) throw new Error(`kernel buffers too small for a window of ${n} requests`);
   const { errorRate, muL, sL, muI, sI, muO, sO, pin, pout } = law;
+  let s0 = S[0], s1 = S[1], s2 = S[2], s3 = S[3];
+  let x = 0, r = 0, t = 0;
+  const need = 3 * n;
+  for (let k = 0; k < need; ) {
+    x = Math.imul(s1, 5); r = Math.imul((x << 7) | (x >>> 25), 9) >>> 0; t = s1 << 9;
+    s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+    const u = (r + 0.5) * TWO_POW_M31 - 1;
+    x = Math.imul(s1, 5); r = Math.imul((x << 7) | (x >>> 25), 9) >>> 0; t = s1 << 9;
+    s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+    const v = (r + 0.5) * TWO_POW_M31 - 1;
+    const s = u * u + v * v;
+    if (s >= 1 || s === 0) continue;
+    const f = Math.sqrt((-2 * Math.log(s)) / s);
+    z[k] = u * f;
+    z[k + 1] = v * f;
+    k += 2;
+  }
   let m = 0, sumCost = 0;
-  for (let i = 0; i < n; i++) {
-    if (u01() < errorRate) continue;
-    lat[m++] = Math.exp(muL + sL * normal());
-    const ti = Math.max(1, Math.round(Math.exp(muI + sI * normal())));
-    const to = Math.max(1, Math.round(Math.exp(muO + sO * normal())));
+  for (let i = 0, k = 0; i < n; i++, k += 3) {
+    // The status uniform: an error is dropped from latency and cost; ok and refusal are kept.
+    x = Math.imul(s1, 5); r = Math.imul((x << 7) | (x >>> 25), 9) >>> 0; t = s1 << 9;
+    s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+    if ((r + 0.5) * TWO_POW_M32 < errorRate) continue;
+    lat[m++] = Math.exp(muL + sL * z[k]);
+    const ti = Math.max(1, Math.round(Math.exp(muI + sI * z[k + 1])));
+    const to = Math.max(1, Math.round(Math.exp(muO + sO * z[k + 2])));
     sumCost += ti * pin + to * pout;
   }
+  S[0] = s0; S[1] = s1; S[2] = s2; S[3] = s3;
   out[0] = m > 0 ? sumCost / m : NaN;
   out[1] = quantileSelect(lat, m, 0.99);
   return n;
@@ -171,26 +180,31 @@ export function kernelLaw(scenario) {
 
 /**
  * Runs `runs` rollouts over the given windows (per-window Poisson means of each arm) and judges
- * the two ratio gates at every check. Returns the requests drawn (both arms) and a checksum.
+ * the two ratio gates at every check. Returns the requests drawn (both arms), the halts (none
+ * with never-firing gates), and the baseline's mean cost and p99 latency averaged over the checks
+ * (to check the kernel computes what the gates read).
  */
 export function runKernel({ canaryMeans, baselineMeans, law, runs, seed, maxCostRatio, maxP99Ratio }) {
   const windows = canaryMeans.length;
   let maxMean = 0;
   for (let w = 0; w < windows; w++) maxMean = Math.max(maxMean, canaryMeans[w], baselineMeans[w]);
-  const lat = new Float64Array(Math.ceil(maxMean + 20 * Math.sqrt(maxMean) + 64));
+  const cap = Math.ceil(maxMean + 20 * Math.sqrt(maxMean) + 64);
+  const lat = new Float64Array(cap), z = new Float64Array(3 * cap + 2);
   const c = new Float64Array(2), bl = new Float64Array(2);
-  let requests = 0, checksum = 0, halts = 0;
+  let requests = 0, halts = 0, checks = 0, baselineCost = 0, baselineP99 = 0;
   for (let run = 0; run < runs; run++) {
     seedRun(seed, run);
     for (let w = 0; w < windows; w++) {
-      requests += arm(law, canaryMeans[w], lat, c);
-      requests += arm(law, baselineMeans[w], lat, bl);
-      checksum += c[0] / bl[0] + c[1] / bl[1];
+      requests += arm(law, canaryMeans[w], lat, z, c);
+      requests += arm(law, baselineMeans[w], lat, z, bl);
+      checks++;
+      baselineCost += bl[0];
+      baselineP99 += bl[1];
       if (c[0] / bl[0] > maxCostRatio || c[1] / bl[1] > maxP99Ratio) {
         halts++;
         break;
       }
     }
   }
-  return { requests, checksum, halts };
+  return { requests, halts, meanBaselineCost: baselineCost / checks, meanBaselineP99: baselineP99 / checks };
 }

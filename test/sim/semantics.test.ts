@@ -521,6 +521,7 @@ describe('status semantics: error, else refusal, else ok; thumbs-down on ok', ()
   it('canary: pooled counts give error share e, refusal share (1−e)·r of all requests, thumbs-down share t of ok requests', () => {
     const [err, ref, eor, td] = [0, 1, 2, 3].map((g) => rowsOf(c, g));
     expect(err!.length).toBe(runs * 6);
+    for (const rows of [ref!, eor!, td!]) rows.forEach((i, j) => expect([c.run[i], c.check[i]]).toEqual([c.run[err![j]!], c.check[err![j]!]]));
     // Recover the counts from the rates: errors = rate·n; ok = n·(1 − error_or_refusal_rate).
     const n = err!.map((i) => c.canaryN[i]!);
     const N = n.reduce((a, b) => a + b, 0);

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { describeExpectation, explain, judgeExpectation, meets } from '../../src/check/expectation.js';
+import type { GateConfig } from '../../src/config/model.js';
+import type { OutcomeColumns } from '../../src/store/columns.js';
+
+const config: GateConfig = {
+  label: 'default',
+  source: 'gates.yaml',
+  gates: [
+    { name: 'cost_per_request', metric: 'cost_usd', stat: 'mean', max_ratio: 1.2, action: 'rollback', sustained: 1, minSamples: 0, window: 'check' },
+    { name: 'thumbs_down', metric: 'thumbs_down_rate', stat: 'mean', max_ratio: 1.5, action: 'hold', sustained: 1, minSamples: 0, window: 'check' },
+  ],
+};
+
+/** Outcome columns from rows of [outcome code, stage (0 = promote), gate index (-1 = none)]. */
+function columns(rows: [number, number, number][]): OutcomeColumns {
+  return {
+    config: Int32Array.from(rows.map(() => 0)),
+    run: Int32Array.from(rows.map((_, i) => i)),
+    outcome: Uint8Array.from(rows.map((r) => r[0])),
+    stage: Int32Array.from(rows.map((r) => r[1])),
+    gate: Int32Array.from(rows.map((r) => r[2])),
+    check: Int32Array.from(rows.map((r) => (r[2] >= 0 ? 0 : -1))),
+    canaryRequests: Float64Array.from(rows.map(() => 10)),
+  };
+}
+
+describe('meets', () => {
+  const e = { outcome: 'rollback' as const, gate: 'cost_per_request', by_stage: 1, probability: 0.95 };
+  it('requires the outcome, the gate and the stage', () => {
+    expect(meets(e, 'rollback', 'cost_per_request', 1)).toBe(true);
+    expect(meets(e, 'rollback', 'cost_per_request', 2)).toBe(false);
+    expect(meets(e, 'rollback', 'thumbs_down', 1)).toBe(false);
+    expect(meets(e, 'hold', 'cost_per_request', 1)).toBe(false);
+    expect(meets({ outcome: 'promote', probability: 0.9 }, 'promote', null, null)).toBe(true);
+    expect(meets({ outcome: 'rollback', probability: 0.9 }, 'rollback', 'thumbs_down', 3)).toBe(true);
+  });
+});
+
+describe('judgeExpectation', () => {
+  // 71 runs rolled back by cost at stage 1, 29 promoted: the issue's own example.
+  const rows: [number, number, number][] = [...Array.from({ length: 71 }, () => [0, 1, 0] as [number, number, number]), ...Array.from({ length: 29 }, () => [2, 0, -1] as [number, number, number])];
+  const expectation = { outcome: 'rollback' as const, gate: 'cost_per_request', by_stage: 1, probability: 0.95 };
+
+  it('gives the share, its Wilson interval and the verdict', () => {
+    const r = judgeExpectation('cost-25', config, 0, expectation, [columns(rows)]);
+    expect(r.runs).toBe(100);
+    expect(r.met).toBe(71);
+    expect(r.passed).toBe(false);
+    // Wilson 95% for 71/100 (scipy.stats.binomtest(71, 100).proportion_ci(method='wilson')): 0.6146–0.7898.
+    expect(r.low).toBeCloseTo(0.6146, 3);
+    expect(r.high).toBeCloseTo(0.7898, 3);
+    expect(explain(r)).toBe('expected rollback via cost_per_request by stage 1 in ≥ 95% of runs; got 71% (95% CI 61–79%); 29% promoted');
+  });
+
+  it('passes at exactly the required share, and counts only its own gate config', () => {
+    const r = judgeExpectation('cost-25', config, 0, { ...expectation, probability: 0.71 }, [columns(rows)]);
+    expect(r.passed).toBe(true);
+    const other = columns(rows);
+    other.config.fill(1);
+    expect(judgeExpectation('cost-25', config, 0, expectation, [other]).runs).toBe(0);
+  });
+
+  it('names the gate that halted runs instead of the expected one', () => {
+    const r = judgeExpectation('x', config, 0, expectation, [columns([[0, 1, 0], [1, 1, 1], [1, 1, 1]])]);
+    expect(explain(r)).toMatch(/got 33% .*67% held, 67% halted by thumbs_down instead$/);
+  });
+
+  it('says the expectation as a release owner would', () => {
+    expect(describeExpectation(expectation)).toBe('rollback via cost_per_request by stage 1');
+    expect(describeExpectation({ outcome: 'promote', probability: 0.9 })).toBe('promote');
+  });
+});
