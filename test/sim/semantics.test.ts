@@ -160,11 +160,14 @@ describe('canary request counts per check window', () => {
     name: 'counts',
     runs: 200,
     seed: 11,
-    traffic: { requests_per_minute: 100 },
+    // Half the requests fail: a latency gate's sample (errors excluded) is half the canary's.
+    traffic: { requests_per_minute: 100, baseline: { error_rate: 0.5 } },
     rollout: { stages: [{ percent: 10, hold: '62m' }, { percent: 50, hold: '10m' }, { percent: 100 }], check_every: '5m' },
     gates: [
       { name: 'never', metric: 'error_rate', max: 1 },
       { name: 'abstains', metric: 'error_rate', max: 1, min_samples: 50 },
+      { name: 'abstains_latency', metric: 'latency_ms', stat: 'p50', max_ratio: 1e9, min_samples: 50 },
+      { name: 'abstains_stage', metric: 'error_rate', max: 1, min_samples: 100, window: 'stage' },
     ],
   };
   const windows = refSchedule(doc);
@@ -232,6 +235,41 @@ describe('canary request counts per check window', () => {
     }
     for (const i of rowsOf(checks, 0)) expect(checks.verdict[i]).toBe(PASS);
   });
+
+  it('counts every canary request for min_samples, errors included, whatever the metric', () => {
+    // min_samples counts all canary requests: the latency gate (whose values exclude the ~50%
+    // errors) abstains exactly when the error-rate gate does; were errors not counted, a λ = 50
+    // window would abstain with P(Poisson(25) < 50) ≈ 1 instead of 0.48.
+    const all = rowsOf(checks, 1);
+    const lat = rowsOf(checks, 2);
+    expect(lat.length).toBe(all.length);
+    lat.forEach((i, j) => {
+      expect([checks.run[i], checks.check[i]]).toEqual([checks.run[all[j]!], checks.check[all[j]!]]);
+      expect(checks.verdict[i]).toBe(checks.verdict[all[j]!]);
+    });
+  });
+
+  it('reads a stage window since the stage began: abstains while the stage has < min_samples canary requests', () => {
+    // Per run, the stage window at check k holds the canary requests of the stage's check
+    // windows up to k: a Poisson(Σλ) count, so P(abstain) = P(Poisson(Σλ) < 100).
+    const perCheck = new Map<string, number>();
+    for (const i of rowsOf(checks, 0)) perCheck.set(`${checks.run[i]}:${checks.check[i]}`, checks.canaryN[i]!);
+    const rows = rowsOf(checks, 3);
+    const abstained = windows.map(() => 0);
+    for (const i of rows) {
+      const k = checks.check[i]!;
+      let since = 0;
+      for (let j = 0; j <= k; j++) if (windows[j]!.stage === windows[k]!.stage) since += perCheck.get(`${checks.run[i]}:${j}`)!;
+      expect(checks.verdict[i]).toBe(since < 100 ? ABSTAIN : PASS);
+      if (checks.verdict[i] === ABSTAIN) abstained[k]!++;
+    }
+    windows.forEach((w, k) => {
+      let l = 0;
+      for (let j = 0; j <= k; j++) if (windows[j]!.stage === w.stage) l += lambda[j]!;
+      const p = poissonCdf(99, l);
+      near(`stage-window abstain share, check ${k} (Σλ = ${l})`, abstained[k]! / 200, p, shareTol(p, 200));
+    });
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -257,64 +295,87 @@ describe('an error_rate gate with max: 0 (any canary error breaches)', () => {
   const mu = windows.map((w) => rpm * (w.end - w.start) * (w.percent / 100) * e);
   const q = mu.map((m) => 1 - Math.exp(-m));
 
-  /** P(first firing at check k) for k = 0..K−1, then P(no firing): a Markov chain on the streak. */
-  function firing(sustained: number): number[] {
+  const lam = windows.map((w) => rpm * (w.end - w.start) * (w.percent / 100));
+
+  /**
+   * P(first firing at check k) for k = 0..K−1, then P(no firing): a Markov chain on the streak.
+   * Per window, with N ~ Poisson(λ) canary requests: abstain when N < min_samples (the streak is
+   * kept), breach when N ≥ min_samples and ≥ 1 of them errs, i.e. Σ_{n ≥ m} P(N = n)·(1 − (1−e)^n)
+   * (which is q = 1 − e^−μ when m = 0), else pass (the streak resets).
+   */
+  function firing(sustained: number, minSamples = 0): number[] {
     let state = new Array(sustained).fill(0) as number[];
     state[0] = 1;
     const out: number[] = [];
-    for (const qk of q) {
+    windows.forEach((_, k) => {
+      const l = lam[k]!;
+      const abstain = minSamples > 0 ? poissonCdf(minSamples - 1, l) : 0;
+      let breach = q[k]!;
+      if (minSamples > 0) {
+        breach = 0;
+        for (let n = minSamples; n < l + 20 * Math.sqrt(l) + 50; n++) breach += poissonPmf(n, l) * (1 - (1 - e) ** n);
+      }
       const next = new Array(sustained).fill(0) as number[];
       let fire = 0;
       state.forEach((p, s) => {
-        if (s + 1 >= sustained) fire += p * qk;
-        else next[s + 1]! += p * qk;
-        next[0]! += p * (1 - qk);
+        if (s + 1 >= sustained) fire += p * breach;
+        else next[s + 1]! += p * breach;
+        next[0]! += p * (1 - abstain - breach);
+        next[s]! += p * abstain;
       });
       out.push(fire);
       state = next;
-    }
+    });
     out.push(state.reduce((a, b) => a + b, 0));
     return out;
   }
 
   let res: SimulatedScenario;
   beforeAll(async () => {
-    const configs = [gateConfig('sustained-1', doc.gates!), gateConfig('sustained-2', [{ ...doc.gates![0]!, sustained: 2 }])];
+    const configs = [
+      gateConfig('sustained-1', doc.gates!),
+      gateConfig('sustained-2', [{ ...doc.gates![0]!, sustained: 2 }]),
+      // Abstains in most 2-minute windows (P(Poisson(4) < 8) = 0.95), some 2%-windows (0.22): a
+      // streak carries across an abstention, so breaches at minutes 10 and 17 fire at 17 (P ≈ 0.065;
+      // 0.003 if an abstention reset the streak).
+      gateConfig('sustained-2-min-8', [{ ...doc.gates![0]!, sustained: 2, min_samples: 8 }]),
+    ];
     [res] = (await run([doc], { gateConfigs: configs })) as [SimulatedScenario];
   });
 
-  for (const [config, sustained] of [
-    [0, 1],
-    [1, 2],
+  for (const [config, sustained, minSamples] of [
+    [0, 1, 0],
+    [1, 2, 0],
+    [2, 2, 8],
   ] as const) {
-    it(`sustained: ${sustained}: the firing check (so the detected minute) follows the closed form`, () => {
+    it(`sustained: ${sustained}, min_samples: ${minSamples}: the firing check (so the detected minute) follows the closed form`, () => {
       const o = outcomesOf(res);
       const rows = o.config.map((c, i) => (c === config ? i : -1)).filter((i) => i >= 0);
       expect(rows.length).toBe(runs);
-      const expected = firing(sustained);
+      const expected = firing(sustained, minSamples);
       const counts = new Array(windows.length + 1).fill(0) as number[];
       for (const i of rows) counts[o.check[i]! >= 0 ? o.check[i]! : windows.length]!++;
       const gof = chiSquareGof(counts, expected);
       observed.push(
-        `sustained ${sustained}: firing check shares ${counts.map((c) => (c / runs).toFixed(4)).join(' ')} vs ${expected.map((p) => p.toFixed(4)).join(' ')}; chi2 ${gof.stat.toFixed(2)}/${gof.df} df, p = ${gof.p.toFixed(3)}`,
+        `sustained ${sustained}/min ${minSamples}: firing check shares ${counts.map((c) => (c / runs).toFixed(4)).join(' ')} vs ${expected.map((p) => p.toFixed(4)).join(' ')}; chi2 ${gof.stat.toFixed(2)}/${gof.df} df, p = ${gof.p.toFixed(3)}`,
       );
       expect(gof.p).toBeGreaterThan(ALPHA);
       // Detected minute: the firing check's end minute, from the start of the rollout.
       const minutes = windows.map((w) => w.end);
       for (let k = 0; k < windows.length; k++) {
         const share = rows.filter((i) => o.check[i] === k && res.schedule[o.check[i]!]!.endMinute === minutes[k]).length / runs;
-        near(`sustained ${sustained}: P(detected at minute ${minutes[k]})`, share, expected[k]!, shareTol(expected[k]!, runs));
+        near(`sustained ${sustained}/min ${minSamples}: P(detected at minute ${minutes[k]})`, share, expected[k]!, shareTol(expected[k]!, runs));
       }
       // Halt stage and promotion.
       const byStage = [0, 1].map((s) => windows.reduce((acc, w, k) => acc + (w.stage === s ? expected[k]! : 0), 0));
       for (const s of [0, 1]) {
         const share = rows.filter((i) => o.outcome[i] === ROLLBACK && o.stage[i] === s + 1).length / runs;
-        near(`sustained ${sustained}: P(rollback at stage ${s + 1})`, share, byStage[s]!, shareTol(byStage[s]!, runs));
+        near(`sustained ${sustained}/min ${minSamples}: P(rollback at stage ${s + 1})`, share, byStage[s]!, shareTol(byStage[s]!, runs));
       }
       const summary = summariseOutcomes(res)[config]!;
       const promote = expected[windows.length]!;
-      near(`sustained ${sustained}: promote share`, summary.promote, promote, shareTol(promote, runs));
-      near(`sustained ${sustained}: rollback share`, summary.rollback, 1 - promote, shareTol(promote, runs));
+      near(`sustained ${sustained}/min ${minSamples}: promote share`, summary.promote, promote, shareTol(promote, runs));
+      near(`sustained ${sustained}/min ${minSamples}: rollback share`, summary.rollback, 1 - promote, shareTol(promote, runs));
       expect(summary.hold).toBe(0);
       for (const i of rows) {
         if (o.outcome[i] === PROMOTE) expect([o.stage[i], o.gate[i], o.check[i]]).toEqual([0, -1, -1]);
@@ -329,7 +390,6 @@ describe('an error_rate gate with max: 0 (any canary error breaches)', () => {
     // error-free ones, Poisson(λⱼ(1−e)); window k adds Poisson(λₖ(1−e)) ok requests and a
     // zero-truncated Poisson(μₖ) of errors (mean μ/(1−e^−μ), second moment (μ+μ²)/(1−e^−μ)).
     // Promoted runs served Poisson(Σλ(1−e)) canary requests, all error-free.
-    const lam = windows.map((w) => rpm * (w.end - w.start) * (w.percent / 100));
     for (let k = 0; k <= windows.length; k++) {
       const xs = o.config.map((c, i) => (c === 0 && (k < windows.length ? o.check[i] === k : o.check[i] === -1) ? o.canaryRequests[i]! : NaN)).filter((x) => !Number.isNaN(x));
       if (xs.length < 50) continue;
