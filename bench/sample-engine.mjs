@@ -7,7 +7,7 @@
  * 2. Worker scaling: the same simulate() with workers 1 and 2. Target: ≥ 1.7 on 2 cores.
  *
  * Writes bench/results/sample-engine.json. Run with `npm run build && npm run bench`, or alone
- * with `node bench/sample-engine.mjs`. BENCH_SCALING_RUNS=<n> fixes the runs of part 2.
+ * with `node bench/sample-engine.mjs`. BENCH_RUNS=<n> fixes the runs per call (else sized to ~3 s).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,12 +17,12 @@ import { TMP_DIR, checkBuild, distUrl, machine, median, perSecond, round, rounds
 const NAME = 'sample-engine';
 const TARGET_ENGINE_VS_KERNEL = 0.5;
 const TARGET_SCALING = 1.7;
-/** Part 1: runs per measurement, and measured rounds after one warm-up round. */
-const RUNS_1 = 12;
-const ROUNDS_1 = 5;
-/** Part 2: a workers: 1 pass is sized to take about this long; rounds alternate the order. */
-const SCALING_SECONDS = 3.5;
-const ROUNDS_2 = 3;
+/** Runs per call are sized so a workers: 1 call takes about this long, within these bounds. */
+const SECONDS_PER_CALL = 3;
+const MIN_RUNS = 48;
+const MAX_RUNS = 400;
+/** Measured rounds: each times every job once. */
+const ROUNDS = 4;
 const GATE_RATIO = 1000;
 
 checkBuild(['sim/simulate.js', 'config/load.js', 'sim/ladder.js', 'sim/runs.js']);
@@ -39,7 +39,7 @@ const facts = machine();
 // of every run is simulated and the work per run is fixed.
 const SCENARIO_YAML = `name: bench-sample-engine
 description: No regression and never-firing gates, so every run simulates every window.
-runs: ${RUNS_1}
+runs: 1
 seed: 1
 traffic:
   requests_per_minute: 600
@@ -96,174 +96,163 @@ const inThread = (runs) => simulateRuns(scenario, { configs, runFrom: 0, runTo: 
 
 const log = (msg) => process.stderr.write(`${NAME}: ${msg}\n`);
 
-// ---------------------------------------------------------------- 1. engine vs kernel
-log(`engine vs kernel: ${RUNS_1} runs × ${schedule.length} windows, ${ROUNDS_1} rounds after a warm-up`);
-const part1 = { simulate: [], inThread: [], kernel: [] };
-let kernelAnswers = null;
-let simulateCheck = null;
-await rounds(1 + ROUNDS_1, ['simulate', 'inThread', 'kernel'], async (what, r) => {
-  let t;
-  if (what === 'simulate') {
-    t = await timed(() => viaSimulate(RUNS_1, 1));
-    simulateCheck = t.value;
-    t.requests = t.value.requests;
-  } else if (what === 'inThread') {
-    t = await timed(() => inThread(RUNS_1));
-    t.requests = t.value.simulatedRequests;
+// ---------------------------------------------------------------- warm-up and sizing
+// The kernel and the in-thread engine warm their JIT here; simulate() warms the main thread's side
+// (each call starts a fresh pool, so the workers' JIT is cold in every call: part of its cost).
+kernel(2);
+inThread(2);
+await viaSimulate(2, 1);
+const sizing = await timed(() => inThread(4));
+const warmRate = sizing.value.simulatedRequests / sizing.wall;
+const envRuns = Number(process.env.BENCH_RUNS);
+// A multiple of 16 (the pool cuts runs into workers × 8 tasks) and enough runs that the pool's
+// start-up is a small share of a call.
+const RUNS =
+  Number.isInteger(envRuns) && envRuns > 0
+    ? envRuns
+    : Math.max(MIN_RUNS, Math.min(MAX_RUNS, Math.ceil((SECONDS_PER_CALL * warmRate) / expectedPerRun / 16) * 16));
+const RUNS_IN_THREAD = Math.max(4, Math.round(RUNS / 4));
+
+// ---------------------------------------------------------------- measure
+// Every round times each job once, in a rotated order; ratios are taken within a round (pairs
+// measured seconds apart), then the median over rounds.
+log(`${RUNS} runs × ${schedule.length} windows (~${Math.round(expectedPerRun)} requests a run), ${ROUNDS} rounds`);
+const m = { workers1: [], workers2: [], kernel: [], inThread: [] };
+const results = {};
+await rounds(ROUNDS, Object.keys(m), async (job) => {
+  let t, requests;
+  if (job === 'workers1' || job === 'workers2') {
+    t = await timed(() => viaSimulate(RUNS, job === 'workers1' ? 1 : 2));
+    requests = t.value.requests;
+  } else if (job === 'kernel') {
+    t = await timed(() => kernel(RUNS));
+    requests = t.value.requests;
   } else {
-    t = await timed(() => kernel(RUNS_1));
-    kernelAnswers = t.value;
-    t.requests = t.value.requests;
+    t = await timed(() => inThread(RUNS_IN_THREAD));
+    requests = t.value.simulatedRequests;
   }
-  if (r > 0) part1[what].push({ wall: t.wall, requests: t.requests, rate: t.requests / t.wall, ownCpu: t.ownCpu, backgroundCores: t.backgroundCores });
+  results[job] ??= t.value;
+  m[job].push({ wall: t.wall, requests, rate: requests / t.wall, cpuPerWall: t.ownCpu / t.wall, backgroundCores: t.backgroundCores });
 });
 
-if (simulateCheck.promoted !== simulateCheck.runs) {
-  throw new Error(`${simulateCheck.runs - simulateCheck.promoted} runs halted: the gates must never fire, or runs simulate different amounts of work`);
+// ---------------------------------------------------------------- sanity
+for (const job of ['workers1', 'workers2']) {
+  const r = results[job];
+  if (r.promoted !== r.runs) throw new Error(`${r.runs - r.promoted} runs halted: the gates must never fire, or runs differ in work`);
 }
-if (kernelAnswers.halts !== 0) throw new Error('the kernel halted a run: its gates must never fire');
+if (results.kernel.halts !== 0) throw new Error('the kernel halted a run: its gates must never fire');
+// Determinism is free to check here: both worker counts must give the same results.
+const canaryRequests = (r) => r.batches.flatMap((b) => [...b.outcomes.canaryRequests]).join();
+const sameResults = results.workers1.requests === results.workers2.requests && canaryRequests(results.workers1) === canaryRequests(results.workers2);
+if (!sameResults) throw new Error('workers: 1 and workers: 2 gave different results');
 
 // The kernel must compute what the gates read: its baseline mean cost and p99 latency, averaged
 // over the checks, against the lognormals' closed forms (rounding the tokens moves the mean by
 // far less than the tolerance; the sample p99 of a few thousand requests is nearly unbiased).
-const lognormalMean = (mu, s) => Math.exp(mu + (s * s) / 2);
+const lognormalMean = (mu, sd) => Math.exp(mu + (sd * sd) / 2);
 const expectedCost = lognormalMean(law.muI, law.sI) * law.pin + lognormalMean(law.muO, law.sO) * law.pout;
+const k = results.kernel;
 const kernelCheck = {
-  meanCost: round(kernelAnswers.meanBaselineCost, 5),
-  expectedMeanCost: round(expectedCost, 5),
-  p99LatencyMs: round(kernelAnswers.meanBaselineP99, 5),
+  meanCostUsd: round(k.meanBaselineCost, 5),
+  expectedMeanCostUsd: round(expectedCost, 5),
+  p99LatencyMs: round(k.meanBaselineP99, 5),
   expectedP99LatencyMs: scenario.baseline.latency_ms.p99,
 };
-kernelCheck.ok =
-  Math.abs(kernelAnswers.meanBaselineCost / expectedCost - 1) < 0.03 &&
-  Math.abs(kernelAnswers.meanBaselineP99 / scenario.baseline.latency_ms.p99 - 1) < 0.03;
+kernelCheck.ok = Math.abs(k.meanBaselineCost / expectedCost - 1) < 0.03 && Math.abs(k.meanBaselineP99 / scenario.baseline.latency_ms.p99 - 1) < 0.03;
 if (!kernelCheck.ok) throw new Error(`the kernel's answers are off: ${JSON.stringify(kernelCheck)}`);
 
-const rate1 = (what) => median(part1[what].map((m) => m.rate));
-// Ratios are paired: each round's engine figure over the same round's kernel figure.
-const paired = (a, b) => median(part1[a].map((m, i) => m.rate / part1[b][i].rate));
-const engineVsKernel = paired('simulate', 'kernel');
+// ---------------------------------------------------------------- figures
+const rate = (job) => median(m[job].map((x) => x.rate));
+const paired = (a, b) => median(m[a].map((x, i) => x.rate / m[b][i].rate));
+const engineVsKernel = paired('workers1', 'kernel');
 const inThreadVsKernel = paired('inThread', 'kernel');
-// Same runs, same seed: the same requests, so the wall-time difference is the pool's cost per call
-// (thread start, module loading, a cold JIT in the worker, transfers).
-const poolOverhead = median(part1.simulate.map((m, i) => m.wall - part1.inThread[i].wall));
-
-// ---------------------------------------------------------------- 2. worker scaling
-const perRun = simulateCheck.requests / simulateCheck.runs;
-const envRuns = Number(process.env.BENCH_SCALING_RUNS);
-const RUNS_2 =
-  Number.isInteger(envRuns) && envRuns > 0
-    ? envRuns
-    : Math.max(64, Math.min(400, Math.ceil((SCALING_SECONDS * rate1('simulate')) / perRun / 16) * 16));
-log(`worker scaling: ${RUNS_2} runs, workers 1 and 2, ${ROUNDS_2} rounds`);
-const part2 = { 1: [], 2: [] };
-const outcomesOf = {};
-await rounds(ROUNDS_2, [1, 2], async (workers) => {
-  const t = await timed(() => viaSimulate(RUNS_2, workers));
-  outcomesOf[workers] ??= t.value;
-  part2[workers].push({
-    wall: t.wall,
-    requests: t.value.requests,
-    rate: t.value.requests / t.wall,
-    cpuPerWall: t.ownCpu / t.wall,
-    backgroundCores: t.backgroundCores,
-  });
-});
-// Determinism costs nothing to check here: both worker counts must give the same results.
-const sameResults =
-  outcomesOf[1].requests === outcomesOf[2].requests &&
-  outcomesOf[1].batches.flatMap((b) => [...b.outcomes.canaryRequests]).join() === outcomesOf[2].batches.flatMap((b) => [...b.outcomes.canaryRequests]).join();
-if (!sameResults) throw new Error('workers: 1 and workers: 2 gave different results');
-
-const rate2 = (w) => median(part2[w].map((m) => m.rate));
-const scaling = median(part2[2].map((m, i) => m.rate / part2[1][i].rate));
-// The pool's fixed cost per call is paid once by either worker count; without it the ratio is
-// what each extra run gains. A derived estimate, shown beside the measured figure.
-const w1Wall = median(part2[1].map((m) => m.wall)), w2Wall = median(part2[2].map((m) => m.wall));
+const scaling = paired('workers2', 'workers1');
+// What a simulate() call costs beyond the engine's own work: thread start, loading modules in the
+// worker, its cold JIT, transfers. Estimated per round as the call's wall time less the time the
+// in-thread engine takes for the same requests.
+const poolOverhead = median(m.workers1.map((x, i) => x.wall - x.requests / m.inThread[i].rate));
+// The same fixed cost is paid once by either worker count; without it the scaling ratio is what
+// the second core adds to the work itself. Derived, shown beside the measured figure.
+const w1Wall = median(m.workers1.map((x) => x.wall)), w2Wall = median(m.workers2.map((x) => x.wall));
 const scalingNetOfStartup = w2Wall > poolOverhead ? (w1Wall - poolOverhead) / (w2Wall - poolOverhead) : null;
 
 // ---------------------------------------------------------------- results
-const allBackground = [...part1.simulate, ...part1.inThread, ...part1.kernel, ...part2[1], ...part2[2]]
-  .map((m) => m.backgroundCores)
-  .filter((x) => x !== null);
+const allBackground = Object.values(m).flat().map((x) => x.backgroundCores).filter((x) => x !== null);
 const background = allBackground.length ? median(allBackground) : null;
 const maxBackground = allBackground.length ? Math.max(...allBackground) : null;
 
 const r3 = (x) => round(x, 3);
-const roundTimes = (list) => list.map((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, typeof v === 'number' ? round(v, 4) : v])));
+const rows = (list) => list.map((x) => Object.fromEntries(Object.entries(x).map(([key, v]) => [key, typeof v === 'number' ? round(v, 4) : v])));
 const result = {
   bench: NAME,
   date: new Date(started).toISOString(),
   durationSeconds: round((Date.now() - started) / 1000, 3),
   machine: facts,
   backgroundLoad: {
-    note: 'CPU used by other processes during the measurements, in cores (from /proc/stat); high values make figures unreliable',
+    note: 'CPU used by other processes during the measurements, in cores (/proc/stat less this process); high values make the figures unreliable',
     medianCores: background === null ? null : r3(background),
     maxCores: maxBackground === null ? null : r3(maxBackground),
   },
   scenario: {
     requestsPerMinute: scenario.requestsPerMinute,
-    ladder: scenario.stages.map((s) => `${s.percent}%${s.holdMinutes === null ? '' : ` ${s.holdMinutes}m`}`).join(' → '),
+    ladder: scenario.stages.map((st) => `${st.percent}%${st.holdMinutes === null ? '' : ` ${st.holdMinutes}m`}`).join(' → '),
     checkEveryMinutes: scenario.checkEveryMinutes,
     windows: schedule.length,
     expectedRequestsPerRun: expectedPerRun,
     gates: scenario.gates.gates.map((g) => `${g.metric} ${g.stat} max_ratio ${g.max_ratio}`),
   },
+  runs: RUNS,
+  runsInThread: RUNS_IN_THREAD,
+  rounds: ROUNDS,
   engineVsKernel: {
-    runs: RUNS_1,
-    rounds: ROUNDS_1,
-    engineRequestsPerSecond: Math.round(rate1('simulate')),
-    engineInThreadRequestsPerSecond: Math.round(rate1('inThread')),
-    kernelRequestsPerSecond: Math.round(rate1('kernel')),
+    engineRequestsPerSecond: Math.round(rate('workers1')),
+    kernelRequestsPerSecond: Math.round(rate('kernel')),
     ratio: r3(engineVsKernel),
     target: TARGET_ENGINE_VS_KERNEL,
     met: engineVsKernel >= TARGET_ENGINE_VS_KERNEL,
+    engineInThreadRequestsPerSecond: Math.round(rate('inThread')),
     inThreadRatio: r3(inThreadVsKernel),
-    poolOverheadSecondsPerCall: r3(poolOverhead),
-    spread: { engine: r3(spread(part1.simulate.map((m) => m.rate))), kernel: r3(spread(part1.kernel.map((m) => m.rate))) },
+    poolSecondsPerCall: r3(poolOverhead),
     kernelCheck,
-    measurements: { simulate: roundTimes(part1.simulate), inThread: roundTimes(part1.inThread), kernel: roundTimes(part1.kernel) },
   },
   workerScaling: {
-    runs: RUNS_2,
-    rounds: ROUNDS_2,
-    workers1RequestsPerSecond: Math.round(rate2(1)),
-    workers2RequestsPerSecond: Math.round(rate2(2)),
+    workers1RequestsPerSecond: Math.round(rate('workers1')),
+    workers2RequestsPerSecond: Math.round(rate('workers2')),
     ratio: r3(scaling),
     target: TARGET_SCALING,
     met: scaling >= TARGET_SCALING,
     ratioNetOfPoolStartup: scalingNetOfStartup === null ? null : r3(scalingNetOfStartup),
-    cpuPerWallWorkers2: r3(median(part2[2].map((m) => m.cpuPerWall))),
+    processCpuPerWallWorkers2: r3(median(m.workers2.map((x) => x.cpuPerWall))),
     sameResults,
-    measurements: { workers1: roundTimes(part2[1]), workers2: roundTimes(part2[2]) },
   },
+  spread: Object.fromEntries(Object.entries(m).map(([job, list]) => [job, r3(spread(list.map((x) => x.rate)))])),
+  measurements: Object.fromEntries(Object.entries(m).map(([job, list]) => [job, rows(list)])),
 };
 result.summary = [
-  { figure: 'engine / kernel (requests/s)', value: result.engineVsKernel.ratio, target: `≥ ${TARGET_ENGINE_VS_KERNEL}`, met: result.engineVsKernel.met },
-  { figure: 'workers 2 / workers 1 (requests/s)', value: result.workerScaling.ratio, target: `≥ ${TARGET_SCALING}`, met: result.workerScaling.met },
+  { figure: 'engine / kernel', value: result.engineVsKernel.ratio, target: `≥ ${TARGET_ENGINE_VS_KERNEL}`, met: result.engineVsKernel.met },
+  { figure: 'workers 2 / workers 1', value: result.workerScaling.ratio, target: `≥ ${TARGET_SCALING}`, met: result.workerScaling.met },
 ];
 const file = writeResult(NAME, result);
 
 const mark = (met) => (met ? 'met' : 'MISSED');
-console.log(`\n${NAME}  ${facts.node}, ${facts.cpu}, ${facts.cores} cores, ${result.date}`);
+console.log(`\n${NAME}: ${facts.node}, ${facts.cpu}, ${facts.cores} cores, ${result.date}`);
 console.log(
   table([
     ['figure', 'value', 'target'],
-    [`engine: simulate(), workers 1, ${RUNS_1} runs`, perSecond(rate1('simulate')), ''],
-    ['engine: simulateRuns() in this thread', perSecond(rate1('inThread')), ''],
-    ['kernel: hand-written, this thread', perSecond(rate1('kernel')), ''],
+    [`engine: simulate(), workers 1, ${RUNS} runs`, perSecond(rate('workers1')), ''],
+    [`kernel: hand-written, ${RUNS} runs`, perSecond(rate('kernel')), ''],
     ['engine / kernel', r3(engineVsKernel).toFixed(3), `≥ ${TARGET_ENGINE_VS_KERNEL} ${mark(result.engineVsKernel.met)}`],
-    ['engine in thread / kernel', r3(inThreadVsKernel).toFixed(3), ''],
-    ['pool cost per simulate() call', `${(poolOverhead * 1000).toFixed(0)} ms`, ''],
-    [`simulate(), workers 1, ${RUNS_2} runs`, perSecond(rate2(1)), ''],
-    [`simulate(), workers 2, ${RUNS_2} runs`, perSecond(rate2(2)), ''],
+    [`  engine in this thread, ${RUNS_IN_THREAD} runs`, perSecond(rate('inThread')), ''],
+    ['  engine in this thread / kernel', r3(inThreadVsKernel).toFixed(3), ''],
+    ['  pool cost per simulate() call', `${(poolOverhead * 1000).toFixed(0)} ms`, ''],
+    [`simulate(), workers 2, ${RUNS} runs`, perSecond(rate('workers2')), ''],
     ['workers 2 / workers 1', r3(scaling).toFixed(3), `≥ ${TARGET_SCALING} ${mark(result.workerScaling.met)}`],
     ['  net of pool start-up (derived)', scalingNetOfStartup === null ? 'n/a' : r3(scalingNetOfStartup).toFixed(3), ''],
-    ['  process CPU / wall, workers 2', r3(median(part2[2].map((m) => m.cpuPerWall))).toFixed(2), '≈ 2 if both cores free'],
-    ['background load (other processes)', background === null ? 'n/a' : `${background.toFixed(2)} cores`, 'max ' + (maxBackground === null ? 'n/a' : maxBackground.toFixed(2))],
+    ['  process CPU / wall, workers 2', r3(median(m.workers2.map((x) => x.cpuPerWall))).toFixed(2), '≈ 2 when both cores are free'],
+    ['background load (other processes)', background === null ? 'n/a' : `${background.toFixed(2)} cores`, maxBackground === null ? '' : `max ${maxBackground.toFixed(2)}`],
   ]),
 );
-if (background !== null && maxBackground > 0.3) {
-  console.log(`warning: other processes used up to ${maxBackground.toFixed(2)} cores during the measurements; the figures, the worker scaling above all, may be low`);
+if (maxBackground !== null && maxBackground > 0.3) {
+  console.log(`warning: other processes used up to ${maxBackground.toFixed(2)} cores during the measurements; the figures, worker scaling above all, may read low`);
 }
 console.log(`wrote ${path.relative(process.cwd(), file)} in ${result.durationSeconds} s`);

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../store/invocations.js';
 import { checkCommand } from './check.js';
+import { mergeCommand } from './merge.js';
 import { queryCommand } from './query.js';
 import { schemaCommand } from './schema.js';
 import { simulateCommand } from './simulate.js';
@@ -13,6 +14,7 @@ const program = new Command('rehearse')
   .exitOverride()
   .addCommand(simulateCommand())
   .addCommand(checkCommand())
+  .addCommand(mergeCommand())
   .addCommand(queryCommand())
   .addCommand(schemaCommand());
 

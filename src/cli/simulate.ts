@@ -1,8 +1,9 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import pc from 'picocolors';
 import { simulationTable } from '../report/simulation.js';
 import { summariseOutcomes } from '../sim/outcome-summary.js';
 import { defaultWorkers } from '../sim/pool.js';
+import { parseShard } from '../sim/shard.js';
 import { DEFAULT_DB, action, collect, nonNegativeInt, positiveInt } from './common.js';
 import { type SimulationOptions, runSimulationJob, whereResultsWent } from './simulation-job.js';
 
@@ -25,6 +26,12 @@ export function simulateCommand(): Command {
       .description('Run seeded Monte-Carlo canary rollouts of scenario files and record which stage halts and which gate fires.')
       .argument('<paths...>', 'scenario files, or folders searched for *.yaml, *.yml and *.json scenarios (gate files skipped)'),
   )
+    .option('--shard <i/n>', 'simulate only shard i (0-based) of n of every scenario\'s runs; join shard files with `rehearse merge`', (v: string) => {
+      const shard = parseShard(v);
+      if (!shard) throw new InvalidArgumentError(`--shard must be i/n with 0 ≤ i < n, e.g. 0/4, got "${v}"`);
+      return shard;
+    })
+    .option('--invocation <id>', 'record under this invocation id (give every shard of one job the same id, e.g. the CI run id)')
     .addHelpText(
       'after',
       `
@@ -33,6 +40,8 @@ Examples:
   rehearse simulate my-rollout.yaml --runs 1000     one scenario, more runs
   rehearse simulate scenarios/ --gates strict.yaml --gates loose.yaml
                                                     two gate configs judged on the same runs
+  rehearse simulate scenarios/ --shard 0/4 --invocation nightly-42 --db shard-0.duckdb
+                                                    a quarter of the runs, to merge with the others
   rehearse query "SELECT scenario, outcome, count(*) FROM outcomes GROUP BY ALL"`,
     )
     .action(action(runSimulate));
@@ -48,7 +57,7 @@ async function runSimulate(paths: string[], opts: SimulationOptions): Promise<nu
   if (!opts.quiet) {
     const n = job.scenarios.length;
     process.stdout.write(
-      `${pc.bold('rehearse simulate')}: ${n} scenario${n === 1 ? '' : 's'}, ${job.totalRuns} runs, sample engine, ${opts.workers} worker${opts.workers === 1 ? '' : 's'}, ${job.seconds.toFixed(1)}s\n\n`,
+      `${pc.bold('rehearse simulate')}: ${n} scenario${n === 1 ? '' : 's'}, ${job.totalRuns} runs${opts.shard ? ` (shard ${opts.shard.index}/${opts.shard.count})` : ''}, sample engine, ${opts.workers} worker${opts.workers === 1 ? '' : 's'}, ${job.seconds.toFixed(1)}s\n\n`,
     );
     process.stdout.write(simulationTable(summaries) + '\n\n');
   }

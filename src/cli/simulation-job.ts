@@ -1,5 +1,7 @@
 import { loadGateFile, loadScenarios } from '../config/load.js';
 import type { GateConfig, Scenario } from '../config/model.js';
+import type { Shard } from '../sim/shard.js';
+import { shardRange } from '../sim/shard.js';
 import { effectiveScenarios, simulate } from '../sim/simulate.js';
 import { Store } from '../store/database.js';
 import { finishInvocation, startInvocation } from '../store/invocations.js';
@@ -14,6 +16,8 @@ export interface SimulationOptions {
   seed?: number;
   workers: number;
   checks: boolean;
+  shard?: Shard;
+  invocation?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -51,11 +55,15 @@ export async function runSimulationJob(
     recordChecks: opts.checks,
     ...(opts.runs !== undefined ? { runs: opts.runs } : {}),
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    ...(opts.shard ? { shard: opts.shard } : {}),
   };
-  const totalRuns = effectiveScenarios(request).reduce((n, s) => n + s.runs, 0);
+  const totalRuns = effectiveScenarios(request).reduce((n, s) => {
+    const r = shardRange(s.runs, opts.shard);
+    return n + r.runTo - r.runFrom;
+  }, 0);
   // Open the store first: a locked or unreadable file should stop us before the work, not after.
   const store = await Store.open(opts.db);
-  const invocation = await startInvocation(store, command, { paths, ...opts });
+  const invocation = await startInvocation(store, command, { paths, ...opts, ...(opts.shard ? { shard: `${opts.shard.index}/${opts.shard.count}` } : {}) }, opts.invocation);
   const onSigint = () => {
     void finishInvocation(store, invocation, 'interrupted').finally(() => process.exit(130));
   };

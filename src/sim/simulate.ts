@@ -2,6 +2,7 @@ import type { GateConfig, Scenario } from '../config/model.js';
 import type { SimulatedScenario } from '../store/outcomes.js';
 import { checkSchedule } from './ladder.js';
 import { type ScenarioJob, simulateOnPool } from './pool.js';
+import { type Shard, shardRange } from './shard.js';
 
 export interface SimulateRequest {
   scenarios: readonly Scenario[];
@@ -11,6 +12,8 @@ export interface SimulateRequest {
   runs?: number;
   /** Overrides every scenario's `seed` (`--seed`). */
   seed?: number;
+  /** Simulate only this shard's share of every scenario's runs (`--shard i/n`). */
+  shard?: Shard;
   workers: number;
   recordChecks: boolean;
   onRuns?: (runs: number) => void;
@@ -31,7 +34,7 @@ export async function simulate(request: SimulateRequest): Promise<SimulatedScena
   const jobs: ScenarioJob[] = scenarios.map((scenario) => {
     const configs = request.gateConfigs?.length ? [...request.gateConfigs] : scenario.gates ? [scenario.gates] : [];
     if (configs.length === 0) throw new Error(`scenario ${scenario.name} has no gates`);
-    return { scenario, configs, runFrom: 0, runTo: scenario.runs };
+    return { scenario, configs, ...shardRange(scenario.runs, request.shard) };
   });
   const batches = await simulateOnPool(jobs, {
     workers: request.workers,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { UserError } from '../config/errors.js';
 import type { Store } from './database.js';
 
 export const VERSION = '0.1.0';
@@ -8,8 +9,11 @@ function sqlString(s: string): string {
 }
 
 /** Records an invocation as running; `finishInvocation` closes it with its status. */
-export async function startInvocation(store: Store, command: string, args: unknown): Promise<string> {
-  const id = randomUUID();
+export async function startInvocation(store: Store, command: string, args: unknown, id: string = randomUUID()): Promise<string> {
+  const existing = await store.connection.runAndReadAll(`SELECT count(*)::INT FROM invocations WHERE invocation_id = ${sqlString(id)}`);
+  if (Number(existing.getRowsJson()[0]![0]) > 0) {
+    throw new UserError(`${store.file}: invocation ${id} is already recorded in this file; give each shard its own --db and join them with \`rehearse merge\``);
+  }
   await store.run(
     `INSERT INTO invocations VALUES (${sqlString(id)}, ${sqlString(command)}, ${sqlString(JSON.stringify(args))}, now(), NULL, 'running', ${sqlString(VERSION)})`,
   );

@@ -339,16 +339,20 @@ describe('an error_rate gate with max: 0 (any canary error breaches)', () => {
       // streak carries across an abstention, so breaches at minutes 10 and 17 fire at 17 (P ≈ 0.065;
       // 0.003 if an abstention reset the streak).
       gateConfig('sustained-2-min-8', [{ ...doc.gates![0]!, sustained: 2, min_samples: 8 }]),
+      // On a stage window, max: 0 breaches at the first check with an error since the stage
+      // began: with sustained 1 that is the first window holding an error, as on check windows.
+      gateConfig('stage-window', [{ ...doc.gates![0]!, window: 'stage' }]),
     ];
     [res] = (await run([doc], { gateConfigs: configs })) as [SimulatedScenario];
   });
 
-  for (const [config, sustained, minSamples] of [
-    [0, 1, 0],
-    [1, 2, 0],
-    [2, 2, 8],
+  for (const [config, sustained, minSamples, window] of [
+    [0, 1, 0, 'check'],
+    [1, 2, 0, 'check'],
+    [2, 2, 8, 'check'],
+    [3, 1, 0, 'stage'],
   ] as const) {
-    it(`sustained: ${sustained}, min_samples: ${minSamples}: the firing check (so the detected minute) follows the closed form`, () => {
+    it(`window: ${window}, sustained: ${sustained}, min_samples: ${minSamples}: the firing check (so the detected minute) follows the closed form`, () => {
       const o = outcomesOf(res);
       const rows = o.config.map((c, i) => (c === config ? i : -1)).filter((i) => i >= 0);
       expect(rows.length).toBe(runs);
@@ -357,25 +361,25 @@ describe('an error_rate gate with max: 0 (any canary error breaches)', () => {
       for (const i of rows) counts[o.check[i]! >= 0 ? o.check[i]! : windows.length]!++;
       const gof = chiSquareGof(counts, expected);
       observed.push(
-        `sustained ${sustained}/min ${minSamples}: firing check shares ${counts.map((c) => (c / runs).toFixed(4)).join(' ')} vs ${expected.map((p) => p.toFixed(4)).join(' ')}; chi2 ${gof.stat.toFixed(2)}/${gof.df} df, p = ${gof.p.toFixed(3)}`,
+        `${window} window, sustained ${sustained}/min ${minSamples}: firing check shares ${counts.map((c) => (c / runs).toFixed(4)).join(' ')} vs ${expected.map((p) => p.toFixed(4)).join(' ')}; chi2 ${gof.stat.toFixed(2)}/${gof.df} df, p = ${gof.p.toFixed(3)}`,
       );
       expect(gof.p).toBeGreaterThan(ALPHA);
       // Detected minute: the firing check's end minute, from the start of the rollout.
       const minutes = windows.map((w) => w.end);
       for (let k = 0; k < windows.length; k++) {
         const share = rows.filter((i) => o.check[i] === k && res.schedule[o.check[i]!]!.endMinute === minutes[k]).length / runs;
-        near(`sustained ${sustained}/min ${minSamples}: P(detected at minute ${minutes[k]})`, share, expected[k]!, shareTol(expected[k]!, runs));
+        near(`${window} window, sustained ${sustained}/min ${minSamples}: P(detected at minute ${minutes[k]})`, share, expected[k]!, shareTol(expected[k]!, runs));
       }
       // Halt stage and promotion.
       const byStage = [0, 1].map((s) => windows.reduce((acc, w, k) => acc + (w.stage === s ? expected[k]! : 0), 0));
       for (const s of [0, 1]) {
         const share = rows.filter((i) => o.outcome[i] === ROLLBACK && o.stage[i] === s + 1).length / runs;
-        near(`sustained ${sustained}/min ${minSamples}: P(rollback at stage ${s + 1})`, share, byStage[s]!, shareTol(byStage[s]!, runs));
+        near(`${window} window, sustained ${sustained}/min ${minSamples}: P(rollback at stage ${s + 1})`, share, byStage[s]!, shareTol(byStage[s]!, runs));
       }
       const summary = summariseOutcomes(res)[config]!;
       const promote = expected[windows.length]!;
-      near(`sustained ${sustained}/min ${minSamples}: promote share`, summary.promote, promote, shareTol(promote, runs));
-      near(`sustained ${sustained}/min ${minSamples}: rollback share`, summary.rollback, 1 - promote, shareTol(promote, runs));
+      near(`${window} window, sustained ${sustained}/min ${minSamples}: promote share`, summary.promote, promote, shareTol(promote, runs));
+      near(`${window} window, sustained ${sustained}/min ${minSamples}: rollback share`, summary.rollback, 1 - promote, shareTol(promote, runs));
       expect(summary.hold).toBe(0);
       for (const i of rows) {
         if (o.outcome[i] === PROMOTE) expect([o.stage[i], o.gate[i], o.check[i]]).toEqual([0, -1, -1]);
@@ -707,6 +711,82 @@ describe('nondeterminism.run: 0.15', () => {
     const want = (Math.exp(sigma * sigma) - 1) / n;
     // Var(s²)/σ⁴ ≈ 2/(R−1) for a normal mean: 4 sds of that.
     near('baseline mean cost CV² across runs', cv2, want, want * 4 * Math.sqrt(2 / (R - 1)));
+  });
+});
+
+describe('nondeterminism.check: 0.1', () => {
+  const R = 50;
+  const W = R * 6;
+  const e = 0.5;
+  // Narrow laws (σ = 0.041) and ~2 000 requests per arm and window: a window's statistic is its
+  // arm's factor f ~ Normal(1, 0.1) times the configured value, up to a small sampling noise.
+  const doc: ScenarioDoc = {
+    name: 'check-nondeterminism',
+    runs: R,
+    seed: 19,
+    traffic: {
+      requests_per_minute: 400,
+      baseline: { latency_ms: { p50: 800, p99: 880 }, input_tokens: { p50: 1000, p99: 1100 }, output_tokens: { p50: 300, p99: 330 }, error_rate: e },
+    },
+    nondeterminism: { check: 0.1 },
+    rollout: { stages: [{ percent: 50, hold: '60m' }], check_every: '10m' },
+    gates: [
+      { name: 'lat', metric: 'latency_ms', stat: 'p50', max_ratio: 1e9 },
+      { name: 'out', metric: 'output_tokens', max_ratio: 1e9 },
+      { name: 'err', metric: 'error_rate', max: 2 },
+    ],
+  };
+  const sigma = Math.log(1.1) / Z99;
+  const nOk = 400 * 10 * 0.5 * (1 - e);
+  // Noise variances of a window's statistic divided by its configured value: a median of nOk
+  // lognormal draws, a mean of nOk draws (CV² e^{σ²}−1), and an error share of n = 2 000 draws.
+  const noise = { lat: logQuantileSd(sigma, 0.5, nOk) ** 2, out: (Math.exp(sigma * sigma) - 1) / nOk, err: (1 - e) / (e * 400 * 10 * 0.5) };
+  let f: Record<'canary' | 'baseline', Record<'lat' | 'out' | 'err', number[]>>;
+  beforeAll(async () => {
+    const [res] = (await run([doc], { recordChecks: true })) as [SimulatedScenario];
+    const c = checksOf(res);
+    const of = (arm: 'canary' | 'baseline', g: number, scale: number) => rowsOf(c, g).map((i) => c[arm][i]! / scale);
+    f = {
+      canary: { lat: of('canary', 0, 800), out: of('canary', 1, 300), err: of('canary', 2, e) },
+      baseline: { lat: of('baseline', 0, 800), out: of('baseline', 1, 300), err: of('baseline', 2, e) },
+    };
+  });
+  const corr = (a: number[], b: number[]) => {
+    const ma = mean(a);
+    const mb = mean(b);
+    let s = 0;
+    for (let i = 0; i < a.length; i++) s += (a[i]! - ma) * (b[i]! - mb);
+    return s / (a.length - 1) / Math.sqrt(variance(a) * variance(b));
+  };
+
+  it('scales each window and arm by a factor ~ Normal(1, 0.1)', () => {
+    for (const arm of ['canary', 'baseline'] as const) {
+      const xs = f[arm].lat;
+      expect(xs.length).toBe(W);
+      const v = 0.01 + noise.lat;
+      near(`${arm} window latency p50 / 800: mean`, mean(xs), 1, 4 * Math.sqrt(v / W));
+      // Var(s²) = 2σ⁴/(W−1) for normal data.
+      near(`${arm} window latency p50 / 800: variance`, variance(xs), v, 4 * v * Math.sqrt(2 / (W - 1)));
+    }
+  });
+
+  it('shares one factor across a window\'s latencies, token counts and rates, and draws one per arm', () => {
+    // With a common factor, corr(x, y) = Var f / √((Var f + noise_x)(Var f + noise_y)); a sample
+    // correlation's sd is ≈ (1 − ρ²)/√W.
+    for (const arm of ['canary', 'baseline'] as const) {
+      for (const [a, b] of [
+        ['lat', 'out'],
+        ['lat', 'err'],
+      ] as const) {
+        const rho = 0.01 / Math.sqrt((0.01 + noise[a]) * (0.01 + noise[b]));
+        near(`${arm} corr(${a}, ${b}) within a window`, corr(f[arm][a], f[arm][b]), rho, (4 * (1 - rho * rho)) / Math.sqrt(W) + 0.005);
+      }
+    }
+    near('corr(canary, baseline) latency factors', corr(f.canary.lat, f.baseline.lat), 0, 4 / Math.sqrt(W));
+    // Independent across windows: consecutive windows of a run are uncorrelated.
+    const xs = f.canary.lat;
+    const pairs = xs.map((x, i) => [x, xs[i + 1]] as const).filter((_, i) => i % 6 !== 5);
+    near('corr(window k, window k+1)', corr(pairs.map((p) => p[0]), pairs.map((p) => p[1]!)), 0, 4 / Math.sqrt(pairs.length));
   });
 });
 
