@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { GateConfig, Scenario } from '../config/model.js';
 import type { RunBatch } from '../store/columns.js';
-import type { SimulateTask } from './worker.js';
+import type { SummaryNeeds } from '../gates/window.js';
+import type { RunWindows } from './windows.js';
+import type { SimulateTask, WindowsTask } from './worker.js';
 
 /** The worker script. Under vitest this module runs from src/*.ts; workers always run the build. */
 function workerFile(): string {
@@ -50,6 +52,7 @@ export async function simulateOnPool(jobs: readonly ScenarioJob[], options: Pool
         const tasks: Promise<RunBatch>[] = [];
         for (let from = job.runFrom; from < job.runTo; from += perTask) {
           const task: SimulateTask = {
+            kind: 'runs',
             scenario: job.scenario,
             configs: job.configs,
             runFrom: from,
@@ -66,6 +69,37 @@ export async function simulateOnPool(jobs: readonly ScenarioJob[], options: Pool
         return Promise.all(tasks);
       }),
     );
+  } finally {
+    await pool.destroy();
+  }
+}
+
+/**
+ * Keeps every window summary of a scenario's runs (simulate once), in run order, for judging
+ * any number of gate configs afterwards with judgeWindows (judge many).
+ */
+export async function simulateWindowsOnPool(
+  scenario: Scenario,
+  needs: SummaryNeeds,
+  runFrom: number,
+  runTo: number,
+  options: { workers: number; onRuns?: (runs: number) => void },
+): Promise<RunWindows[]> {
+  const workers = Math.max(1, Math.floor(options.workers));
+  const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 1000 });
+  try {
+    const perTask = Math.max(1, Math.min(50, Math.ceil((runTo - runFrom) / (workers * 8))));
+    const tasks: Promise<RunWindows>[] = [];
+    for (let from = runFrom; from < runTo; from += perTask) {
+      const task: WindowsTask = { kind: 'windows', scenario, needs, runFrom: from, runTo: Math.min(runTo, from + perTask) };
+      tasks.push(
+        (pool.run(task) as Promise<RunWindows>).then((w) => {
+          options.onRuns?.(task.runTo - task.runFrom);
+          return w;
+        }),
+      );
+    }
+    return await Promise.all(tasks);
   } finally {
     await pool.destroy();
   }

@@ -11,7 +11,7 @@
  *
  * simulate() runs the built worker from dist/: `npx tsc -p tsconfig.json` first (npm test's pretest).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,6 +132,7 @@ function near(label: string, actual: number, expected: number, tol: number): voi
 }
 afterAll(() => {
   if (process.env.REHEARSE_SEMANTICS_VERBOSE) console.log(observed.join('\n'));
+  rmSync(dir, { recursive: true, force: true });
 });
 
 /** Lognormal mean and coefficient of variation through (p50, p99): σ = ln(p99/p50)/z₀.₉₉. */
@@ -260,7 +261,8 @@ describe('canary request counts per check window', () => {
       const k = checks.check[i]!;
       let since = 0;
       for (let j = 0; j <= k; j++) if (windows[j]!.stage === windows[k]!.stage) since += perCheck.get(`${checks.run[i]}:${j}`)!;
-      expect(checks.verdict[i]).toBe(since < 100 ? ABSTAIN : PASS);
+      const why = `run ${checks.run[i]}, check ${k}: ${since} canary requests since the stage began (recorded canary_n ${checks.canaryN[i]}, value ${checks.canary[i]})`;
+      expect(checks.verdict[i], why).toBe(since < 100 ? ABSTAIN : PASS);
       if (checks.verdict[i] === ABSTAIN) abstained[k]!++;
     }
     windows.forEach((w, k) => {

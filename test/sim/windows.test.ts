@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import type { GateConfig, Scenario } from '../../src/config/model.js';
+import { allNeeds, needsOf } from '../../src/gates/window.js';
+import { checkSchedule } from '../../src/sim/ladder.js';
+import { simulateWindowsOnPool } from '../../src/sim/pool.js';
+import { simulateRuns } from '../../src/sim/runs.js';
+import { judgeWindows, simulateWindows } from '../../src/sim/windows.js';
+import { OUTCOME_CODES } from '../../src/store/columns.js';
+
+const scenario: Scenario = {
+  name: 'judge-many',
+  file: 'inline',
+  runs: 30,
+  seed: 11,
+  requestsPerMinute: 300,
+  baseline: {
+    latency_ms: { p50: 800, p99: 4000 },
+    ttft_ms: null,
+    output_tokens: { p50: 300, p99: 1500 },
+    input_tokens: { p50: 1000, p99: 6000 },
+    error_rate: 0.01,
+    refusal_rate: 0.01,
+    thumbs_down_rate: 0.03,
+  },
+  price: { input_per_million: 0.5, output_per_million: 1.5 },
+  candidate: { latency: 1, latency_tail: 1.2, output_length: 1.1, price: 1.15, error_rate: 1, refusal_rate: 1.3, thumbs_down_rate: 1 },
+  nondeterminism: { run: 0.15, check: 0.05 },
+  stages: [
+    { percent: 5, holdMinutes: 30 },
+    { percent: 25, holdMinutes: 30 },
+    { percent: 100, holdMinutes: null },
+  ],
+  checkEveryMinutes: 10,
+  gates: null,
+};
+
+const base = { action: 'rollback' as const, sustained: 1, minSamples: 0, window: 'check' as const, stat: 'mean' as const };
+const configs: GateConfig[] = [
+  {
+    label: 'strict',
+    source: 'inline',
+    gates: [
+      { ...base, name: 'cost', metric: 'cost_usd', max_ratio: 1.1 },
+      { ...base, name: 'p99', metric: 'latency_ms', stat: 'p99', max_ratio: 1.3, window: 'stage', sustained: 2 },
+    ],
+  },
+  {
+    label: 'loose',
+    source: 'inline',
+    gates: [
+      { ...base, name: 'cost', metric: 'cost_usd', max_ratio: 1.25, minSamples: 100 },
+      { ...base, name: 'refusals', metric: 'refusal_rate', test: { kind: 'proportion', alpha: 0.01, direction: 'increase' } },
+      { ...base, name: 'len', metric: 'output_tokens', test: { kind: 'ks', alpha: 0.001, direction: 'increase' }, action: 'hold' },
+    ],
+  },
+];
+
+function outcomesOf(configIndex: number) {
+  const batch = simulateRuns(scenario, { configs, runFrom: 0, runTo: scenario.runs, recordChecks: false });
+  const rows = [];
+  for (let i = 0; i < batch.outcomes.run.length; i++) {
+    if (batch.outcomes.config[i] !== configIndex) continue;
+    rows.push([OUTCOME_CODES[batch.outcomes.outcome[i]!], batch.outcomes.gate[i], batch.outcomes.check[i], batch.outcomes.canaryRequests[i]]);
+  }
+  return rows;
+}
+
+describe('simulate once, judge many', () => {
+  it('judging kept summaries gives exactly the outcomes of judging while simulating, config by config', () => {
+    const schedule = checkSchedule(scenario.stages, scenario.checkEveryMinutes);
+    const windows = simulateWindows(scenario, allNeeds(), 0, scenario.runs);
+    expect(windows.summaries.length).toBe(scenario.runs * schedule.length * windows.stride);
+    configs.forEach((config, k) => {
+      const judged = judgeWindows(windows, schedule, config.gates).map((o) => [o.outcome, o.gate, o.check, o.canaryRequests]);
+      expect(judged).toEqual(outcomesOf(k));
+    });
+    // The two configs disagree somewhere, or the comparison above would prove little.
+    expect(outcomesOf(0)).not.toEqual(outcomesOf(1));
+  });
+
+  it('keeps the same summaries through the worker pool, in run order', async () => {
+    const needs = needsOf(configs);
+    const local = simulateWindows(scenario, needs, 0, scenario.runs);
+    const pooled = await simulateWindowsOnPool(scenario, needs, 0, scenario.runs, { workers: 2 });
+    const joined = new Float64Array(local.summaries.length);
+    let at = 0;
+    for (const w of pooled) {
+      joined.set(w.summaries, at);
+      at += w.summaries.length;
+    }
+    expect(at).toBe(local.summaries.length);
+    // NaN-aware equality: unrequested statistics are NaN in both.
+    expect(Array.from(joined).map(String)).toEqual(Array.from(local.summaries).map(String));
+  });
+});
