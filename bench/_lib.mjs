@@ -30,6 +30,10 @@ function newestMtime(dir) {
  * when src/ changed after the last build (the figures would describe old code).
  */
 export function checkBuild(files) {
+  if (!existsSync(DIST)) {
+    process.stderr.write('bench: dist/ is missing: run `npm run build` first (the benchmarks measure the built code)\n');
+    process.exit(2);
+  }
   const missing = files.filter((f) => !existsSync(path.join(DIST, f)));
   if (missing.length > 0) {
     process.stderr.write(`bench: dist/${missing[0]} is missing: run \`npm run build\` first\n`);

@@ -72,8 +72,9 @@ export function needsOf(configs: readonly GateConfig[]): SummaryNeeds {
   let stage: MetricNeeds | null = null;
   for (const config of configs) {
     for (const gate of config.gates) {
-      if (isRateMetric(gate.metric)) continue;
+      // Any stage gate, rate gates included, needs the stage summary's pooled counts.
       const target = gate.window === 'stage' ? (stage ??= emptyNeeds()) : check;
+      if (isRateMetric(gate.metric)) continue;
       const i = metricIndex(gate.metric);
       if (gate.test && gate.test.kind !== 'proportion') {
         target.sorted[i] = true;
