@@ -6,6 +6,7 @@ import { mergeCommand } from './merge.js';
 import { queryCommand } from './query.js';
 import { schemaCommand } from './schema.js';
 import { simulateCommand } from './simulate.js';
+import { tuneCommand } from './tune.js';
 
 const program = new Command('rehearse')
   .description('Rehearse a model rollout offline: seeded canary simulation and gate checks, recorded in DuckDB.')
@@ -14,6 +15,7 @@ const program = new Command('rehearse')
   .exitOverride()
   .addCommand(simulateCommand())
   .addCommand(checkCommand())
+  .addCommand(tuneCommand())
   .addCommand(mergeCommand())
   .addCommand(queryCommand())
   .addCommand(schemaCommand());

@@ -56,6 +56,20 @@ CREATE TABLE IF NOT EXISTS checks (
   breached BOOLEAN,
   fired BOOLEAN NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tune_results (
+  invocation_id VARCHAR NOT NULL,
+  config INTEGER NOT NULL,
+  params JSON NOT NULL,
+  setting VARCHAR NOT NULL,
+  false_alarm DOUBLE NOT NULL,
+  detection DOUBLE NOT NULL,
+  canary_requests DOUBLE NOT NULL,
+  feasible BOOLEAN NOT NULL,
+  violation DOUBLE NOT NULL,
+  pareto BOOLEAN NOT NULL,
+  recommended BOOLEAN NOT NULL,
+  scenarios JSON NOT NULL
+);
 CREATE TABLE IF NOT EXISTS check_results (
   invocation_id VARCHAR NOT NULL,
   scenario VARCHAR NOT NULL,

@@ -1,0 +1,83 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const cli = path.join(root, 'dist/cli/main.js');
+
+function rehearse(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const scenario = (name: string, price: number, expect: string) => `name: ${name}
+runs: 150
+seed: 5
+traffic:
+  requests_per_minute: 600
+candidate: { price: ${price} }
+nondeterminism: { run: 0.1, check: 0.05 }
+rollout:
+  stages: [{ percent: 10, hold: 30m }, { percent: 50, hold: 30m }, { percent: 100 }]
+  check_every: 10m
+expect: ${expect}
+`;
+
+describe('rehearse tune', () => {
+  it('recommends a threshold above the noise that still catches the regression, and it holds on fresh seeds', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-tune-'));
+    writeFileSync(path.join(dir, 'clean.yaml'), scenario('noisy-clean', 1.0, '{ outcome: promote, probability: 0.9 }'));
+    writeFileSync(path.join(dir, 'regression.yaml'), scenario('cost-60', 1.6, '{ outcome: rollback, gate: cost, probability: 0.9 }'));
+    writeFileSync(path.join(dir, 'gates.yaml'), 'gates:\n  - { name: cost, metric: cost_usd, max_ratio: 1.2, min_samples: 50 }\n');
+    const out = path.join(dir, 'tuned.yaml');
+    const db = path.join(dir, 'tune.duckdb');
+    const r = rehearse([
+      'tune', path.join(dir, 'clean.yaml'), path.join(dir, 'regression.yaml'),
+      '--gates', path.join(dir, 'gates.yaml'),
+      '--vary', 'cost.max_ratio=1.0:1.6:0.05', '--vary', 'cost.sustained=1:3:1',
+      '--max-false-alarm', '0.05', '--out', out, '--db', db, '--json',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.combinations).toBe(13 * 3);
+    const rec = result.recommended;
+    expect(rec).not.toBeNull();
+    // Run-to-run noise is ±10% on price: a threshold at or below 1.1 alarms on the clean candidate,
+    // one at 1.45 or above lets 1.6 × 0.9 = 1.44 through; the recommendation lies between.
+    const ratio = Number(/cost\.max_ratio=([\d.]+)/.exec(rec.setting)![1]);
+    expect(ratio).toBeGreaterThan(1.1);
+    expect(ratio).toBeLessThan(1.45);
+    expect(rec.falseAlarm).toBeLessThanOrEqual(0.05);
+    // Fresh seeds: 150 runs, so a true rate at the 5% budget reads above 10% with probability < 1% (binomial tail).
+    const freshClean = rec.fresh.find((f: { scenario: string }) => f.scenario === 'noisy-clean');
+    const freshRegression = rec.fresh.find((f: { scenario: string }) => f.scenario === 'cost-60');
+    expect(freshClean.share).toBeLessThanOrEqual(0.1);
+    expect(freshRegression.share).toBeGreaterThanOrEqual(0.9);
+
+    // The tuned file is a gate file every command loads, with its evidence in the header.
+    expect(existsSync(out)).toBe(true);
+    const text = readFileSync(out, 'utf8');
+    expect(text).toMatch(/^# Tuned by `rehearse tune`/);
+    expect(text).toMatch(/Fresh seeds \(seed \+ 1000003\)/);
+    const check = rehearse(['check', dir, '--gates', out, '--seed', '77', '--db', path.join(dir, 'check.duckdb')]);
+    expect(check.code).toBe(0);
+
+    const rows = rehearse(['query', '--db', db, '--json', 'SELECT count(*)::INT AS n, count(*) FILTER (WHERE recommended)::INT AS rec, count(*) FILTER (WHERE pareto)::INT AS front FROM tune_results']);
+    const [counts] = JSON.parse(rows.stdout);
+    expect(counts.n).toBe(39);
+    expect(counts.rec).toBe(1);
+    expect(counts.front).toBeGreaterThan(0);
+  });
+
+  it('exits 2 on a bad --vary', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-tune-'));
+    writeFileSync(path.join(dir, 'clean.yaml'), scenario('c', 1.0, '{ outcome: promote }'));
+    writeFileSync(path.join(dir, 'gates.yaml'), 'gates:\n  - { name: cost, metric: cost_usd, max_ratio: 1.2 }\n');
+    const r = rehearse(['tune', dir, '--gates', path.join(dir, 'gates.yaml'), '--vary', 'latency.max_ratio=1:2:0.5', '--db', path.join(dir, 'x.duckdb')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no gate named "latency"/);
+  });
+});
