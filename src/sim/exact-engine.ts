@@ -190,79 +190,83 @@ const BINOM = [
   [1, 3, 3, 1, 0],
   [1, 4, 6, 4, 1],
 ];
+// Scratch for the Euler–Maclaurin step: no allocation per window.
+const PM = new Float64Array(5);
+const CPM = new Float64Array(5);
+const JJ = new Float64Array(4);
+const END_A = new Float64Array(4);
+const END_B = new Float64Array(4);
+const END_H = new Float64Array(4);
+const END_H1 = new Float64Array(4);
+const END_H3 = new Float64Array(4);
 
 /**
  * Σ_{k=a}^{b} D_r(k − ½ − s)·W(k − ½) for r = 1..4 by Euler–Maclaurin, where W(t) = (S(t) − c)/(1 − c)
  * and D_r(v) = (v + ½)^r − (v − ½)^r: 1, 2v, 3v² + ¼, 4v³ + v. b = ∞ when c = 0.
+ * Σ h(k) = ∫_a^b h + (h(a) + h(b))/2 + (h'(b) − h'(a))/12 − (h'''(b) − h'''(a))/720 + R.
  */
 function eulerMaclaurin(mu: number, sigma: number, c: number, s: number, a: number, b: number, acc: Float64Array): void {
   const q = 1 - c;
+  const finiteB = Number.isFinite(b);
   const ta = a - 0.5;
-  const tb = b - 0.5; // ∞ when untruncated
+  const tb = b - 0.5;
   const alpha = (Math.log(ta) - mu) / sigma;
-  const beta = Number.isFinite(tb) ? (Math.log(tb) - mu) / sigma : Infinity;
-  // Partial moments PM_l = E[X^l; ta < X < tb], l = 0..4.
-  const pm = [0, 0, 0, 0, 0];
-  for (let l = 0; l <= 4; l++) pm[l] = Math.exp(l * mu + (l * l * sigma * sigma) / 2) * normalMass(alpha - l * sigma, beta - l * sigma);
-  // Centred partial moments CPM_i = E[(X − s)^i; ta < X < tb].
-  const cpm = [0, 0, 0, 0, 0];
+  const beta = finiteB ? (Math.log(tb) - mu) / sigma : Infinity;
+  // Partial moments PM_l = E[X^l; ta < X < tb], then centred ones CPM_i = E[(X − s)^i; ta < X < tb].
+  for (let l = 0; l <= 4; l++) PM[l] = Math.exp(l * mu + (l * l * sigma * sigma) / 2) * normalMass(alpha - l * sigma, beta - l * sigma);
   for (let i = 0; i <= 4; i++) {
     let sum = 0;
-    for (let l = 0; l <= i; l++) sum += BINOM[i]![l]! * Math.pow(-s, i - l) * pm[l]!;
-    cpm[i] = sum;
+    for (let l = 0; l <= i; l++) sum += BINOM[i]![l]! * Math.pow(-s, i - l) * PM[l]!;
+    CPM[i] = sum;
   }
   // J_j = ∫_{ta}^{tb} (t − s)^j (S(t) − c) dt = [(t − s)^{j+1}/(j+1)·(S(t) − c)] + CPM_{j+1}/(j+1).
   const wa = normalSf(alpha) - c;
-  const wb = Number.isFinite(tb) ? normalSf(beta) - c : 0;
-  const va = ta - s;
-  const vb = tb - s;
-  const J = [0, 0, 0, 0];
+  const wb = finiteB ? normalSf(beta) - c : 0;
   for (let j = 0; j < 4; j++) {
-    const atB = Number.isFinite(tb) ? (Math.pow(vb, j + 1) * wb) / (j + 1) : 0;
-    const atA = (Math.pow(va, j + 1) * wa) / (j + 1);
-    J[j] = atB - atA + cpm[j + 1]! / (j + 1);
+    const atB = finiteB ? (Math.pow(tb - s, j + 1) * wb) / (j + 1) : 0;
+    const atA = (Math.pow(ta - s, j + 1) * wa) / (j + 1);
+    JJ[j] = atB - atA + CPM[j + 1]! / (j + 1);
   }
-  const integral = [J[0]! / q, (2 * J[1]!) / q, (3 * J[2]! + 0.25 * J[0]!) / q, (4 * J[3]! + J[1]!) / q];
-  // End corrections: (h(a) + h(b))/2 + (h'(b) − h'(a))/12 − (h'''(b) − h'''(a))/720.
-  const endA = [0, 0, 0, 0];
-  const endB = [0, 0, 0, 0];
-  endTerms(mu, sigma, c, q, s, ta, endA);
-  if (Number.isFinite(tb)) endTerms(mu, sigma, c, q, s, tb, endB);
-  for (let r = 0; r < 4; r++) acc[r] = integral[r]! + endA[r]! + endB[r]!;
-  // endTerms returns h/2 − h'/12 + h'''/720 at a; at b the derivative terms change sign.
-  if (Number.isFinite(tb)) {
-    endTerms(mu, sigma, c, q, s, tb, endB, true);
-    for (let r = 0; r < 4; r++) acc[r] = integral[r]! + endA[r]! + endB[r]!;
-  }
+  endTerms(mu, sigma, c, s, ta, -1, END_A);
+  if (finiteB) endTerms(mu, sigma, c, s, tb, 1, END_B);
+  else END_B.fill(0);
+  acc[0] = JJ[0]! / q + END_A[0]! + END_B[0]!;
+  acc[1] = (2 * JJ[1]!) / q + END_A[1]! + END_B[1]!;
+  acc[2] = (3 * JJ[2]! + 0.25 * JJ[0]!) / q + END_A[2]! + END_B[2]!;
+  acc[3] = (4 * JJ[3]! + JJ[1]!) / q + END_A[3]! + END_B[3]!;
 }
 
 /**
- * h_r/2 ∓ h_r'/12 ± h_r'''/720 at t = x − ½ for the four summands h_r(x) = D_r(t − s)·W(t);
- * the lower end takes (−, +), the upper end (`upper`) takes (+, −).
+ * h_r/2 + sgn·h_r'/12 − sgn·h_r'''/720 at t = x − ½ for the four summands h_r(x) = D_r(t − s)·W(t):
+ * sgn = −1 at the lower end, +1 at the upper end.
  */
-function endTerms(mu: number, sigma: number, c: number, q: number, s: number, t: number, out: number[], upper = false): void {
+function endTerms(mu: number, sigma: number, c: number, s: number, t: number, sgn: number, out: Float64Array): void {
+  const q = 1 - c;
   const z = (Math.log(t) - mu) / sigma;
   const w = (normalSf(z) - c) / q;
+  // W' = −p/q, W'' = −p'/q, W''' = −p''/q with the lognormal density p and, for A = 1 + z/σ,
+  // p' = −p·A/t and p'' = p·(A² + A − 1/σ²)/t².
   const p = Math.exp(-0.5 * z * z) / (Math.sqrt(2 * Math.PI) * sigma * t);
   const A = 1 + z / sigma;
-  const p1 = (-p * A) / t;
-  const p2 = (p * (A * A + A - 1 / (sigma * sigma))) / (t * t);
   const w1 = -p / q;
-  const w2 = -p1 / q;
-  const w3 = -p2 / q;
+  const w2 = (p * A) / t / q;
+  const w3 = (-p * (A * A + A - 1 / (sigma * sigma))) / (t * t) / q;
   const v = t - s;
-  // D, D', D'', D''' of the four polynomials.
-  const D = [1, 2 * v, 3 * v * v + 0.25, 4 * v * v * v + v];
-  const D1 = [0, 2, 6 * v, 12 * v * v + 1];
-  const D2 = [0, 0, 6, 24 * v];
-  const D3 = [0, 0, 0, 24];
-  const sgn = upper ? 1 : -1;
-  for (let r = 0; r < 4; r++) {
-    const h = D[r]! * w;
-    const h1 = D1[r]! * w + D[r]! * w1;
-    const h3 = D3[r]! * w + 3 * D2[r]! * w1 + 3 * D1[r]! * w2 + D[r]! * w3;
-    out[r] = h / 2 + (sgn * h1) / 12 - (sgn * h3) / 720;
-  }
+  // h''' = D'''·W + 3D''·W' + 3D'·W'' + D·W''' for D = 1, 2v, 3v² + ¼, 4v³ + v.
+  const d1 = 2 * v, d2 = 3 * v * v + 0.25, d3 = (4 * v * v + 1) * v;
+  END_H[0] = w;
+  END_H[1] = d1 * w;
+  END_H[2] = d2 * w;
+  END_H[3] = d3 * w;
+  END_H1[0] = w1;
+  END_H1[1] = 2 * w + d1 * w1;
+  END_H1[2] = 6 * v * w + d2 * w1;
+  END_H1[3] = (12 * v * v + 1) * w + d3 * w1;
+  END_H3[0] = w3;
+  END_H3[1] = 6 * w2 + d1 * w3;
+  END_H3[2] = 18 * w1 + 18 * v * w2 + d2 * w3;
+  END_H3[3] = 24 * w + 72 * v * w1 + 3 * (12 * v * v + 1) * w2 + d3 * w3;
+  for (let r = 0; r < 4; r++) out[r] = END_H[r]! / 2 + (sgn * END_H1[r]!) / 12 - (sgn * END_H3[r]!) / 720;
 }
 
 /** x + (γ1/6)(z² − 1) + (γ2/24)(z³ − 3z) − (γ1²/36)(2z³ − 5z): the second-order Cornish–Fisher quantile. */
@@ -331,7 +335,7 @@ export class SumSampler {
 
   private qualifies(k: Float64Array, n: number): boolean {
     const k2 = k[1]!;
-    if (!(k2 > 1e-13 * (k[0]! * k[0]! + 1))) return true; // (near-)constant: the sum is n·κ1
+    if (!(k2 > 1e-24 * (k[0]! * k[0]! + 1))) return true; // constant: the sum is n·κ1
     const g1 = k[2]! / (k2 * Math.sqrt(k2 * n));
     const g2 = k[3]! / (k2 * k2 * n);
     return Math.abs(g1) <= MAX_SKEW && Math.abs(g2) <= MAX_KURT;
@@ -368,7 +372,7 @@ export class SumSampler {
     if (n === 0) return top;
     const k1 = k[0]!, k2 = k[1]!;
     let lower: number;
-    if (!(k2 > 1e-13 * (k1 * k1 + 1))) lower = n * k1;
+    if (!(k2 > 1e-24 * (k1 * k1 + 1))) lower = n * k1;
     else {
       const g1 = k[2]! / (k2 * Math.sqrt(k2 * n));
       const g2 = k[3]! / (k2 * k2 * n);
