@@ -58,13 +58,19 @@ export interface SummaryNeeds {
 }
 
 export interface MetricNeeds {
-  /** Per continuous metric, in CONTINUOUS_METRICS order. */
+  /** Per continuous metric, in CONTINUOUS_METRICS order: some quantile or a test is read. */
   sorted: boolean[];
   tests: boolean[];
+  /** Per metric, per QUANTILE_PROBS entry: the quantiles read (an engine may fill more). */
+  quantiles: boolean[][];
 }
 
 function emptyNeeds(): MetricNeeds {
-  return { sorted: CONTINUOUS_METRICS.map(() => false), tests: CONTINUOUS_METRICS.map(() => false) };
+  return {
+    sorted: CONTINUOUS_METRICS.map(() => false),
+    tests: CONTINUOUS_METRICS.map(() => false),
+    quantiles: CONTINUOUS_METRICS.map(() => QUANTILE_PROBS.map(() => false)),
+  };
 }
 
 export function needsOf(configs: readonly GateConfig[]): SummaryNeeds {
@@ -81,6 +87,7 @@ export function needsOf(configs: readonly GateConfig[]): SummaryNeeds {
         target.tests[i] = true;
       } else if (gate.stat !== 'mean') {
         target.sorted[i] = true;
+        target.quantiles[i]![STATS.indexOf(gate.stat) - 1] = true;
       }
     }
   }
@@ -89,6 +96,10 @@ export function needsOf(configs: readonly GateConfig[]): SummaryNeeds {
 
 /** Everything computed: for callers that keep summaries to judge gate configs not known yet. */
 export function allNeeds(): SummaryNeeds {
-  const full = (): MetricNeeds => ({ sorted: CONTINUOUS_METRICS.map(() => true), tests: CONTINUOUS_METRICS.map(() => true) });
+  const full = (): MetricNeeds => ({
+    sorted: CONTINUOUS_METRICS.map(() => true),
+    tests: CONTINUOUS_METRICS.map(() => true),
+    quantiles: CONTINUOUS_METRICS.map(() => QUANTILE_PROBS.map(() => true)),
+  });
   return { check: full(), stage: full() };
 }

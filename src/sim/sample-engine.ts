@@ -1,7 +1,7 @@
 import type { Candidate, Quantiles, Scenario } from '../config/model.js';
 import { CANDIDATE_FIELDS } from '../config/model.js';
 import { CONTINUOUS_METRICS } from '../config/schema.js';
-import { quantileSorted } from '../stats/quantile.js';
+import { quantileSorted, quantilesBySelection } from '../stats/quantile.js';
 import { type Rng, Z99 } from '../stats/random.js';
 import { ksTwoSample, mannWhitney } from '../stats/tests.js';
 import type { CheckWindow } from './ladder.js';
@@ -301,6 +301,14 @@ export class SampleRun {
       writeCounts(out, armAt, s.n, s.errors, s.refusals, s.ok, s.thumbsDown);
       for (let k = 0; k < METRICS; k++) {
         const present = k !== TTFT || this.hasTtft;
+        // A full sort only where a test or the stage pool needs the order; quantiles alone are
+        // found by selection, which is linear.
+        const fullSort = needs.tests[k] || (this.needs.stage?.sorted[k] ?? false);
+        if (needs.sorted[k] && present && !fullSort) {
+          writeMetric(out, armAt, k, s.m, s.sums[k]!, null, present);
+          this.writeSelected(out, armAt, k, s, needs.quantiles[k]!);
+          continue;
+        }
         let sorted: Float64Array | null = null;
         if (needs.sorted[k] && present) {
           sorted = s.values[k]!.subarray(0, s.m).sort();
@@ -313,6 +321,18 @@ export class SampleRun {
       if (needs.tests[k] && (k !== TTFT || this.hasTtft)) writeTests(out, at, k, canary.values[k]!, canary.m, baseline.values[k]!, baseline.m);
       else out.fill(NaN, base, base + TEST_FIELDS.length);
     }
+  }
+
+  private readonly probs: number[] = [];
+  private readonly picked: number[] = [];
+
+  /** Writes the wanted quantiles of one metric by selection, leaving the others NaN. */
+  private writeSelected(out: Float64Array, armAt: number, k: number, s: ArmSamples, wanted: readonly boolean[]): void {
+    this.probs.length = 0;
+    for (let q = 0; q < QUANTILE_PROBS.length; q++) if (wanted[q]) this.probs.push(QUANTILE_PROBS[q]!);
+    quantilesBySelection(s.values[k]!, s.m, this.probs, this.picked);
+    const base = armAt + ARM_COUNTS.length + k * METRIC_WIDTH + 2;
+    for (let q = 0, j = 0; q < QUANTILE_PROBS.length; q++) out[base + q] = wanted[q] ? this.picked[j++]! : NaN;
   }
 
   private accumulateStage(out: Float64Array, at: number, needs: MetricNeeds): void {

@@ -12,8 +12,6 @@ export class Rng {
   private s1: number;
   private s2: number;
   private s3: number;
-  private spare = 0;
-  private hasSpare = false;
 
   constructor(key: string) {
     const arc4 = seedrandom(key);
@@ -47,22 +45,29 @@ export class Rng {
     return (this.nextUint32() + 0.5) * 2.3283064365386963e-10;
   }
 
-  /** Standard normal by Marsaglia's polar method; the second variate of each pair is kept. */
+  /**
+   * Standard normal by the ziggurat method (Marsaglia & Tsang 2000, 128 layers). The layer index
+   * comes from its own 32-bit draw rather than the low bits of the value's draw, which avoids the
+   * correlation Doornik (2005) found in the original. About 99% of calls take the fast path: two
+   * integer draws, a compare and a multiply, with no logarithm.
+   */
   normal(): number {
-    if (this.hasSpare) {
-      this.hasSpare = false;
-      return this.spare;
+    for (;;) {
+      const iz = this.nextUint32() & 127;
+      const hz = this.nextUint32() | 0;
+      if (Math.abs(hz) < KN[iz]!) return hz * WN[iz]!;
+      const x = hz * WN[iz]!;
+      if (iz === 0) {
+        // The base layer's tail beyond R: Marsaglia's exponential rejection.
+        let xt: number, y: number;
+        do {
+          xt = -Math.log(this.uniform()) / ZIG_R;
+          y = -Math.log(this.uniform());
+        } while (y + y < xt * xt);
+        return hz > 0 ? ZIG_R + xt : -ZIG_R - xt;
+      }
+      if (FN[iz]! + this.uniform() * (FN[iz - 1]! - FN[iz]!) < Math.exp(-0.5 * x * x)) return x;
     }
-    let u: number, v: number, s: number;
-    do {
-      u = 2 * this.uniform() - 1;
-      v = 2 * this.uniform() - 1;
-      s = u * u + v * v;
-    } while (s >= 1 || s === 0);
-    const m = Math.sqrt((-2 * Math.log(s)) / s);
-    this.spare = v * m;
-    this.hasSpare = true;
-    return u * m;
   }
 
   /** Poisson(lambda): inversion for small means, Hörmann's PTRS (as numpy does) above 10. */
@@ -120,3 +125,29 @@ export function logGamma(x: number): number {
 
 /** z such that Φ(z) = 0.99: the lognormal through p50 and p99 has σ = ln(p99/p50) / Z99. */
 export const Z99 = 2.3263478740408408;
+
+/** Ziggurat tables for 128 layers (Marsaglia & Tsang 2000, "The Ziggurat Method for Generating Random Variables"). */
+const ZIG_R = 3.442619855899;
+const KN = new Float64Array(128);
+const WN = new Float64Array(128);
+const FN = new Float64Array(128);
+(() => {
+  const m1 = 2147483648;
+  const vn = 9.91256303526217e-3;
+  let dn = ZIG_R;
+  let tn = dn;
+  const q = vn / Math.exp(-0.5 * dn * dn);
+  KN[0] = (dn / q) * m1;
+  KN[1] = 0;
+  WN[0] = q / m1;
+  WN[127] = dn / m1;
+  FN[0] = 1;
+  FN[127] = Math.exp(-0.5 * dn * dn);
+  for (let i = 126; i >= 1; i--) {
+    dn = Math.sqrt(-2 * Math.log(vn / dn + Math.exp(-0.5 * dn * dn)));
+    KN[i + 1] = (dn / tn) * m1;
+    tn = dn;
+    FN[i] = Math.exp(-0.5 * dn * dn);
+    WN[i] = dn / m1;
+  }
+})();

@@ -25,3 +25,34 @@ describe('quantileSorted', () => {
     expect(quantileSorted(new Float64Array([0, 10, 99, 99]), 2, 0.25)).toBeCloseTo(2.5, 12);
   });
 });
+
+describe('quantilesBySelection', () => {
+  it('agrees exactly with sorting, on random, tied, sorted and tiny inputs', async () => {
+    const { quantilesBySelection } = await import('../../src/stats/quantile.js');
+    const { Rng } = await import('../../src/stats/random.js');
+    const rng = new Rng('selection');
+    const probs = [0.5, 0.9, 0.95, 0.99, 0.999];
+    const shapes = [
+      (n: number) => Float64Array.from({ length: n }, () => rng.normal()),
+      (n: number) => Float64Array.from({ length: n }, () => Math.round(rng.uniform() * 5)), // heavy ties
+      (n: number) => Float64Array.from({ length: n }, (_, i) => i), // sorted
+      (n: number) => Float64Array.from({ length: n }, (_, i) => n - i), // reversed
+    ];
+    for (const n of [1, 2, 3, 10, 31, 1000, 4097]) {
+      for (const make of shapes) {
+        const a = make(n);
+        const sorted = a.slice().sort();
+        const want = probs.map((q) => quantileSorted(sorted, n, q));
+        const got: number[] = [];
+        quantilesBySelection(a, n, probs, got);
+        expect(got).toEqual(want);
+        // Single quantiles too: the p99 alone, as the stock latency gate asks.
+        const b = make(n);
+        const one: number[] = [];
+        const p99 = quantileSorted(b.slice().sort(), n, 0.99);
+        quantilesBySelection(b, n, [0.99], one);
+        expect(one[0]).toBe(p99);
+      }
+    }
+  });
+});
