@@ -4,6 +4,7 @@ import { VERSION } from '../store/invocations.js';
 import { checkCommand } from './check.js';
 import { mergeCommand } from './merge.js';
 import { queryCommand } from './query.js';
+import { reportCommand } from './report.js';
 import { schemaCommand } from './schema.js';
 import { simulateCommand } from './simulate.js';
 import { tuneCommand } from './tune.js';
@@ -17,6 +18,7 @@ const program = new Command('rehearse')
   .addCommand(checkCommand())
   .addCommand(tuneCommand())
   .addCommand(mergeCommand())
+  .addCommand(reportCommand())
   .addCommand(queryCommand())
   .addCommand(schemaCommand());
 

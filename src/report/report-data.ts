@@ -137,13 +137,16 @@ async function tableColumns(store: Store, table: string): Promise<string[]> {
 
 /** The invocation asked for, or the latest one when none is named. */
 export async function findInvocation(store: Store, id?: string): Promise<InvocationInfo> {
+  if ((await tableColumns(store, 'invocations')).length === 0) {
+    throw new UserError(`${store.file}: not a rehearse results file (no invocations table); pass the --db that \`rehearse simulate\` wrote`);
+  }
   const where = id === undefined ? '' : 'WHERE invocation_id = $id';
   const rows = await select(
     store,
     `SELECT invocation_id, command, args::VARCHAR AS args,
-            strftime(started_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M UTC') AS started_at,
+            strftime(started_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M UTC') AS started,
             epoch(finished_at - started_at)::DOUBLE AS seconds, status, version
-       FROM invocations ${where} ORDER BY started_at DESC LIMIT 1`,
+       FROM invocations ${where} ORDER BY invocations.started_at DESC LIMIT 1`,
     id === undefined ? {} : { id },
   );
   const row = rows[0];
@@ -158,7 +161,7 @@ export async function findInvocation(store: Store, id?: string): Promise<Invocat
     id: String(row.invocation_id),
     command: String(row.command),
     args: parseJson(row.args),
-    startedAt: String(row.started_at),
+    startedAt: String(row.started),
     seconds: row.seconds === null ? null : Number(row.seconds),
     status: String(row.status),
     version: String(row.version),
@@ -241,7 +244,7 @@ async function scenarioSummaries(store: Store, p: Record<string, string>): Promi
      fired AS (
        SELECT scenario, gate_config, gate, count(*) AS n,
               row_number() OVER (PARTITION BY scenario, gate_config ORDER BY count(*) DESC, gate) AS rank
-         FROM outcomes WHERE invocation_id = $invocation AND gate IS NOT NULL GROUP BY ALL)
+         FROM outcomes WHERE invocation_id = $invocation AND gate IS NOT NULL GROUP BY scenario, gate_config, gate)
      SELECT runs.*, fired.gate AS top_gate, coalesce(fired.n / runs.runs, 0)::DOUBLE AS top_share
        FROM runs LEFT JOIN fired ON fired.scenario = runs.scenario AND fired.gate_config = runs.gate_config AND fired.rank = 1`,
     p,
@@ -305,7 +308,7 @@ async function gateFiringShares(store: Store, p: Record<string, string>): Promis
     store,
     `SELECT scenario, gate_config, gate, n::DOUBLE AS runs, (n / total)::DOUBLE AS share FROM (
        SELECT scenario, gate_config, gate, count(*) AS n, sum(count(*)) OVER (PARTITION BY scenario, gate_config) AS total
-         FROM outcomes WHERE invocation_id = $invocation GROUP BY ALL)
+         FROM outcomes WHERE invocation_id = $invocation GROUP BY scenario, gate_config, gate)
       WHERE gate IS NOT NULL ORDER BY gate`,
     p,
   );
@@ -380,13 +383,28 @@ async function tuneRows(store: Store, p: Record<string, string>): Promise<TuneRo
   const [count] = await select(store, `SELECT count(*)::DOUBLE AS n FROM tune_results WHERE invocation_id = $invocation`, p);
   const total = Number(count?.n ?? 0);
   if (total === 0) return null;
-  const list = shown.map((c) => `"${c.replace(/"/g, '""')}"::VARCHAR`).join(', ');
+  const types = await select(store, `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'tune_results' AND table_schema = current_schema()`);
+  const floating = new Set(types.filter((t) => /^(DOUBLE|FLOAT|REAL)$/.test(String(t.data_type))).map((t) => String(t.column_name)));
+  // Shares and ratios to four significant digits: full doubles would only bury the differences.
+  const list = shown
+    .map((c) => {
+      const quoted = `"${c.replace(/"/g, '""')}"`;
+      return floating.has(c) ? `CASE WHEN isfinite(${quoted}) THEN printf('%.4g', ${quoted}) ELSE ${quoted}::VARCHAR END` : `${quoted}::VARCHAR`;
+    })
+    .join(', ');
+  // Flagged rows first when the table flags them: they are what a reader looks for.
+  const flags = ['recommended', 'pareto'].filter((c) => columns.includes(c)).map((c) => `"${c}" DESC NULLS LAST, `);
   const reader = await store.connection.runAndReadAll(
-    `SELECT ${list} FROM tune_results WHERE invocation_id = $invocation ORDER BY rowid LIMIT ${TUNE_ROW_LIMIT}`,
+    `SELECT ${list} FROM tune_results WHERE invocation_id = $invocation ORDER BY ${flags.join('')}rowid LIMIT ${TUNE_ROW_LIMIT}`,
     p,
   );
-  const rows = reader.getRowsJson().map((r) => r.map((v) => (v === null ? '' : String(v))));
+  const rows = reader.getRowsJson().map((r) => r.map((v) => clip(v === null ? '' : String(v))));
   return { columns: shown, rows, total };
+}
+
+/** Long cells (JSON blobs) cut short: the table is a digest; the database has the full text. */
+function clip(text: string, max = 80): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 // ——— the tables both reports show ———
@@ -517,14 +535,30 @@ export function tuneTable(tune: TuneRows): ReportTable {
   return { headers: tune.columns, rows: tune.rows, numeric };
 }
 
-/** The invocation in one line: its command and the arguments a reader would retype. */
+/** Options that do not change the results (where they went, how fast, how loud). */
+const INCIDENTAL_OPTIONS = new Set(['paths', 'db', 'workers', 'json', 'quiet']);
+/** `--no-…` options: recorded as true unless turned off. */
+const DEFAULT_ON = new Set(['checks']);
+
+/**
+ * The invocation as a command line a reader could retype, rebuilt from the recorded options
+ * (each command records its own: the report reads them generically, skipping the incidental).
+ */
 export function describeCommand(invocation: InvocationInfo): string {
-  const args = invocation.args as { paths?: unknown; gates?: unknown; runs?: unknown; seed?: unknown } | null;
-  if (!args || typeof args !== 'object') return `rehearse ${invocation.command}`;
   const parts = [`rehearse ${invocation.command}`];
-  if (Array.isArray(args.paths)) parts.push(...args.paths.map(String));
-  if (Array.isArray(args.gates)) for (const g of args.gates) parts.push('--gates', String(g));
-  if (typeof args.runs === 'number') parts.push('--runs', String(args.runs));
-  if (typeof args.seed === 'number') parts.push('--seed', String(args.seed));
+  const args = invocation.args;
+  if (!args || typeof args !== 'object' || Array.isArray(args)) return parts[0]!;
+  const record = args as Record<string, unknown>;
+  if (Array.isArray(record.paths)) parts.push(...record.paths.map(String));
+  for (const [key, value] of Object.entries(record)) {
+    if (INCIDENTAL_OPTIONS.has(key) || value === null || value === undefined) continue;
+    const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    if (value === true) {
+      if (!DEFAULT_ON.has(key)) parts.push(flag);
+    }
+    else if (value === false) parts.push(`--no-${flag.slice(2)}`);
+    else if (Array.isArray(value)) for (const v of value) parts.push(flag, String(v));
+    else if (typeof value !== 'object') parts.push(flag, String(value));
+  }
   return parts.join(' ');
 }

@@ -1,0 +1,63 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { UserError } from '../config/errors.js';
+import { htmlReport } from '../report/html/html-report.js';
+import { markdownReport } from '../report/markdown-report.js';
+import { findInvocation, loadReport } from '../report/report-data.js';
+import { Store } from '../store/database.js';
+import { DEFAULT_DB, action } from './common.js';
+
+interface ReportOptions {
+  db: string;
+  invocation?: string;
+  out?: string;
+}
+
+export function reportCommand(): Command {
+  return new Command('report')
+    .description('Write report.md and a self-contained report.html with charts for one invocation recorded in the results file.')
+    .option('--db <file>', 'DuckDB file to read', DEFAULT_DB)
+    .option('--invocation <id>', 'the invocation to report (default: the latest one)')
+    .option('--out <dir>', 'folder for report.md and report.html (default: <db folder>/<invocation id>/)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rehearse report                                   the latest invocation in reports/rehearse.duckdb
+  rehearse report --db reports/demo.duckdb --out site/
+  rehearse report --invocation nightly-42`,
+    )
+    .action(action(runReport));
+}
+
+async function runReport(opts: ReportOptions): Promise<number> {
+  if (!existsSync(opts.db)) throw new UserError(`${opts.db}: no such database; run \`rehearse simulate\` first or pass --db <file>`);
+  const store = await Store.open(opts.db, { readOnly: true });
+  let data;
+  try {
+    data = await loadReport(store, await findInvocation(store, opts.invocation));
+  } finally {
+    store.close();
+  }
+  const warnings: string[] = [];
+  const html = await htmlReport(data, warnings);
+  const out = opts.out ?? defaultOutDir(opts.db, data.invocation.id);
+  mkdirSync(out, { recursive: true });
+  const htmlFile = path.join(out, 'report.html');
+  const mdFile = path.join(out, 'report.md');
+  writeFileSync(htmlFile, html);
+  writeFileSync(mdFile, markdownReport(data));
+  // Chart warnings mean a chart may be wrong, not that the report failed: say so, once each.
+  for (const w of new Set(warnings)) process.stderr.write(`rehearse: chart warning: ${w}\n`);
+  process.stdout.write(
+    `rehearse report: invocation ${data.invocation.id} (${data.invocation.command}, ${data.scenarios.length} scenario${data.scenarios.length === 1 ? '' : 's'})\n` +
+      `  ${htmlFile}\n  ${mdFile}\n`,
+  );
+  return 0;
+}
+
+/** Next to the results file, one folder per invocation; ids given by users may hold any character. */
+export function defaultOutDir(db: string, invocationId: string): string {
+  return path.join(path.dirname(db), invocationId.replace(/[^A-Za-z0-9._-]/g, '_'));
+}
