@@ -101,6 +101,16 @@ export interface TuneRows {
   total: number;
 }
 
+/** One judged gate config of a tune invocation: a point of the trade-off chart. */
+export interface TradeoffPoint {
+  setting: string;
+  falseAlarm: number;
+  detection: number;
+  exposure: number;
+  pareto: boolean;
+  recommended: boolean;
+}
+
 export interface ReportData {
   invocation: InvocationInfo;
   /** In the order the invocation ran them. */
@@ -114,6 +124,7 @@ export interface ReportData {
   detection: DetectionSpread[];
   verdicts: CheckVerdict[];
   tune: TuneRows | null;
+  tradeoff: TradeoffPoint[];
 }
 
 /** The tune section shows at most this many rows; the rest are a query away. */
@@ -188,6 +199,7 @@ export async function loadReport(store: Store, invocation: InvocationInfo): Prom
   const detection = await detectionSpreads(store, p);
   const verdicts = await checkVerdicts(store, p);
   const tune = await tuneRows(store, p);
+  const tradeoff = tune ? await tradeoffPoints(store, p) : [];
   const rank = (list: string[]) => new Map(list.map((x, i) => [x, i]));
   const scenarioRank = rank(order.scenarios);
   const configRank = rank(order.gateConfigs);
@@ -205,6 +217,7 @@ export async function loadReport(store: Store, invocation: InvocationInfo): Prom
     detection: byRunOrder(detection),
     verdicts,
     tune,
+    tradeoff,
   };
 }
 
@@ -379,7 +392,8 @@ async function checkVerdicts(store: Store, p: Record<string, string>): Promise<C
 async function tuneRows(store: Store, p: Record<string, string>): Promise<TuneRows | null> {
   const columns = await tableColumns(store, 'tune_results');
   if (!columns.includes('invocation_id')) return null;
-  const shown = columns.filter((c) => c !== 'invocation_id');
+  // params and scenarios are JSON the setting column already says in words.
+  const shown = columns.filter((c) => !['invocation_id', 'params', 'scenarios'].includes(c));
   const [count] = await select(store, `SELECT count(*)::DOUBLE AS n FROM tune_results WHERE invocation_id = $invocation`, p);
   const total = Number(count?.n ?? 0);
   if (total === 0) return null;
@@ -400,6 +414,25 @@ async function tuneRows(store: Store, p: Record<string, string>): Promise<TuneRo
   );
   const rows = reader.getRowsJson().map((r) => r.map((v) => clip(v === null ? '' : String(v))));
   return { columns: shown, rows, total };
+}
+
+/** Every judged config's false alarm, detection and exposure, for the trade-off chart. */
+async function tradeoffPoints(store: Store, p: Record<string, string>): Promise<TradeoffPoint[]> {
+  const columns = await tableColumns(store, 'tune_results');
+  if (!['setting', 'false_alarm', 'detection', 'canary_requests', 'pareto', 'recommended'].every((c) => columns.includes(c))) return [];
+  const rows = await select(
+    store,
+    `SELECT setting, false_alarm, detection, canary_requests, pareto, recommended FROM tune_results WHERE invocation_id = $invocation ORDER BY config LIMIT 20000`,
+    p,
+  );
+  return rows.map((r) => ({
+    setting: String(r.setting),
+    falseAlarm: Number(r.false_alarm),
+    detection: Number(r.detection),
+    exposure: Number(r.canary_requests),
+    pareto: Boolean(r.pareto),
+    recommended: Boolean(r.recommended),
+  }));
 }
 
 /** Long cells (JSON blobs) cut short: the table is a digest; the database has the full text. */

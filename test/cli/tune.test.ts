@@ -70,6 +70,13 @@ describe('rehearse tune', () => {
     expect(counts.n).toBe(39);
     expect(counts.rec).toBe(1);
     expect(counts.front).toBeGreaterThan(0);
+
+    // The report draws the trade-off: every judged config a point, the front a line.
+    const report = rehearse(['report', '--db', db, '--out', path.join(dir, 'report')]);
+    expect(report.code).toBe(0);
+    const html = readFileSync(path.join(dir, 'report', 'report.html'), 'utf8');
+    expect(html).toMatch(/id="tune-tradeoff"/);
+    expect(html).toMatch(/False alarms against detection/);
   });
 
   it('exits 2 on a bad --vary', () => {

@@ -46,7 +46,7 @@ const CONFIG = {
 
 /** Every chart the data supports, in reading order; a chart with nothing to show is left out. */
 export function reportCharts(data: ReportData): Chart[] {
-  return [verdictChart(data), outcomeMixChart(data), haltStageChart(data), gateFiringChart(data), detectionChart(data)].filter(
+  return [verdictChart(data), tradeoffChart(data), outcomeMixChart(data), haltStageChart(data), gateFiringChart(data), detectionChart(data)].filter(
     (c): c is Chart => c !== null,
   );
 }
@@ -252,6 +252,54 @@ export function verdictChart(data: ReportData): Chart | null {
             x: { field: 'share', ...share },
             color: { field: 'verdict', type: 'nominal', scale: { domain: ['pass', 'fail'], range: [PROMOTED_COLOUR, OUTCOME_COLOURS.rollback!] } }
           },
+        },
+      ],
+    } as TopLevelSpec,
+  };
+}
+
+/**
+ * Tune's trade-off: every judged config's worst false-alarm rate against its worst detection
+ * rate, the Pareto front joined up, the recommendation ringed. Point size is canary exposure.
+ */
+export function tradeoffChart(data: ReportData): Chart | null {
+  if (data.tradeoff.length === 0) return null;
+  const values = data.tradeoff.map((t) => ({ ...t, kind: t.recommended ? 'recommended' : t.pareto ? 'Pareto front' : 'dominated' }));
+  const front = values.filter((v) => v.pareto).sort((a, b) => a.falseAlarm - b.falseAlarm);
+  const share = (field: string, title: string) => ({ field, type: 'quantitative', title, axis: { format: '%' }, scale: { domain: [0, 1] } });
+  return {
+    id: 'tune-tradeoff',
+    title: 'False alarms against detection',
+    caption: 'Each point is a judged gate config: its worst false-alarm rate on clean candidates against its worst detection rate on regressions; larger points expose more canary requests. The line joins the Pareto front; the ringed point is the recommendation.',
+    spec: {
+      config: CONFIG,
+      width: SINGLE_WIDTH,
+      height: 360,
+      layer: [
+        {
+          data: { values: front },
+          mark: { type: 'line', color: '#3d5a80', strokeWidth: 1.5, interpolate: 'step-after' },
+          encoding: { x: share('falseAlarm', 'worst false-alarm rate'), y: share('detection', 'worst detection rate') },
+        },
+        {
+          data: { values },
+          mark: { type: 'point', filled: true, opacity: 0.8 },
+          encoding: {
+            x: share('falseAlarm', 'worst false-alarm rate'),
+            y: share('detection', 'worst detection rate'),
+            size: { field: 'exposure', type: 'quantitative', title: 'mean canary requests', legend: null },
+            color: {
+              field: 'kind',
+              type: 'nominal',
+              scale: { domain: ['dominated', 'Pareto front', 'recommended'], range: ['#b8c2cc', '#3d5a80', OUTCOME_COLOURS.promote!] },
+            },
+            tooltip: [{ field: 'setting' }, { field: 'falseAlarm', format: '.1%' }, { field: 'detection', format: '.1%' }, { field: 'exposure', format: ',.0f' }],
+          },
+        },
+        {
+          data: { values: values.filter((v) => v.recommended) },
+          mark: { type: 'point', filled: false, size: 400, strokeWidth: 2, color: '#111111' },
+          encoding: { x: share('falseAlarm', 'worst false-alarm rate'), y: share('detection', 'worst detection rate') },
         },
       ],
     } as TopLevelSpec,
