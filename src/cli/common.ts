@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { ENGINES } from '../sim/engine.js';
 import { UserError } from '../config/errors.js';
 
 export const DEFAULT_DB = 'reports/rehearse.duckdb';
@@ -81,4 +82,8 @@ export class Progress {
   end(): void {
     if (this.enabled) process.stderr.write('\r\u001b[2K');
   }
+}
+
+export function engineOption(): Option {
+  return new Option('--engine <kind>', 'auto (exact where it applies), exact, or sample (every request drawn: the reference)').choices(ENGINES).default('auto');
 }

@@ -4,7 +4,7 @@ import { simulationTable } from '../report/simulation.js';
 import { summariseOutcomes } from '../sim/outcome-summary.js';
 import { defaultWorkers } from '../sim/pool.js';
 import { parseShard } from '../sim/shard.js';
-import { DEFAULT_DB, action, collect, nonNegativeInt, positiveInt } from './common.js';
+import { DEFAULT_DB, action, collect, engineOption, nonNegativeInt, positiveInt } from './common.js';
 import { type SimulationOptions, runSimulationJob, whereResultsWent } from './simulation-job.js';
 
 /** The options `simulate` and `check` share, added to a command. */
@@ -15,6 +15,7 @@ export function simulationOptions(cmd: Command): Command {
     .option('--runs <n>', "runs per scenario (overrides the scenarios' runs)", positiveInt('--runs'))
     .option('--seed <n>', "base seed (overrides the scenarios' seed)", nonNegativeInt('--seed'))
     .option('--workers <n>', 'worker threads', positiveInt('--workers'), defaultWorkers())
+    .addOption(engineOption())
     .option('--no-checks', 'do not record every gate reading in the checks table (outcomes only)')
     .option('--json', 'print the summary as JSON on stdout')
     .option('--quiet', 'no progress bar, and no table: only where the results went');

@@ -1,5 +1,6 @@
 import { loadGateFile, loadScenarios } from '../config/load.js';
 import type { GateConfig, Scenario } from '../config/model.js';
+import type { EngineKind } from '../sim/engine.js';
 import type { Shard } from '../sim/shard.js';
 import { shardRange } from '../sim/shard.js';
 import { effectiveScenarios, simulate } from '../sim/simulate.js';
@@ -16,6 +17,7 @@ export interface SimulationOptions {
   seed?: number;
   workers: number;
   checks: boolean;
+  engine: EngineKind;
   shard?: Shard;
   invocation?: string;
   json?: boolean;
@@ -53,6 +55,7 @@ export async function runSimulationJob(
     gateConfigs,
     workers: opts.workers,
     recordChecks: opts.checks,
+    engine: opts.engine,
     ...(opts.runs !== undefined ? { runs: opts.runs } : {}),
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(opts.shard ? { shard: opts.shard } : {}),

@@ -20,7 +20,8 @@ import { closest, paretoFront, recommend } from '../tune/pareto.js';
 import { searchCombinations } from '../tune/search.js';
 import { tunedGateFile } from '../tune/tuned-file.js';
 import { type Dimension, VaryError, applyCombination, describeCombination, parseVary } from '../tune/vary.js';
-import { DEFAULT_DB, Progress, action, collect, nonNegativeInt, positiveInt } from './common.js';
+import type { EngineKind } from '../sim/engine.js';
+import { DEFAULT_DB, Progress, action, collect, engineOption, nonNegativeInt, positiveInt } from './common.js';
 
 /** Fresh seeds for re-measuring the recommendation: far from any seed the choice was made on. */
 export const FRESH_SEED_OFFSET = 1_000_003;
@@ -34,6 +35,7 @@ interface TuneOptions {
   seed?: number;
   workers: number;
   budget: number;
+  engine: EngineKind;
   db: string;
   json?: boolean;
   quiet?: boolean;
@@ -59,6 +61,7 @@ export function tuneCommand(): Command {
     .option('--seed <n>', "base seed (overrides the scenarios' seed)", nonNegativeInt('--seed'))
     .option('--workers <n>', 'worker threads', positiveInt('--workers'), defaultWorkers())
     .option('--budget <n>', 'most combinations to judge; a larger grid is searched by coordinate descent', positiveInt('--budget'), 5000)
+    .addOption(engineOption())
     .option('--db <file>', 'DuckDB file the results accumulate in', DEFAULT_DB)
     .option('--json', 'print the result as JSON on stdout')
     .option('--quiet', 'no progress bar and no table')
@@ -107,7 +110,7 @@ async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
     const progress = new Progress(totalRuns, 'simulating once', Boolean(opts.quiet || opts.json));
     const tuning: TuningScenario[] = [];
     for (const s of scenarios) {
-      const windows = await simulateWindowsOnPool(s, needs, 0, s.runs, { workers: opts.workers, onRuns: (n) => progress.add(n) });
+      const windows = await simulateWindowsOnPool(s, needs, 0, s.runs, { workers: opts.workers, engine: opts.engine, onRuns: (n) => progress.add(n) });
       tuning.push({ name: s.name, expect: s.expect!, schedule: checkSchedule(s.stages, s.checkEveryMinutes), windows });
     }
     progress.end();
@@ -126,7 +129,7 @@ async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
     if (best !== null) {
       tuned = { ...applyCombination(base, dimensions, result.evaluated[best]!.combination), label: 'tuned' };
       const freshScenarios = scenarios.map((s) => ({ ...s, seed: s.seed + FRESH_SEED_OFFSET }));
-      const rerun = await simulate({ scenarios: freshScenarios, gateConfigs: [tuned], workers: opts.workers, recordChecks: false });
+      const rerun = await simulate({ scenarios: freshScenarios, gateConfigs: [tuned], workers: opts.workers, recordChecks: false, engine: opts.engine });
       await writeSimulation(store, invocation, rerun);
       fresh = rerun.map((r) => {
         let halted = 0;

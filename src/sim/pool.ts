@@ -6,6 +6,7 @@ import { Piscina } from 'piscina';
 import type { GateConfig, Scenario } from '../config/model.js';
 import type { RunBatch } from '../store/columns.js';
 import type { SummaryNeeds } from '../gates/window.js';
+import type { EngineKind } from './engine.js';
 import type { RunWindows } from './windows.js';
 import type { SimulateTask, WindowsTask } from './worker.js';
 
@@ -32,6 +33,7 @@ export interface ScenarioJob {
 export interface PoolOptions {
   workers: number;
   recordChecks: boolean;
+  engine: EngineKind;
   /** Called with the number of runs just finished (for progress). */
   onRuns?: (runs: number) => void;
 }
@@ -58,6 +60,7 @@ export async function simulateOnPool(jobs: readonly ScenarioJob[], options: Pool
             runFrom: from,
             runTo: Math.min(job.runTo, from + perTask),
             recordChecks: options.recordChecks,
+            engine: options.engine,
           };
           tasks.push(
             (pool.run(task) as Promise<RunBatch>).then((batch) => {
@@ -83,7 +86,7 @@ export async function simulateWindowsOnPool(
   needs: SummaryNeeds,
   runFrom: number,
   runTo: number,
-  options: { workers: number; onRuns?: (runs: number) => void },
+  options: { workers: number; engine: EngineKind; onRuns?: (runs: number) => void },
 ): Promise<RunWindows[]> {
   const workers = Math.max(1, Math.floor(options.workers));
   const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 1000 });
@@ -91,7 +94,7 @@ export async function simulateWindowsOnPool(
     const perTask = Math.max(1, Math.min(50, Math.ceil((runTo - runFrom) / (workers * 8))));
     const tasks: Promise<RunWindows>[] = [];
     for (let from = runFrom; from < runTo; from += perTask) {
-      const task: WindowsTask = { kind: 'windows', scenario, needs, runFrom: from, runTo: Math.min(runTo, from + perTask) };
+      const task: WindowsTask = { kind: 'windows', scenario, needs, runFrom: from, runTo: Math.min(runTo, from + perTask), engine: options.engine };
       tasks.push(
         (pool.run(task) as Promise<RunWindows>).then((w) => {
           options.onRuns?.(task.runTo - task.runFrom);

@@ -2,7 +2,7 @@ import type { GateConfig, Scenario } from '../config/model.js';
 import { type CheckMeta, RunJudge, type RunOutcome } from '../gates/judge.js';
 import { Rng } from '../stats/random.js';
 import { checkSchedule } from './ladder.js';
-import { SampleRun } from './sample-engine.js';
+import { type EngineKind, createEngine } from './engine.js';
 import { OUTCOME_CODES, type RunBatch, VERDICT_CODES } from '../store/columns.js';
 import { BASELINE, CANARY, N, type SummaryNeeds, WINDOW_WIDTH, needsOf } from '../gates/window.js';
 
@@ -52,6 +52,7 @@ export interface SimulateOptions {
   runTo: number;
   /** Record every gate reading of every check (the `checks` table). */
   recordChecks: boolean;
+  engine: EngineKind;
 }
 
 export function simulateRuns(scenario: Scenario, options: SimulateOptions): RunBatch {
@@ -86,7 +87,7 @@ export function simulateRuns(scenario: Scenario, options: SimulateOptions): RunB
 
   let simulatedRequests = 0;
   for (let run = runFrom; run < runTo; run++) {
-    const engine = new SampleRun(scenario, needs, Rng.forRun(scenario.seed, run));
+    const engine = createEngine(options.engine, scenario, needs, Rng.forRun(scenario.seed, run));
     const judges = configs.map((c) => new RunJudge(c.gates));
     const results: (RunOutcome | null)[] = configs.map(() => null);
     let open = configs.length;

@@ -1,5 +1,6 @@
 import type { GateConfig, Scenario } from '../config/model.js';
 import type { SimulatedScenario } from '../store/outcomes.js';
+import type { EngineKind } from './engine.js';
 import { checkSchedule } from './ladder.js';
 import { type ScenarioJob, simulateOnPool } from './pool.js';
 import { type Shard, shardRange } from './shard.js';
@@ -16,6 +17,8 @@ export interface SimulateRequest {
   shard?: Shard;
   workers: number;
   recordChecks: boolean;
+  /** Default auto. */
+  engine?: EngineKind;
   onRuns?: (runs: number) => void;
 }
 
@@ -39,6 +42,7 @@ export async function simulate(request: SimulateRequest): Promise<SimulatedScena
   const batches = await simulateOnPool(jobs, {
     workers: request.workers,
     recordChecks: request.recordChecks,
+    engine: request.engine ?? 'auto',
     ...(request.onRuns ? { onRuns: request.onRuns } : {}),
   });
   return jobs.map((job, i) => ({

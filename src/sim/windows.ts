@@ -3,7 +3,7 @@ import { type CheckMeta, RunJudge, type RunOutcome } from '../gates/judge.js';
 import { type SummaryNeeds, WINDOW_WIDTH } from '../gates/window.js';
 import { Rng } from '../stats/random.js';
 import { type CheckWindow, checkSchedule } from './ladder.js';
-import { SampleRun } from './sample-engine.js';
+import { type EngineKind, createEngine } from './engine.js';
 
 /**
  * Simulate once, judge many. The window summaries of a range of runs, kept whole, do not depend
@@ -28,14 +28,14 @@ export function strideOf(needs: SummaryNeeds): number {
   return needs.stage ? 2 * WINDOW_WIDTH : WINDOW_WIDTH;
 }
 
-export function simulateWindows(scenario: Scenario, needs: SummaryNeeds, runFrom: number, runTo: number): RunWindows {
+export function simulateWindows(scenario: Scenario, needs: SummaryNeeds, runFrom: number, runTo: number, engineKind: EngineKind = 'auto'): RunWindows {
   const schedule = checkSchedule(scenario.stages, scenario.checkEveryMinutes);
   const stride = strideOf(needs);
   const runs = runTo - runFrom;
   const summaries = new Float64Array(runs * schedule.length * stride);
   const canaryRequests = new Float64Array(runs * schedule.length);
   for (let r = 0; r < runs; r++) {
-    const engine = new SampleRun(scenario, needs, Rng.forRun(scenario.seed, runFrom + r));
+    const engine = createEngine(engineKind, scenario, needs, Rng.forRun(scenario.seed, runFrom + r));
     for (let c = 0; c < schedule.length; c++) {
       const at = (r * schedule.length + c) * stride;
       canaryRequests[r * schedule.length + c] = engine.window(schedule[c]!, summaries, at);

@@ -2,6 +2,7 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import type { GateConfig, Scenario } from '../config/model.js';
 import type { RunBatch } from '../store/columns.js';
 import type { SummaryNeeds } from '../gates/window.js';
+import type { EngineKind } from './engine.js';
 import { simulateRuns } from './runs.js';
 import { simulateWindows } from './windows.js';
 
@@ -12,6 +13,7 @@ export interface SimulateTask {
   runFrom: number;
   runTo: number;
   recordChecks: boolean;
+  engine: EngineKind;
 }
 
 /** Keep every window summary of a range of runs, for judging many gate configs later. */
@@ -21,6 +23,7 @@ export interface WindowsTask {
   needs: SummaryNeeds;
   runFrom: number;
   runTo: number;
+  engine: EngineKind;
 }
 
 function buffersOf(batch: RunBatch): ArrayBuffer[] {
@@ -42,7 +45,7 @@ function transfer<T>(value: T, buffers: ArrayBuffer[]): unknown {
 /** A piscina task: a range of runs, handed back with its typed arrays transferred, not copied. */
 export default function simulateTask(task: SimulateTask | WindowsTask): unknown {
   if (task.kind === 'windows') {
-    const w = simulateWindows(task.scenario, task.needs, task.runFrom, task.runTo);
+    const w = simulateWindows(task.scenario, task.needs, task.runFrom, task.runTo, task.engine);
     return transfer(w, [w.summaries.buffer as ArrayBuffer, w.canaryRequests.buffer as ArrayBuffer]);
   }
   const batch = simulateRuns(task.scenario, task);

@@ -11,6 +11,7 @@
  *
  * simulate() runs the built worker from dist/: `npx tsc -p tsconfig.json` first (npm test's pretest).
  */
+import type { EngineKind } from '../../src/sim/engine.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,11 +62,18 @@ function gateConfig(name: string, gates: GateDoc[]): GateConfig {
   return loadGateFile(file);
 }
 
+/**
+ * The engine under test. This file checks the `sample` engine; semantics-exact.test.ts sets the
+ * global below and imports this file, so the same battery checks the `exact` engine.
+ */
+const ENGINE: EngineKind = (globalThis as { __REHEARSE_ENGINE__?: EngineKind }).__REHEARSE_ENGINE__ ?? 'sample';
+
 async function run(docs: ScenarioDoc[], options: { recordChecks?: boolean; gateConfigs?: GateConfig[]; workers?: number; runs?: number; seed?: number } = {}) {
   return simulate({
     scenarios: docs.map((d) => loadScenarioFile(scenarioFile(d))),
     workers: options.workers ?? WORKERS,
     recordChecks: options.recordChecks ?? false,
+    engine: ENGINE,
     ...(options.gateConfigs ? { gateConfigs: options.gateConfigs } : {}),
     ...(options.runs !== undefined ? { runs: options.runs } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),

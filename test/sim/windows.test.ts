@@ -56,7 +56,7 @@ const configs: GateConfig[] = [
 ];
 
 function outcomesOf(configIndex: number) {
-  const batch = simulateRuns(scenario, { configs, runFrom: 0, runTo: scenario.runs, recordChecks: false });
+  const batch = simulateRuns(scenario, { configs, runFrom: 0, runTo: scenario.runs, recordChecks: false, engine: 'sample' });
   const rows = [];
   for (let i = 0; i < batch.outcomes.run.length; i++) {
     if (batch.outcomes.config[i] !== configIndex) continue;
@@ -68,7 +68,7 @@ function outcomesOf(configIndex: number) {
 describe('simulate once, judge many', () => {
   it('judging kept summaries gives exactly the outcomes of judging while simulating, config by config', () => {
     const schedule = checkSchedule(scenario.stages, scenario.checkEveryMinutes);
-    const windows = simulateWindows(scenario, allNeeds(), 0, scenario.runs);
+    const windows = simulateWindows(scenario, allNeeds(), 0, scenario.runs, 'sample');
     expect(windows.summaries.length).toBe(scenario.runs * schedule.length * windows.stride);
     configs.forEach((config, k) => {
       const judged = judgeWindows(windows, schedule, config.gates).map((o) => [o.outcome, o.gate, o.check, o.canaryRequests]);
@@ -80,8 +80,8 @@ describe('simulate once, judge many', () => {
 
   it('keeps the same summaries through the worker pool, in run order', async () => {
     const needs = needsOf(configs);
-    const local = simulateWindows(scenario, needs, 0, scenario.runs);
-    const pooled = await simulateWindowsOnPool(scenario, needs, 0, scenario.runs, { workers: 2 });
+    const local = simulateWindows(scenario, needs, 0, scenario.runs, 'exact');
+    const pooled = await simulateWindowsOnPool(scenario, needs, 0, scenario.runs, { workers: 2, engine: 'exact' });
     const joined = new Float64Array(local.summaries.length);
     let at = 0;
     for (const w of pooled) {

@@ -1,0 +1,24 @@
+import type { Scenario } from '../config/model.js';
+import type { SummaryNeeds } from '../gates/window.js';
+import type { Rng } from '../stats/random.js';
+import { ExactRun } from './exact-engine.js';
+import type { CheckWindow } from './ladder.js';
+import { SampleRun } from './sample-engine.js';
+
+/**
+ * The engines behind `--engine`. `sample` draws every request (the reference). `exact` draws each
+ * window's statistics from their exact sampling distributions, and per request only for the
+ * statistics that have no such law (KS and Mann–Whitney tests, stage-window quantiles, cost
+ * quantiles); `auto` is `exact`, which already falls back per statistic where it must.
+ */
+export const ENGINES = ['auto', 'exact', 'sample'] as const;
+export type EngineKind = (typeof ENGINES)[number];
+
+export interface WindowEngine {
+  /** Simulates the next check window, writes its summaries at `out[at]`, returns its canary requests. */
+  window(w: CheckWindow, out: Float64Array, at: number): number;
+}
+
+export function createEngine(kind: EngineKind, scenario: Scenario, needs: SummaryNeeds, rng: Rng): WindowEngine {
+  return kind === 'sample' ? new SampleRun(scenario, needs, rng) : new ExactRun(scenario, needs, rng);
+}
