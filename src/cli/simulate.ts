@@ -5,7 +5,8 @@ import { summariseOutcomes } from '../sim/outcome-summary.js';
 import { defaultWorkers } from '../sim/pool.js';
 import { parseShard } from '../sim/shard.js';
 import { DEFAULT_DB, action, collect, engineOption, nonNegativeInt, positiveInt } from './common.js';
-import { type SimulationOptions, runSimulationJob, whereResultsWent } from './simulation-job.js';
+import { type SimulationJob, type SimulationOptions, runSimulationJob, whereResultsWent } from './simulation-job.js';
+import { type EngineKind, describeGatePaths } from '../sim/engine.js';
 
 /** The options `simulate` and `check` share, added to a command. */
 export function simulationOptions(cmd: Command): Command {
@@ -51,17 +52,39 @@ Examples:
 async function runSimulate(paths: string[], opts: SimulationOptions): Promise<number> {
   const job = await runSimulationJob('simulate', paths, opts);
   const summaries = job.results.flatMap(summariseOutcomes);
+  const drawn = gatePathLines(job, opts.engine);
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ invocation_id: job.invocation, db: opts.db, seconds: job.seconds, scenarios: summaries }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify({ invocation_id: job.invocation, db: opts.db, seconds: job.seconds, engine: opts.engine, gate_paths: drawn.byConfig, scenarios: summaries }, null, 2) + '\n',
+    );
     return 0;
   }
   if (!opts.quiet) {
     const n = job.scenarios.length;
     process.stdout.write(
-      `${pc.bold('rehearse simulate')}: ${n} scenario${n === 1 ? '' : 's'}, ${job.totalRuns} runs${opts.shard ? ` (shard ${opts.shard.index}/${opts.shard.count})` : ''}, sample engine, ${opts.workers} worker${opts.workers === 1 ? '' : 's'}, ${job.seconds.toFixed(1)}s\n\n`,
+      `${pc.bold('rehearse simulate')}: ${n} scenario${n === 1 ? '' : 's'}, ${job.totalRuns} runs${opts.shard ? ` (shard ${opts.shard.index}/${opts.shard.count})` : ''}, ${opts.engine} engine, ${opts.workers} worker${opts.workers === 1 ? '' : 's'}, ${job.seconds.toFixed(1)}s\n\n`,
     );
     process.stdout.write(simulationTable(summaries) + '\n\n');
+    process.stdout.write(drawn.text);
   }
   process.stdout.write(whereResultsWent(opts.db, job.invocation, `outcomes${opts.checks ? ', checks' : ''}, scenarios, invocations`));
   return 0;
+}
+
+/**
+ * Which path each gate's statistic took: the exact engine draws most from their sampling
+ * distributions and falls back to per-request draws for the rest, and users should know which.
+ */
+export function gatePathLines(job: SimulationJob, engine: EngineKind): { byConfig: Record<string, Record<string, string>>; text: string } {
+  const byConfig: Record<string, Record<string, string>> = {};
+  for (const r of job.results) {
+    for (const config of r.configs) byConfig[config.label] ??= describeGatePaths(engine, r.scenario, config);
+  }
+  const lines = Object.entries(byConfig).map(([label, gates]) => {
+    const exact = Object.entries(gates).filter(([, p]) => p === 'exact').map(([g]) => g);
+    const perRequest = Object.entries(gates).filter(([, p]) => p !== 'exact').map(([g]) => g);
+    const parts = [exact.length ? `exact: ${exact.join(', ')}` : '', perRequest.length ? `per request: ${perRequest.join(', ')}` : ''].filter(Boolean);
+    return `  ${Object.keys(byConfig).length > 1 ? `${label}: ` : ''}${parts.join('; ')}`;
+  });
+  return { byConfig, text: `How each gate's statistic was drawn (${engine} engine):\n${lines.join('\n')}\n\n` };
 }

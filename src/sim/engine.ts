@@ -1,7 +1,7 @@
-import type { Scenario } from '../config/model.js';
+import type { GateConfig, Scenario } from '../config/model.js';
 import type { SummaryNeeds } from '../gates/window.js';
 import type { Rng } from '../stats/random.js';
-import { ExactRun } from './exact-engine.js';
+import { ExactRun, gatePaths } from './exact-engine.js';
 import type { CheckWindow } from './ladder.js';
 import { SampleRun } from './sample-engine.js';
 
@@ -21,4 +21,13 @@ export interface WindowEngine {
 
 export function createEngine(kind: EngineKind, scenario: Scenario, needs: SummaryNeeds, rng: Rng): WindowEngine {
   return kind === 'sample' ? new SampleRun(scenario, needs, rng) : new ExactRun(scenario, needs, rng);
+}
+
+/**
+ * How each gate's statistic is drawn under an engine: `exact` (from its sampling distribution,
+ * at a cost that does not grow with traffic) or `per-request`. Said in the output and the docs.
+ */
+export function describeGatePaths(kind: EngineKind, scenario: Scenario, config: GateConfig): Record<string, 'exact' | 'per-request'> {
+  if (kind === 'sample') return Object.fromEntries(config.gates.map((g) => [g.name, 'per-request' as const]));
+  return Object.fromEntries(gatePaths(scenario, config.gates));
 }
