@@ -70,6 +70,56 @@ CREATE TABLE IF NOT EXISTS tune_results (
   recommended BOOLEAN NOT NULL,
   scenarios JSON NOT NULL
 );
+CREATE TABLE IF NOT EXISTS replay_requests (
+  invocation_id VARCHAR NOT NULL,
+  request_id VARCHAR NOT NULL,
+  row_index BIGINT,
+  timestamp_ms DOUBLE,
+  session_id VARCHAR,
+  tenant VARCHAR,
+  route VARCHAR,
+  model VARCHAR,
+  input_tokens DOUBLE,
+  baseline_latency_ms DOUBLE,
+  candidate_latency_ms DOUBLE,
+  baseline_ttft_ms DOUBLE,
+  candidate_ttft_ms DOUBLE,
+  baseline_output_tokens DOUBLE,
+  candidate_output_tokens DOUBLE,
+  candidate_input_tokens DOUBLE,
+  baseline_cost_usd DOUBLE,
+  candidate_cost_usd DOUBLE,
+  baseline_status VARCHAR,
+  candidate_status VARCHAR NOT NULL,
+  baseline_refusal BOOLEAN,
+  candidate_refusal BOOLEAN,
+  baseline_feedback DOUBLE,
+  similarity DOUBLE,
+  schema_valid BOOLEAN,
+  finish_reason VARCHAR,
+  error VARCHAR,
+  attempts INTEGER,
+  sent_offset_ms DOUBLE
+);
+CREATE TABLE IF NOT EXISTS replay_gates (
+  invocation_id VARCHAR NOT NULL,
+  gate VARCHAR NOT NULL,
+  segment_kind VARCHAR,
+  segment VARCHAR,
+  requests BIGINT NOT NULL,
+  baseline_value DOUBLE,
+  candidate_value DOUBLE,
+  p_value DOUBLE,
+  breached BOOLEAN,
+  action VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trace_errors (
+  invocation_id VARCHAR NOT NULL,
+  row_index BIGINT,
+  request_id VARCHAR,
+  reason VARCHAR NOT NULL,
+  raw VARCHAR
+);
 CREATE TABLE IF NOT EXISTS check_results (
   invocation_id VARCHAR NOT NULL,
   scenario VARCHAR NOT NULL,
