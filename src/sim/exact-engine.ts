@@ -50,7 +50,6 @@ import {
  */
 
 const METRICS = CONTINUOUS_METRICS.length;
-const LAT = 0;
 const TTFT = 1;
 const OUT = 2;
 const IN = 3;
@@ -74,8 +73,8 @@ const MAX_SKEW = 0.05;
 const MAX_KURT = 0.05;
 /** Φ(−8.5) ≈ 1e-17: beyond ±8.5σ a lognormal has no mass that a double can see. */
 const TAIL_Z = 8.5;
-/** Euler–Maclaurin takes over the integer sums from k·σ ≥ this (the density's scale is then ≥ ~10 units). */
-const EM_SCALE = 40;
+/** Euler–Maclaurin takes over the integer sums from k·σ ≥ this (the density's scale is then ≳ 7 units). */
+const EM_SCALE = 30;
 /** Deepest split level: the first level tried leaves E[count above] = c·2^-j ≥ 8 values. */
 const MAX_LEVEL = 52;
 /** Interval sums of at most this many values are drawn one by one. */
@@ -217,8 +216,10 @@ export function lognormalCumulants(mu: number, sigma: number, zLo: number, zHi: 
  * k·σ < EM_SCALE (there the summand varies on a scale of a few units), and from there on by
  * Euler–Maclaurin: the integral in closed form through lognormal partial moments, plus the end
  * corrections up to the third derivative. The summand is then smooth on a scale of
- * k·σ/(1 + |z|) ≳ 10 units and the remainder is below 1e-10 relative; the tests check the result
- * against direct summation of the pmf. Cost: at most ~2·TAIL_Z·EM_SCALE terms, typically EM_SCALE/σ.
+ * k·σ/(1 + |z|) ≳ 7 units where it carries mass; against direct summation of the pmf over 111
+ * (shape, interval) cases the worst errors are 1e-10 (mean) and 5e-10 (variance) relative, 6e-9
+ * and 6e-7 on the standardised skewness and excess kurtosis. Cost: at most ~2·TAIL_Z·EM_SCALE
+ * terms, typically EM_SCALE/σ.
  */
 export function roundedLognormalCumulants(mu: number, sigma: number, zLo: number, zHi: number, out: Float64Array): void {
   if (!(sigma > 0)) {
@@ -244,9 +245,12 @@ export function roundedLognormalCumulants(mu: number, sigma: number, zLo: number
   const kHi = Math.floor(Math.exp(mu + TAIL_Z * sigma) + 1);
   const kSw = Math.max(kA, Math.ceil(EM_SCALE / sigma));
   const exactEnd = Math.min(kSw - 1, kMax, kHi);
+  // Φ(zHi) and 1 − Φ(zHi) once, for P(Y ≥ k) = (Φ(zHi) − Φ(z))/mass in whichever tail keeps precision.
+  const cdfHi = normalCdf(zHi), sfHi = normalSf(zHi);
   for (let k = kA; k <= exactEnd; k++) {
     const t = k - 0.5;
-    const w = normalMass((Math.log(t) - mu) / sigma, zHi) / mass;
+    const z = (Math.log(t) - mu) / sigma;
+    const w = (z > 0 ? normalSf(z) - sfHi : cdfHi - normalCdf(z)) / mass;
     if (!(w > 0)) break;
     const v = t - s;
     e1 += w;
@@ -362,6 +366,9 @@ export class SumSampler {
   private readonly wholeValid = new Uint8Array(MAX_LEVEL + 1);
   private wholeFactor = NaN;
   private readonly cum = new Float64Array(4);
+  private readonly proxyCum = new Float64Array(4 * (MAX_LEVEL + 1));
+  private readonly proxyValid = new Uint8Array(MAX_LEVEL + 1);
+  private readonly proxy = new Float64Array(4);
   private readonly ranks = new Float64Array(2 * QUANTILES);
   private readonly chainZ = new Float64Array(2 * QUANTILES);
   private readonly chainU = new Float64Array(2 * QUANTILES);
@@ -404,12 +411,32 @@ export class SumSampler {
     return this.cum;
   }
 
-  private qualifies(k: Float64Array, n: number): boolean {
+  private qualifies(k: Float64Array, n: number, slack = 1): boolean {
     const k2 = k[1]!;
     if (!(k2 > 1e-24 * (k[0]! * k[0]! + 1))) return true; // constant: the sum is n·κ1
     const g1 = k[2]! / (k2 * Math.sqrt(k2 * n));
     const g2 = k[3]! / (k2 * k2 * n);
-    return Math.abs(g1) <= MAX_SKEW && Math.abs(g2) <= MAX_KURT;
+    return Math.abs(g1) <= slack * MAX_SKEW && Math.abs(g2) <= slack * MAX_KURT;
+  }
+
+  /**
+   * For token counts, whether the unrounded lognormal on the same interval misses the thresholds
+   * by a wide margin (1.5 times), in which case the rounded law, whose cumulants cost several
+   * times more, is not tried at that level. Skipping a level never affects exactness, only which
+   * (deeper) level or direct draw is used.
+   */
+  private hopeless(j: number, factor: number, zLo: number, zCut: number, n: number, whole: boolean): boolean {
+    if (!this.rounded) return false;
+    if (whole) {
+      const at = 4 * j;
+      if (!this.proxyValid[j]) {
+        lognormalCumulants(0, this.sigma, -Infinity, j === 0 ? Infinity : -normalQuantile(Math.pow(2, -j)), this.proxy);
+        this.proxyCum.set(this.proxy, at);
+        this.proxyValid[j] = 1;
+      }
+      for (let i = 0; i < 4; i++) this.proxy[i] = this.proxyCum[at + i]!;
+    } else lognormalCumulants(this.mu + Math.log(factor), this.sigma, zLo, zCut, this.proxy);
+    return !this.qualifies(this.proxy, n, 1.5);
   }
 
   /** The sum of c values iid on (u_lo, u_hi) of the uniform scale (1 − u given as v), one by one. */
@@ -444,12 +471,9 @@ export class SumSampler {
     let zCut = zHi;
     for (let j = 0; j === 0 || j >= 3; j = j === 0 ? (deepest >= 3 ? deepest : -1) : j - 1) {
       const share = j === 0 ? 0 : Math.pow(2, -j);
-      let k: Float64Array;
-      if (whole) k = this.wholeCumulants(j, factor);
-      else {
-        zCut = j === 0 ? zHi : this.cutZ(uLo, vLo, uHi, vHi, share);
-        k = this.intervalCumulants(factor, zLo, zCut);
-      }
+      if (!whole) zCut = j === 0 ? zHi : this.cutZ(uLo, vLo, uHi, vHi, share);
+      if (this.hopeless(j, factor, zLo, zCut, c * (1 - share), whole)) continue;
+      const k = whole ? this.wholeCumulants(j, factor) : this.intervalCumulants(factor, zLo, zCut);
       if (this.qualifies(k, c * (1 - share))) {
         level = j;
         break;
