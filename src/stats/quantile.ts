@@ -54,16 +54,17 @@ export function quantilesBySelection(a: Float64Array, n: number, probs: readonly
     for (let i = 0; i < probs.length; i++) out[i] = NaN;
     return;
   }
-  const ranks = new Set<number>();
+  // At most two ranks per probability, kept in a reused buffer: this runs for every window.
+  let count = 0;
   for (const q of probs) {
     const lo = Math.floor((n - 1) * q);
-    ranks.add(lo);
-    if (lo + 1 < n) ranks.add(lo + 1);
+    count = insertDescending(RANKS, count, lo);
+    if (lo + 1 < n) count = insertDescending(RANKS, count, lo + 1);
   }
   let bound = n;
-  for (const r of [...ranks].sort((x, y) => y - x)) {
-    selectKth(a, 0, bound, r);
-    bound = r;
+  for (let i = 0; i < count; i++) {
+    selectKth(a, 0, bound, RANKS[i]!);
+    bound = RANKS[i]!;
   }
   for (let i = 0; i < probs.length; i++) {
     const h = (n - 1) * probs[i]!;
@@ -71,4 +72,16 @@ export function quantilesBySelection(a: Float64Array, n: number, probs: readonly
     const x = a[lo]!;
     out[i] = lo + 1 < n ? x + (h - lo) * (a[lo + 1]! - x) : x;
   }
+}
+
+const RANKS = new Int32Array(64);
+
+/** Inserts r into the descending, duplicate-free ranks[0, count); returns the new count. */
+function insertDescending(ranks: Int32Array, count: number, r: number): number {
+  let i = 0;
+  while (i < count && ranks[i]! > r) i++;
+  if (i < count && ranks[i] === r) return count;
+  for (let j = count; j > i; j--) ranks[j] = ranks[j - 1]!;
+  ranks[i] = r;
+  return count + 1;
 }
