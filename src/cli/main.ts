@@ -4,8 +4,10 @@ import { VERSION } from '../store/invocations.js';
 import { checkCommand } from './check.js';
 import { mergeCommand } from './merge.js';
 import { queryCommand } from './query.js';
+import { replayCommand } from './replay.js';
 import { reportCommand } from './report.js';
 import { schemaCommand } from './schema.js';
+import { serveStubCommand } from './serve-stub.js';
 import { simulateCommand } from './simulate.js';
 import { tuneCommand } from './tune.js';
 
@@ -16,10 +18,12 @@ const program = new Command('rehearse')
   .exitOverride()
   .addCommand(simulateCommand())
   .addCommand(checkCommand())
+  .addCommand(replayCommand())
   .addCommand(tuneCommand())
   .addCommand(mergeCommand())
   .addCommand(reportCommand())
   .addCommand(queryCommand())
+  .addCommand(serveStubCommand())
   .addCommand(schemaCommand());
 
 for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, UserError, formatPath } from './errors.js';
+import { describeValue, issueToConfigError, valueAt } from './issues.js';
 import type { Expectation, Gate, GateConfig, Scenario, Stage } from './model.js';
 import { isRateMetric } from './model.js';
 import { GateFileSchema, type GateInput, GateListSchema, ScenarioSchema, type ScenarioFile } from './schema.js';
@@ -37,68 +38,18 @@ export function readConfigFile(file: string): unknown {
   return doc.toJS();
 }
 
-function valueAt(data: unknown, keys: readonly PropertyKey[]): unknown {
-  let cur: unknown = data;
-  for (const k of keys) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[k];
-  }
-  return cur;
-}
-
-function describeValue(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'string') return `the text ${JSON.stringify(v.length > 40 ? v.slice(0, 37) + '...' : v)}`;
-  if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${String(v)}`;
-}
-
 /** Turns zod's first issue into `file: field.path: a sentence a person understands`. */
 function issueToError(file: string, data: unknown, issue: z.core.$ZodIssue, prefix: readonly PropertyKey[] = []): ConfigError {
-  const at = [...prefix, ...issue.path];
-  let problem: string;
-  switch (issue.code) {
-    case 'too_big':
-      problem = issue.inclusive === false ? `must be less than ${issue.maximum}` : `must be at most ${issue.maximum}`;
-      if (issue.origin === 'array') problem = `must have at most ${issue.maximum} entries`;
-      break;
-    case 'too_small':
-      if (issue.origin === 'array') problem = issue.message.startsWith('must') ? issue.message : `must have at least ${issue.minimum} entries`;
-      else if (issue.origin === 'string') problem = 'must not be empty';
-      else problem = issue.inclusive === false ? `must be greater than ${issue.minimum}` : `must be at least ${issue.minimum}`;
-      break;
-    case 'invalid_type': {
-      const got = valueAt(data, issue.path);
-      const expected = issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`;
-      problem = got === undefined ? 'is required' : `must be ${expected}, got ${describeValue(got)}`;
-      break;
+  if (issue.code === 'invalid_union') {
+    // The only union is `gates: path | list`; a list deserves the list's own first problem.
+    const v = valueAt(data, issue.path);
+    if (Array.isArray(v)) {
+      const inner = GateListSchema.safeParse(v);
+      if (!inner.success) return issueToConfigError(file, v, inner.error.issues[0]!, [...prefix, ...issue.path]);
     }
-    case 'invalid_value':
-      problem = `must be one of ${issue.values.map((v) => String(v)).join(', ')}, got ${describeValue(valueAt(data, issue.path))}`;
-      break;
-    case 'unrecognized_keys': {
-      const key = issue.keys[0]!;
-      return new ConfigError(file, formatPath([...at, key]), `unknown field (check the spelling; see schema/)`);
-    }
-    case 'invalid_union': {
-      // The only union is `gates: path | list`; a list deserves the list's own first problem.
-      const v = valueAt(data, issue.path);
-      if (Array.isArray(v)) {
-        const inner = GateListSchema.safeParse(v);
-        if (!inner.success) return issueToError(file, v, inner.error.issues[0]!, at);
-      }
-      problem = `must be a path to a gate file or a list of gates, got ${describeValue(v)}`;
-      break;
-    }
-    case 'not_multiple_of':
-      problem = issue.divisor === 1 ? 'must be an integer' : `must be a multiple of ${issue.divisor}`;
-      break;
-    default:
-      problem = issue.message;
+    return new ConfigError(file, formatPath([...prefix, ...issue.path]), `must be a path to a gate file or a list of gates, got ${describeValue(v)}`);
   }
-  return new ConfigError(file, formatPath(at), problem);
+  return issueToConfigError(file, data, issue, prefix);
 }
 
 function parseWith<S extends z.ZodType>(schema: S, data: unknown, file: string): z.output<S> {

@@ -1,0 +1,338 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import pc from 'picocolors';
+import { UserError } from '../config/errors.js';
+import { loadGateFile } from '../config/load.js';
+import { describePacing, type Pacing } from '../replay/pacing.js';
+import { replayTrace } from '../replay/replay.js';
+import { type ShadowVerdict, judgeShadowGates, writeShadowVerdicts } from '../replay/shadow-gates.js';
+import { integer, percent, renderTable } from '../report/table.js';
+import { defaultWorkers } from '../sim/pool.js';
+import { Store } from '../store/database.js';
+import { finishInvocation, startInvocation } from '../store/invocations.js';
+import { StubTarget } from '../targets/stub.js';
+import { loadTarget } from '../targets/target.js';
+import { openTrace } from '../traces/reader.js';
+import { DEFAULT_DB, Progress, action, collect, positiveInt } from './common.js';
+
+interface ReplayCliOptions {
+  target: string;
+  map?: string;
+  gates?: string;
+  speed?: number;
+  rate?: number;
+  max?: boolean;
+  concurrency: number;
+  sample?: number;
+  limit?: number;
+  from?: string;
+  to?: string;
+  workers: number;
+  refusalPattern?: string[];
+  schema?: string;
+  baselinePrice?: { input_per_million: number; output_per_million: number };
+  resume?: string | boolean;
+  db: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+function positive(name: string) {
+  return (v: string) => {
+    const x = Number(v);
+    if (!(x > 0) || !Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a number above 0, got "${v}"`);
+    return x;
+  };
+}
+
+function share(v: string): number {
+  const x = Number(v);
+  if (!(x > 0 && x <= 1)) throw new InvalidArgumentError(`--sample must be a share in (0, 1], got "${v}"`);
+  return x;
+}
+
+function prices(v: string) {
+  const m = /^\s*([\d.]+)\s*[,/]\s*([\d.]+)\s*$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`--baseline-price must be <input>,<output> USD per million tokens, e.g. 0.5,1.5; got "${v}"`);
+  return { input_per_million: Number(m[1]), output_per_million: Number(m[2]) };
+}
+
+export function replayCommand(): Command {
+  return new Command('replay')
+    .description('Shadow-replay stored traces against a candidate, compare request by request with the baseline, and judge shadow gates.')
+    .argument('<traces>', 'Parquet, JSONL, CSV, Arrow IPC, OpenTelemetry GenAI OTLP JSON, or file.duckdb:table')
+    .requiredOption('--target <stub-file|URL|module>', 'the candidate: a stub file (kind: stub), a target file (kind: http|module), an OpenAI-compatible base URL, or an ESM module')
+    .option('--map <SRC=dst,...>', 'rename foreign trace columns to canonical ones')
+    .option('--gates <file>', 'shadow gates: judge the candidate against the baseline (exit 1 when a rollback gate breaches over all traffic)')
+    .option('--speed <x>', "replay the trace's own arrival gaps x times faster", positive('--speed'))
+    .option('--rate <r>', 'replay at a fixed rate, requests per second', positive('--rate'))
+    .option('--max', 'as fast as --concurrency allows (the default for virtual stubs)')
+    .option('--concurrency <n>', 'requests in flight at most', positiveInt('--concurrency'), 16)
+    .option('--sample <f>', 'keep this share of sessions (the same sessions every time)', share)
+    .option('--limit <n>', 'replay at most n requests', positiveInt('--limit'))
+    .option('--from <time>', 'replay requests at or after this time (ms or ISO date-time)')
+    .option('--to <time>', 'replay requests before this time')
+    .option('--workers <n>', 'worker threads', positiveInt('--workers'), defaultWorkers())
+    .option('--refusal-pattern <regex>', 'another pattern that marks a refusal (repeatable; finish_reason content_filter always does)', collect)
+    .option('--schema <file.json>', 'a JSON Schema the candidate outputs must satisfy')
+    .option('--baseline-price <in,out>', "USD per million tokens for the baseline's cost when the trace has none", prices)
+    .option('--resume [invocation]', 'continue an interrupted replay (the latest unfinished one of this trace and target, or the id given)')
+    .option('--db <file>', 'DuckDB file the results accumulate in', DEFAULT_DB)
+    .option('--json', 'print the summary as JSON')
+    .option('--quiet', 'no progress bar and no tables')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rehearse replay traces/azure-llm-2023-code.csv --target examples/targets/stub-pricier-longer.yaml --gates scenarios/gates/default.yaml
+  rehearse serve-stub --stub examples/targets/stub-pricier-longer.yaml --port 8080 &
+  rehearse replay traces/azure-llm-2023-code.csv --target http://127.0.0.1:8080/v1 --speed 60 --concurrency 64`,
+    )
+    .action(action(runReplay));
+}
+
+async function findResumable(store: Store, trace: string, target: string, id: string | true): Promise<string | null> {
+  const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  const where =
+    id === true
+      ? `command = 'replay' AND status <> 'ok' AND json_extract_string(args, '$.trace') = ${q(trace)} AND json_extract_string(args, '$.target') = ${q(target)}`
+      : `invocation_id = ${q(id)} AND command = 'replay'`;
+  const rows = (await store.connection.runAndReadAll(`SELECT invocation_id FROM invocations WHERE ${where} ORDER BY started_at DESC LIMIT 1`)).getRowsJson();
+  if (rows.length === 0) {
+    if (id !== true) throw new UserError(`${store.file}: no replay invocation ${id} to resume`);
+    return null;
+  }
+  return String(rows[0]![0]);
+}
+
+async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<number> {
+  const paced = [opts.speed !== undefined, opts.rate !== undefined, Boolean(opts.max)].filter(Boolean).length;
+  if (paced > 1) throw new UserError('give one of --speed, --rate and --max');
+  const gates = opts.gates ? loadGateFile(opts.gates) : null;
+  let schema: object | null = null;
+  if (opts.schema) {
+    try {
+      schema = JSON.parse(readFileSync(opts.schema, 'utf8')) as object;
+    } catch (err) {
+      throw new UserError(`${opts.schema}: cannot read the JSON Schema (${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+  // Resolve the target here, so a bad file or URL fails before any work, and to pick the pacing.
+  const probe = await loadTarget(opts.target);
+  const virtual = probe instanceof StubTarget && probe.config.inject === 'virtual';
+  await probe.close();
+  const pacing: Pacing =
+    opts.speed !== undefined ? { kind: 'speed', factor: opts.speed } : opts.rate !== undefined ? { kind: 'rate', perSecond: opts.rate } : opts.max || virtual ? { kind: 'max' } : { kind: 'speed', factor: 1 };
+  const target = /^https?:\/\//i.test(opts.target) ? opts.target : path.resolve(opts.target);
+
+  const trace = await openTrace(traceSpec, {
+    ...(opts.map ? { map: opts.map } : {}),
+    ...(opts.sample !== undefined ? { sample: opts.sample } : {}),
+    ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+    ...(opts.from !== undefined ? { from: opts.from } : {}),
+    ...(opts.to !== undefined ? { to: opts.to } : {}),
+  });
+  const store = await Store.open(opts.db);
+  let invocation: string | null = null;
+  let stopping = false;
+  const onSigint = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    if (!opts.quiet) process.stderr.write('\nrehearse: stopping after the requests in flight; `--resume` continues (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const args = { trace: traceSpec, ...opts, target: opts.target };
+    if (opts.resume) invocation = await findResumable(store, traceSpec, opts.target, opts.resume);
+    const resumed = invocation !== null;
+    if (invocation) await store.run(`UPDATE invocations SET status = 'running', finished_at = NULL WHERE invocation_id = '${invocation}'`);
+    else invocation = await startInvocation(store, 'replay', args);
+
+    if (!resumed) {
+      const errors = await trace.errorList(100_000);
+      if (errors.length) {
+        const a = await store.appender('trace_errors');
+        for (const e of errors) {
+          a.appendVarchar(invocation);
+          a.appendBigInt(BigInt(e.row));
+          if (e.request_id === null) a.appendNull();
+          else a.appendVarchar(e.request_id);
+          a.appendVarchar(e.column ? `${e.reason} (${e.column})` : e.reason);
+          a.appendVarchar(e.raw);
+          a.endRow();
+        }
+        a.flushSync();
+        a.closeSync();
+      }
+    }
+    const [{ n }] = (await trace.query(`SELECT count(*)::DOUBLE AS n FROM (${trace.selectSql()})`)) as [{ n: number }];
+    const progress = new Progress(Number(n), 'replaying', Boolean(opts.quiet || opts.json));
+    let errorsSeen = 0;
+    const started = Date.now();
+    const counts = await replayTrace(trace, store, invocation, {
+      target,
+      pacing,
+      concurrency: opts.concurrency,
+      workers: opts.workers,
+      refusalPatterns: opts.refusalPattern ?? [],
+      schema,
+      baselinePrice: opts.baselinePrice ?? null,
+      stopped: () => stopping,
+      onResults: (rows, errors) => {
+        errorsSeen += errors;
+        progress.add(rows);
+      },
+    });
+    progress.add(counts.skipped);
+    progress.end();
+    const seconds = (Date.now() - started) / 1000;
+    if (counts.interrupted) {
+      await finishInvocation(store, invocation, 'interrupted');
+      process.stderr.write(`rehearse: interrupted after ${counts.replayed} requests; resume with the same command and --resume ${invocation}\n`);
+      return 130;
+    }
+    const verdicts = gates ? await judgeShadowGates(store, invocation, gates.gates) : [];
+    if (gates) await writeShadowVerdicts(store, invocation, verdicts);
+    await finishInvocation(store, invocation, 'ok');
+    const breached = verdicts.filter((v) => v.segment === null && v.reading.verdict === 'breach');
+    const failing = breached.some((v) => v.action === 'rollback');
+    const summary = await replaySummary(store, invocation);
+    if (opts.json) {
+      process.stdout.write(
+        JSON.stringify(
+          {
+            invocation_id: invocation,
+            db: opts.db,
+            seconds,
+            pacing: describePacing(pacing),
+            replayed: counts.replayed,
+            skipped_already_stored: counts.skipped,
+            candidate_errors: counts.candidateErrors,
+            trace_errors: trace.bad,
+            summary,
+            gates: verdicts.map((v) => ({ gate: v.gate, action: v.action, segment_kind: v.segmentKind, segment: v.segment, requests: v.requests, ...v.reading })),
+            breached: failing,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+      return failing ? 1 : 0;
+    }
+    if (!opts.quiet) {
+      process.stdout.write(
+        `${pc.bold('rehearse replay')}: ${integer(counts.replayed)} requests${resumed ? ` (resumed; ${integer(counts.skipped)} already stored)` : ''} from ${trace.label} against ${opts.target}, ${describePacing(pacing)}, ${seconds.toFixed(1)}s${trace.bad ? `; ${integer(trace.bad)} bad trace rows in trace_errors` : ''}${errorsSeen ? `; ${integer(errorsSeen)} candidate errors` : ''}\n\n`,
+      );
+      process.stdout.write(summaryTable(summary) + '\n\n');
+      if (gates) process.stdout.write(verdictText(verdicts) + '\n');
+    }
+    process.stdout.write(
+      `Results: ${opts.db} (invocation ${invocation})\n  tables replay_requests, ${gates ? 'replay_gates, ' : ''}trace_errors, invocations; for example:\n` +
+        `  npx rehearse query --db ${opts.db} "SELECT candidate_status, count(*) FROM replay_requests WHERE invocation_id = '${invocation}' GROUP BY ALL"\n`,
+    );
+    return failing ? 1 : 0;
+  } catch (err) {
+    if (invocation) await finishInvocation(store, invocation, 'failed').catch(() => undefined);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
+    trace.close();
+    store.close();
+  }
+}
+
+interface SummaryRow {
+  metric: string;
+  baseline: number | null;
+  candidate: number | null;
+  format: 'ms' | 'tokens' | 'usd' | 'share' | 'count';
+}
+
+async function replaySummary(store: Store, invocation: string): Promise<SummaryRow[]> {
+  const ok = (arm: 'baseline' | 'candidate') => (arm === 'baseline' ? "coalesce(baseline_status, 'ok') NOT IN ('error', 'timeout')" : "candidate_status NOT IN ('error', 'timeout')");
+  const [r] = (await store.connection.runAndReadAll(`
+    SELECT count(*)::DOUBLE AS n,
+      avg(CASE WHEN coalesce(baseline_status, 'ok') IN ('error', 'timeout') THEN 1 ELSE 0 END) AS b_err,
+      avg(CASE WHEN candidate_status IN ('error', 'timeout') THEN 1 ELSE 0 END) AS c_err,
+      avg(CASE WHEN baseline_refusal THEN 1 ELSE 0 END) AS b_ref,
+      avg(CASE WHEN candidate_refusal THEN 1 ELSE 0 END) AS c_ref,
+      quantile_cont(baseline_latency_ms, 0.5) FILTER (WHERE ${ok('baseline')}) AS b_p50,
+      quantile_cont(candidate_latency_ms, 0.5) FILTER (WHERE ${ok('candidate')}) AS c_p50,
+      quantile_cont(baseline_latency_ms, 0.99) FILTER (WHERE ${ok('baseline')}) AS b_p99,
+      quantile_cont(candidate_latency_ms, 0.99) FILTER (WHERE ${ok('candidate')}) AS c_p99,
+      quantile_cont(baseline_ttft_ms, 0.5) FILTER (WHERE ${ok('baseline')}) AS b_ttft,
+      quantile_cont(candidate_ttft_ms, 0.5) FILTER (WHERE ${ok('candidate')}) AS c_ttft,
+      avg(baseline_output_tokens) FILTER (WHERE ${ok('baseline')}) AS b_out,
+      avg(candidate_output_tokens) FILTER (WHERE ${ok('candidate')}) AS c_out,
+      avg(baseline_cost_usd) FILTER (WHERE ${ok('baseline')}) AS b_cost,
+      avg(candidate_cost_usd) FILTER (WHERE ${ok('candidate')}) AS c_cost,
+      sum(baseline_cost_usd) AS b_total, sum(candidate_cost_usd) AS c_total
+    FROM replay_requests WHERE invocation_id = '${invocation}'`)).getRowObjectsJson() as Record<string, unknown>[];
+  const v = (k: string) => (r![k] === null || r![k] === undefined ? null : Number(r![k]));
+  return [
+    { metric: 'requests', baseline: v('n'), candidate: v('n'), format: 'count' },
+    { metric: 'error rate', baseline: v('b_err'), candidate: v('c_err'), format: 'share' },
+    { metric: 'refusal rate', baseline: v('b_ref'), candidate: v('c_ref'), format: 'share' },
+    { metric: 'latency p50', baseline: v('b_p50'), candidate: v('c_p50'), format: 'ms' },
+    { metric: 'latency p99', baseline: v('b_p99'), candidate: v('c_p99'), format: 'ms' },
+    { metric: 'ttft p50', baseline: v('b_ttft'), candidate: v('c_ttft'), format: 'ms' },
+    { metric: 'output tokens (mean)', baseline: v('b_out'), candidate: v('c_out'), format: 'tokens' },
+    { metric: 'cost per request', baseline: v('b_cost'), candidate: v('c_cost'), format: 'usd' },
+    { metric: 'cost, all requests', baseline: v('b_total'), candidate: v('c_total'), format: 'usd' },
+  ];
+}
+
+function formatValue(x: number | null, f: SummaryRow['format']): string {
+  if (x === null || !Number.isFinite(x)) return '—';
+  switch (f) {
+    case 'ms':
+      return `${integer(x)} ms`;
+    case 'tokens':
+      return x.toFixed(1);
+    case 'usd':
+      return `$${x < 0.01 ? x.toPrecision(3) : x.toFixed(2)}`;
+    case 'share':
+      return percent(x, 2);
+    case 'count':
+      return integer(x);
+  }
+}
+
+function summaryTable(rows: readonly SummaryRow[]): string {
+  return renderTable(
+    ['', 'baseline', 'candidate', 'change'],
+    rows.map((r) => [
+      r.metric,
+      formatValue(r.baseline, r.format),
+      formatValue(r.candidate, r.format),
+      r.format === 'count' || r.baseline === null || r.candidate === null || r.baseline === 0 ? '' : `${r.candidate >= r.baseline ? '+' : ''}${(((r.candidate - r.baseline) / r.baseline) * 100).toFixed(1)}%`,
+    ]),
+    [false, true, true, true],
+  );
+}
+
+function verdictText(verdicts: readonly ShadowVerdict[]): string {
+  const fmt = (x: number) => (Number.isFinite(x) ? (Math.abs(x) < 0.01 && x !== 0 ? x.toPrecision(3) : x.toFixed(3)) : '—');
+  const all = verdicts.filter((v) => v.segment === null);
+  const lines = [
+    renderTable(
+      ['gate', 'verdict', 'baseline', 'candidate', 'p-value'],
+      all.map((v) => [
+        v.gate,
+        v.reading.verdict === 'breach' ? (v.action === 'rollback' ? pc.red('BREACH (rollback)') : pc.yellow('BREACH (hold)')) : v.reading.verdict,
+        fmt(v.reading.baseline),
+        fmt(v.reading.canary),
+        Number.isNaN(v.reading.p) ? '' : v.reading.p.toExponential(2),
+      ]),
+      [false, false, true, true, true],
+    ),
+  ];
+  const segments = verdicts.filter((v) => v.segment !== null && v.reading.verdict === 'breach');
+  if (segments.length) {
+    lines.push('', 'Where the candidate is worse (segments that breach):');
+    for (const v of segments.slice(0, 20)) lines.push(`  ${v.segmentKind}=${v.segment}: ${v.gate} (baseline ${fmt(v.reading.baseline)}, candidate ${fmt(v.reading.canary)}, ${integer(v.requests)} requests)`);
+    if (segments.length > 20) lines.push(`  … and ${segments.length - 20} more in replay_gates`);
+  }
+  return lines.join('\n') + '\n';
+}

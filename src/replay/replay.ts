@@ -1,0 +1,195 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { Store } from '../store/database.js';
+import { batchToIPC } from '../traces/arrow.js';
+import type { TraceBatch } from '../traces/canonical.js';
+import type { Trace } from '../traces/reader.js';
+import type { Pacing } from './pacing.js';
+import type { ReplayResult, ReplayTask } from './worker.js';
+
+/**
+ * The replay engine: trace batches stream out of DuckDB, cross to workers as Arrow IPC by
+ * transfer, come back as result columns, and are appended to `replay_requests` one batch per
+ * transaction. A batch is either wholly stored or not at all, so a replay killed at any point
+ * resumes by skipping the rows already stored: every request ends up there exactly once.
+ */
+
+export interface ReplayOptions {
+  target: string;
+  pacing: Pacing;
+  concurrency: number;
+  workers: number;
+  refusalPatterns: string[];
+  schema: object | null;
+  baselinePrice: { input_per_million: number; output_per_million: number } | null;
+  /** Stop dispatching new batches (Ctrl-C); in-flight batches still land. */
+  stopped?: () => boolean;
+  onResults?: (rows: number, errors: number) => void;
+}
+
+export interface ReplayCounts {
+  replayed: number;
+  skipped: number;
+  candidateErrors: number;
+  interrupted: boolean;
+}
+
+function workerFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return path.join(path.dirname(here), 'worker.js');
+  return path.resolve(path.dirname(here), '../../dist/replay/worker.js');
+}
+
+/** Row indices (1-based source rows) already stored for this invocation: what a resume skips. */
+export async function storedRows(store: Store, invocationId: string): Promise<Set<number>> {
+  const reader = await store.connection.runAndReadAll(`SELECT row_index FROM replay_requests WHERE invocation_id = '${invocationId.replace(/'/g, "''")}'`);
+  return new Set(reader.getRowsJson().map((r) => Number(r[0])));
+}
+
+/** The rows of a batch not yet stored, as a batch of its own. */
+function withoutStored(b: TraceBatch, stored: ReadonlySet<number>): TraceBatch | null {
+  if (stored.size === 0) return b;
+  const keep: number[] = [];
+  for (let i = 0; i < b.length; i++) if (!stored.has(b.row[i]!)) keep.push(i);
+  if (keep.length === b.length) return b;
+  if (keep.length === 0) return null;
+  const pick = <T>(xs: ArrayLike<T>): T[] => keep.map((i) => xs[i]!);
+  return {
+    length: keep.length,
+    row: Float64Array.from(pick(b.row)),
+    request_id: pick(b.request_id),
+    timestamp: Float64Array.from(pick(b.timestamp)),
+    session_id: pick(b.session_id),
+    tenant: pick(b.tenant),
+    route: pick(b.route),
+    model: pick(b.model),
+    input: pick(b.input),
+    output: pick(b.output),
+    input_tokens: Float64Array.from(pick(b.input_tokens)),
+    output_tokens: Float64Array.from(pick(b.output_tokens)),
+    latency_ms: Float64Array.from(pick(b.latency_ms)),
+    ttft_ms: Float64Array.from(pick(b.ttft_ms)),
+    status: pick(b.status),
+    refusal: Uint8Array.from(pick(b.refusal)),
+    cost_usd: Float64Array.from(pick(b.cost_usd)),
+    feedback: Float64Array.from(pick(b.feedback)),
+  };
+}
+
+async function appendResults(store: Store, invocationId: string, r: ReplayResult): Promise<void> {
+  const a = await store.appender('replay_requests');
+  const d = (x: number) => (Number.isNaN(x) ? a.appendNull() : a.appendDouble(x));
+  const t = (x: string | null | undefined) => (x === null || x === undefined ? a.appendNull() : a.appendVarchar(x));
+  for (let i = 0; i < r.length; i++) {
+    a.appendVarchar(invocationId);
+    a.appendVarchar(r.request_id[i]!);
+    a.appendBigInt(BigInt(r.row_index[i]!));
+    d(r.timestamp_ms[i]!);
+    t(r.session_id[i]);
+    t(r.tenant[i]);
+    t(r.route[i]);
+    t(r.model[i]);
+    d(r.input_tokens[i]!);
+    d(r.baseline_latency_ms[i]!);
+    d(r.candidate_latency_ms[i]!);
+    d(r.baseline_ttft_ms[i]!);
+    d(r.candidate_ttft_ms[i]!);
+    d(r.baseline_output_tokens[i]!);
+    d(r.candidate_output_tokens[i]!);
+    d(r.candidate_input_tokens[i]!);
+    d(r.baseline_cost_usd[i]!);
+    d(r.candidate_cost_usd[i]!);
+    t(r.baseline_status[i]);
+    a.appendVarchar(r.candidate_status[i]!);
+    a.appendBoolean(r.baseline_refusal[i] === 1);
+    a.appendBoolean(r.candidate_refusal[i] === 1);
+    d(r.baseline_feedback[i]!);
+    d(r.similarity[i]!);
+    if (r.schema_valid[i] === 255) a.appendNull();
+    else a.appendBoolean(r.schema_valid[i] === 1);
+    t(r.finish_reason[i]);
+    t(r.error[i]);
+    d(r.attempts[i]!);
+    d(r.sent_offset_ms[i]!);
+    a.endRow();
+  }
+  // One flush, one commit: the batch is stored whole or, if the process dies first, not at all.
+  a.flushSync();
+  a.closeSync();
+}
+
+/**
+ * Replays the selected rows of `trace` against the target. Batches are dispatched in trace
+ * order with at most 2 per worker in flight, so memory stays bounded under backpressure.
+ */
+export async function replayTrace(trace: Trace, store: Store, invocationId: string, options: ReplayOptions): Promise<ReplayCounts> {
+  const stored = await storedRows(store, invocationId);
+  const workers = Math.max(1, options.workers);
+  const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 2000 });
+  const perWorker = Math.max(1, Math.ceil(options.concurrency / workers));
+  const counts: ReplayCounts = { replayed: 0, skipped: 0, candidateErrors: 0, interrupted: false };
+  const first = trace.timeSpan?.start ?? 0;
+  const startEpochMs = Date.now();
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown = null;
+  let index = 0;
+  // Stored results are appended strictly one batch at a time, in completion order.
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    for await (const raw of trace.batches()) {
+      if (options.stopped?.()) {
+        counts.interrupted = true;
+        break;
+      }
+      if (failure) break;
+      const batch = withoutStored(raw, stored);
+      const indexBase = index;
+      index += raw.length;
+      if (!batch) {
+        counts.skipped += raw.length;
+        continue;
+      }
+      counts.skipped += raw.length - batch.length;
+      const ipc = batchToIPC(batch);
+      const task: ReplayTask = {
+        ipc,
+        target: options.target,
+        pacing: options.pacing,
+        startEpochMs,
+        firstTimestampMs: first,
+        indexBase,
+        concurrency: perWorker,
+        refusalPatterns: options.refusalPatterns,
+        schema: options.schema,
+        baselinePrice: options.baselinePrice,
+      };
+      const p: Promise<void> = (pool.run(task, { transferList: [ipc.buffer as ArrayBuffer] }) as Promise<ReplayResult>)
+        .then((result) => {
+          writing = writing.then(async () => {
+            await appendResults(store, invocationId, result);
+            let errors = 0;
+            for (const s of result.candidate_status) if (s === 'error' || s === 'timeout') errors++;
+            counts.replayed += result.length;
+            counts.candidateErrors += errors;
+            options.onResults?.(result.length, errors);
+          });
+          return writing;
+        })
+        .catch((err) => {
+          failure ??= err;
+        })
+        .finally(() => {
+          inFlight.delete(p);
+        });
+      inFlight.add(p);
+      while (inFlight.size >= 2 * workers) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    await writing;
+    if (failure) throw failure;
+    return counts;
+  } finally {
+    await pool.destroy();
+  }
+}

@@ -1,0 +1,240 @@
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { UserError } from '../config/errors.js';
+import { Rng } from '../stats/random.js';
+import type { StubFile } from './schema.js';
+import { StubModel } from './stub.js';
+import type { TargetRequest, TargetResponse } from './target.js';
+import { estimateTokens, inputText, parseInput } from './text.js';
+import { durationMs, sleep } from './timing.js';
+
+/**
+ * A stub served over real HTTP as an OpenAI-compatible API (what `rehearse serve-stub` runs):
+ *
+ * - `POST /v1/chat/completions`: the stub's answer, its latency really waited. Non-streaming: one
+ *   JSON `chat.completion` with usage. Streaming (`stream: true`): server-sent `data:` chunks, the
+ *   first after the time to first token and the rest spread over the remaining latency, a last
+ *   choice chunk with the finish_reason, then (with `stream_options.include_usage`) a chunk with
+ *   `choices: []` and the usage, then `data: [DONE]`.
+ * - `GET /v1/models`: the stub's model.
+ * - Injected errors are HTTP 500 (sent after the error's latency); a `serve.rate_limit_rate`
+ *   share of attempts get an immediate 429 with Retry-After; refusals are ordinary answers that
+ *   say the refusal text with its finish_reason.
+ *
+ * A request's id is its `x-request-id` header when present, else `body:` and a hash of the body,
+ * so the same request gets the same answer. The baseline's output tokens are the request's
+ * `max_tokens` (or `max_completion_tokens`), not capped: the stub's output_length regression
+ * shows through. Requests carry no baseline latency, so it is drawn from `baseline.latency_ms`.
+ */
+
+const MAX_BODY = 16 * 1024 * 1024;
+/** How many request ids' attempt counts are remembered (for 429s that a retry may pass). */
+const MAX_TRACKED = 100_000;
+const STREAM_PIECES = 16;
+
+export interface StubServer {
+  readonly server: http.Server;
+  /** The API base URL, e.g. `http://127.0.0.1:41234/v1`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops listening and drops open connections (streams in progress are cut). */
+  close(): Promise<void>;
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function apiError(res: http.ServerResponse, status: number, message: string, type: string, headers: Record<string, string> = {}): void {
+  send(res, status, { error: { message, type, param: null, code: null } }, headers);
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        resolve(null);
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(size > MAX_BODY ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** The request listener of a stub server; exported so that it can be mounted elsewhere. */
+export function stubRequestListener(config: StubFile): http.RequestListener {
+  const model = new StubModel(config);
+  const attempts = new Map<string, number>();
+  const rateLimitRate = config.serve.rate_limit_rate;
+  const retryAfterSeconds = String(Math.max(0, Math.ceil(durationMs(config.serve.retry_after) / 1000)));
+
+  const completions = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal) => {
+    const raw = await readBody(req);
+    if (raw === null) return apiError(res, 413, `request body larger than ${MAX_BODY} bytes`, 'invalid_request_error');
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return apiError(res, 400, 'the body is not valid JSON', 'invalid_request_error');
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return apiError(res, 400, 'the body must be a JSON object', 'invalid_request_error');
+    const messages = body.messages;
+    if (!Array.isArray(messages) || messages.length === 0) return apiError(res, 400, 'messages must be a non-empty list', 'invalid_request_error');
+
+    const header = req.headers['x-request-id'];
+    const headerId = Array.isArray(header) ? header[0] : header;
+    const requestId = headerId && headerId.trim() !== '' ? headerId : `body:${createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
+    const idHeaders = { 'x-request-id': requestId };
+
+    if (rateLimitRate > 0) {
+      const n = (attempts.get(requestId) ?? 0) + 1;
+      if (attempts.size >= MAX_TRACKED && !attempts.has(requestId)) attempts.clear();
+      attempts.set(requestId, n);
+      if (new Rng(`stub:${config.seed}:${requestId}:429:${n}`).uniform() < rateLimitRate) {
+        return apiError(res, 429, 'Rate limit reached (injected by rehearse serve-stub)', 'rate_limit_error', { ...idHeaders, 'retry-after': retryAfterSeconds });
+      }
+    }
+
+    const input = JSON.stringify(messages);
+    const maxTokens = [body.max_tokens, body.max_completion_tokens].find((v): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 1);
+    const treq: TargetRequest = {
+      request_id: requestId,
+      timestamp_ms: Date.now(),
+      input,
+      input_tokens: estimateTokens(inputText(parseInput(input))),
+      output_tokens: maxTokens ?? null,
+      latency_ms: null,
+      model: typeof body.model === 'string' ? body.model : null,
+    };
+    const answer = model.answer(treq);
+    const started = performance.now();
+    const until = (ms: number) => sleep(started + ms - performance.now(), signal);
+
+    if (answer.status === 'error') {
+      if (!(await until(answer.latency_ms))) return;
+      return apiError(res, 500, answer.error ?? 'injected error', 'server_error', idHeaders);
+    }
+    const id = `chatcmpl-${createHash('sha256').update(requestId).digest('hex').slice(0, 24)}`;
+    const created = Math.floor(Date.now() / 1000);
+    const usage = usageOf(answer);
+    const content = answer.output ?? '';
+    if (body.stream !== true) {
+      if (!(await until(answer.latency_ms))) return;
+      return send(
+        res,
+        200,
+        {
+          id,
+          object: 'chat.completion',
+          created,
+          model: config.model,
+          choices: [{ index: 0, message: { role: 'assistant', content }, logprobs: null, finish_reason: answer.finish_reason }],
+          usage,
+        },
+        idHeaders,
+      );
+    }
+
+    const includeUsage = Boolean((body.stream_options as { include_usage?: unknown } | undefined)?.include_usage);
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: config.model, choices, ...extra })}\n\n`;
+    const pieces = splitPieces(content, STREAM_PIECES);
+    const ttft = answer.ttft_ms ?? 0;
+    if (!(await until(ttft))) return;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...idHeaders });
+    for (let k = 0; k < pieces.length; k++) {
+      if (k > 0 && !(await until(ttft + ((answer.latency_ms - ttft) * k) / pieces.length))) return;
+      const delta = k === 0 ? { role: 'assistant', content: pieces[k] } : { content: pieces[k] };
+      res.write(chunk([{ index: 0, delta, logprobs: null, finish_reason: null }]));
+    }
+    if (!(await until(answer.latency_ms))) return;
+    res.write(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: answer.finish_reason }]));
+    if (includeUsage) res.write(chunk([], { usage }));
+    res.end('data: [DONE]\n\n');
+  };
+
+  return (req, res) => {
+    const controller = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    const pathname = new URL(req.url ?? '/', 'http://stub').pathname.replace(/\/+$/, '').replace(/^\/v1(?=\/|$)/, '');
+    const done = (p: Promise<void> | void) =>
+      Promise.resolve(p).catch((err: unknown) => {
+        if (!res.headersSent) apiError(res, 500, `stub failure: ${(err as Error)?.message ?? String(err)}`, 'server_error');
+        else res.destroy();
+      });
+    if (pathname === '/chat/completions') {
+      if (req.method !== 'POST') return void apiError(res, 405, 'use POST', 'invalid_request_error', { allow: 'POST' });
+      return void done(completions(req, res, controller.signal));
+    }
+    if (pathname === '/models') {
+      if (req.method !== 'GET') return void apiError(res, 405, 'use GET', 'invalid_request_error', { allow: 'GET' });
+      return void send(res, 200, { object: 'list', data: [{ id: config.model, object: 'model', created: 0, owned_by: 'rehearse' }] });
+    }
+    apiError(res, 404, `no route ${req.method} ${req.url}: the stub serves POST /v1/chat/completions and GET /v1/models`, 'invalid_request_error');
+  };
+}
+
+function usageOf(r: TargetResponse) {
+  const prompt = r.input_tokens ?? 0;
+  const completion = r.output_tokens ?? 0;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
+/** Splits text into at most `n` pieces at word boundaries (spaces kept), never an empty list. */
+function splitPieces(text: string, n: number): string[] {
+  if (text === '') return [''];
+  const words = text.match(/\S+\s*/g) ?? [text];
+  const count = Math.min(n, words.length);
+  const out: string[] = [];
+  for (let k = 0; k < count; k++) {
+    out.push(words.slice(Math.floor((k * words.length) / count), Math.floor(((k + 1) * words.length) / count)).join(''));
+  }
+  return out;
+}
+
+/** Starts a stub server on `host:port` (port 0: a free one). A port in use is a UserError. */
+export async function startStubServer(config: StubFile, options: { host?: string; port?: number } = {}): Promise<StubServer> {
+  const host = options.host ?? '127.0.0.1';
+  const server = http.createServer(stubRequestListener(config));
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new UserError(`port ${options.port} on ${host} is already in use; pick another --port (0 picks a free one)`));
+      else if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') reject(new UserError(`cannot listen on ${host}: no such local address`));
+      else if (err.code === 'EACCES') reject(new UserError(`not allowed to listen on port ${options.port} (ports below 1024 need privileges)`));
+      else reject(err);
+    };
+    server.once('error', onError);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  // A wildcard address is reached through loopback; IPv6 literals go in brackets.
+  const urlHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | null = null;
+  return {
+    server,
+    port,
+    url: `http://${urlHost}:${port}/v1`,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,125 @@
+import {
+  Float64,
+  type RecordBatch,
+  Table,
+  Uint8,
+  Utf8,
+  makeVector,
+  tableFromIPC,
+  tableToIPC,
+  vectorFromArray,
+  type Vector,
+} from 'apache-arrow';
+import { NUMBER_COLUMNS, TEXT_COLUMNS, type TraceBatch, type TraceStatus } from './canonical.js';
+
+/**
+ * A {@link TraceBatch} as Apache Arrow: the columnar currency between threads and files
+ * (DESIGN.md, "Data flow"). Numbers are Float64 (NaN for null, as in the batch, so a column comes
+ * back as a Float64Array view without copying), text Utf8 with nulls, `refusal` Uint8 (0/1),
+ * `status` Utf8, `row` Float64 (1-based source row).
+ */
+export const ARROW_COLUMN_ORDER = [
+  'row',
+  'request_id',
+  'timestamp',
+  'session_id',
+  'tenant',
+  'route',
+  'model',
+  'input',
+  'output',
+  'input_tokens',
+  'output_tokens',
+  'latency_ms',
+  'ttft_ms',
+  'status',
+  'refusal',
+  'cost_usd',
+  'feedback',
+] as const;
+
+/**
+ * The batch as an Arrow table; `columns` picks (and orders) the columns, every one by default.
+ * With every column, the table holds exactly one record batch.
+ */
+export function batchToArrowTable(b: TraceBatch, columns: readonly (typeof ARROW_COLUMN_ORDER)[number][] = ARROW_COLUMN_ORDER): Table {
+  const cols: Record<string, Vector> = {};
+  for (const name of columns) {
+    if (name === 'row' || (NUMBER_COLUMNS as readonly string[]).includes(name)) {
+      cols[name] = makeVector(b[name as 'row'] as Float64Array);
+    } else if (name === 'refusal') {
+      cols[name] = makeVector(b.refusal);
+    } else {
+      cols[name] = vectorFromArray(b[name as 'request_id'] as (string | null)[], new Utf8());
+    }
+  }
+  return new Table(cols);
+}
+
+/** The batch as one Arrow RecordBatch. */
+export function batchToRecordBatch(b: TraceBatch): RecordBatch {
+  const t = batchToArrowTable(b);
+  if (t.batches.length !== 1) throw new Error(`expected one record batch, got ${t.batches.length}`);
+  return t.batches[0]!;
+}
+
+/** The batch as an Arrow IPC stream; transfer it with `postMessage(ipc, [ipc.buffer])`. */
+export function batchToIPC(b: TraceBatch): Uint8Array {
+  return tableToIPC(batchToArrowTable(b), 'stream');
+}
+
+/** Back from Arrow (a table, a record batch or IPC bytes) to a plain batch. */
+export function batchFromArrow(source: Table | RecordBatch | Uint8Array): TraceBatch {
+  const table = source instanceof Uint8Array ? tableFromIPC(source) : source instanceof Table ? source : new Table([source]);
+  const n = table.numRows;
+  const f64 = (name: string): Float64Array => {
+    const v = table.getChild(name);
+    if (!v) return new Float64Array(n).fill(NaN);
+    if (v.type instanceof Float64 && v.nullCount === 0) return v.toArray() as Float64Array;
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const x = v.get(i);
+      out[i] = x === null || x === undefined ? NaN : Number(x);
+    }
+    return out;
+  };
+  const text = (name: string): (string | null)[] => {
+    const v = table.getChild(name);
+    const out = new Array<string | null>(n).fill(null);
+    if (!v) return out;
+    for (let i = 0; i < n; i++) {
+      const x = v.get(i);
+      out[i] = x === null || x === undefined ? null : String(x);
+    }
+    return out;
+  };
+  const refusalVec = table.getChild('refusal');
+  let refusal: Uint8Array;
+  if (refusalVec && refusalVec.type instanceof Uint8 && refusalVec.nullCount === 0) refusal = refusalVec.toArray() as Uint8Array;
+  else {
+    refusal = new Uint8Array(n);
+    for (let i = 0; i < n; i++) refusal[i] = refusalVec?.get(i) ? 1 : 0;
+  }
+  const batch: TraceBatch = {
+    length: n,
+    row: f64('row'),
+    request_id: text('request_id') as string[],
+    timestamp: f64('timestamp'),
+    session_id: [],
+    tenant: [],
+    route: [],
+    model: [],
+    input: [],
+    output: [],
+    input_tokens: f64('input_tokens'),
+    output_tokens: f64('output_tokens'),
+    latency_ms: f64('latency_ms'),
+    ttft_ms: f64('ttft_ms'),
+    status: text('status').map((s) => (s ?? 'ok') as TraceStatus),
+    refusal,
+    cost_usd: f64('cost_usd'),
+    feedback: f64('feedback'),
+  };
+  for (const c of TEXT_COLUMNS) batch[c] = text(c);
+  return batch;
+}

@@ -1,0 +1,355 @@
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createGunzip } from 'node:zlib';
+import {
+  BOOLEAN,
+  DOUBLE,
+  type DuckDBConnection,
+  DuckDBDataChunk,
+  type DuckDBType,
+  VARCHAR,
+} from '@duckdb/node-api';
+import { DataType, RecordBatchReader, type Vector } from 'apache-arrow';
+import { UserError } from '../config/errors.js';
+import type { CanonicalColumn } from './canonical.js';
+import type { MappingEntry } from './mapping.js';
+import { ident, lit } from './sql.js';
+
+/**
+ * Trace formats and how each becomes a relation DuckDB can scan.
+ *
+ * - `parquet`, `csv` (also .tsv; read as text and parsed column by column, so one odd value makes
+ *   one bad row, not a failed read), `jsonl` (.jsonl/.ndjson; likewise read as text), `json` (a
+ *   JSON array of records, or records one per line in a .json file): DuckDB's own readers, which
+ *   stream. Any of them may be gzip- or zstd-compressed (`.csv.gz`).
+ * - `duckdb`: a table in a DuckDB file, `file.duckdb:table` (or `schema.table`; the table may be
+ *   left out when the file holds exactly one), attached read-only.
+ * - `otel`: OpenTelemetry spans as OTLP JSON (one export request, or one per line as the OTLP file
+ *   exporter writes them); only GenAI spans (with a `gen_ai.*` attribute) are read.
+ * - `arrow`: Arrow IPC (file or stream format; .arrow, .arrows, .feather, .ipc; NaN reads as null,
+ *   as in rehearse's own batches). DuckDB reads
+ *   Arrow IPC only through the `nanoarrow` community extension, which must be downloaded: offline
+ *   it is not there. So apache-arrow reads the file record batch by record batch (never whole in
+ *   JavaScript memory) and appends each to a table in the reader's DuckDB instance, where the rest
+ *   of the pipeline reads it as any other source.
+ */
+export const TRACE_FORMATS = ['parquet', 'csv', 'jsonl', 'json', 'arrow', 'duckdb', 'otel'] as const;
+export type TraceFormat = (typeof TRACE_FORMATS)[number];
+
+/** Where a trace is: a path (with `:table` for a DuckDB file), or the parts spelled out. */
+export type TraceSpec = string | { path: string; format?: TraceFormat; table?: string };
+
+export interface ResolvedSpec {
+  /** How messages name the trace: the path, with `:table` for a DuckDB table. */
+  name: string;
+  path: string;
+  table?: string;
+  format: TraceFormat;
+}
+
+const DUCKDB_EXT = /\.(duckdb|ddb|db)$/i;
+
+/** Splits `file.duckdb:table` (also `.ddb`, `.db`). */
+export function splitDuckdbSpec(spec: string): { path: string; table?: string } {
+  const m = /^(.*\.(?:duckdb|ddb|db)):([^/\\]+)$/i.exec(spec);
+  if (m && !existsSync(spec)) return { path: m[1]!, table: m[2]! };
+  return { path: spec };
+}
+
+function stripCompression(p: string): string {
+  return p.replace(/\.(gz|gzip|zst|zstd)$/i, '');
+}
+
+/** The first bytes of a file (decompressed for .gz), to sniff JSON flavours. */
+async function head(path: string, bytes = 65536): Promise<string> {
+  if (/\.(gz|gzip)$/i.test(path)) {
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const input = createReadStream(path);
+      const gunzip = createGunzip();
+      const done = () => {
+        input.destroy();
+        gunzip.destroy();
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      };
+      gunzip.on('data', (c: Buffer) => {
+        chunks.push(c);
+        size += c.length;
+        if (size >= bytes) done();
+      });
+      gunzip.on('end', done);
+      gunzip.on('error', done);
+      input.on('error', done);
+      input.pipe(gunzip);
+    });
+  }
+  if (/\.(zst|zstd)$/i.test(path)) return '';
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(bytes);
+    const { bytesRead } = await fh.read(buf, 0, bytes, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Resolves a spec to a file that exists and a format (from `format`, else the extension and content). */
+export async function resolveSpec(spec: TraceSpec, format?: TraceFormat): Promise<ResolvedSpec> {
+  const given = typeof spec === 'string' ? splitDuckdbSpec(spec) : { path: spec.path, table: spec.table };
+  const path = given.path;
+  const fmt = format ?? (typeof spec === 'string' ? undefined : spec.format);
+  const name = given.table ? `${path}:${given.table}` : path;
+  if (!existsSync(path)) throw new UserError(`${path}: no such file`);
+  if (statSync(path).isDirectory()) throw new UserError(`${path}: is a folder; give a trace file`);
+  if (fmt !== undefined && !(TRACE_FORMATS as readonly string[]).includes(fmt)) {
+    throw new UserError(`${name}: unknown format "${fmt}" (one of ${TRACE_FORMATS.join(', ')})`);
+  }
+  const bare = stripCompression(path).toLowerCase();
+  let detected: TraceFormat | undefined = fmt;
+  if (detected === undefined) {
+    if (/\.(parquet|pq)$/.test(bare)) detected = 'parquet';
+    else if (/\.(csv|tsv)$/.test(bare)) detected = 'csv';
+    else if (/\.(arrow|arrows|feather|ipc)$/.test(bare)) detected = 'arrow';
+    else if (DUCKDB_EXT.test(bare)) detected = 'duckdb';
+    else if (/\.(jsonl|ndjson|json)$/.test(bare)) {
+      const text = await head(path);
+      if (/"resourceSpans"\s*:/.test(text)) detected = 'otel';
+      else if (bare.endsWith('.json')) detected = 'json';
+      else detected = 'jsonl';
+    }
+  }
+  if (detected === undefined) {
+    throw new UserError(`${path}: cannot tell the trace format from the name; use .parquet, .csv, .jsonl, .json, .arrow or .duckdb:table, or pass the format (${TRACE_FORMATS.join(', ')})`);
+  }
+  if (given.table && detected !== 'duckdb') throw new UserError(`${name}: a :table suffix only applies to DuckDB files`);
+  return { name, path, table: given.table, format: detected };
+}
+
+/** A relation to scan, with its columns. */
+export interface SourceRelation {
+  /** What goes after FROM. */
+  from: string;
+  columns: { name: string; type: string }[];
+  /** Set for OpenTelemetry: the fixed mapping of span fields, already in canonical names. */
+  otel?: MappingEntry[];
+  /** The source has a JSON text column `__raw` holding each row as read. */
+  hasRaw?: boolean;
+}
+
+async function describe(conn: DuckDBConnection, from: string): Promise<{ name: string; type: string }[]> {
+  const r = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${from}`);
+  return r.getRowObjectsJson().map((row) => ({ name: String(row.column_name), type: String(row.column_type) }));
+}
+
+function readError(spec: ResolvedSpec, err: unknown): UserError {
+  if (err instanceof UserError) return err;
+  const msg = (err as Error)?.message?.split('\n')[0] ?? String(err);
+  return new UserError(`${spec.name}: cannot read as ${spec.format}: ${msg}`);
+}
+
+/**
+ * Prepares the source in the connection's database and returns the relation to scan.
+ * `otelMap` maps OpenTelemetry span fields or attribute keys to canonical columns.
+ */
+export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, otelMap: Map<string, CanonicalColumn>): Promise<SourceRelation> {
+  try {
+    switch (spec.format) {
+      case 'parquet': {
+        const from = `read_parquet(${lit(spec.path)})`;
+        return { from, columns: await describe(conn, from) };
+      }
+      case 'csv': {
+        const from = `read_csv(${lit(spec.path)}, header = true, all_varchar = true, null_padding = true)`;
+        return { from, columns: await describe(conn, from) };
+      }
+      case 'jsonl':
+      case 'json': {
+        const fmt = spec.format === 'jsonl' ? 'newline_delimited' : 'auto';
+        const detected = await describe(conn, `read_json(${lit(spec.path)}, format = '${fmt}')`);
+        const cols = detected.map((c) => `${lit(c.name)}: 'VARCHAR'`).join(', ');
+        const from = `read_json(${lit(spec.path)}, format = '${fmt}', columns = {${cols}})`;
+        return { from, columns: await describe(conn, from) };
+      }
+      case 'duckdb':
+        return await duckdbSource(conn, spec);
+      case 'otel':
+        return await otelSource(conn, spec, otelMap);
+      case 'arrow':
+        return await arrowSource(conn, spec);
+    }
+  } catch (err) {
+    throw readError(spec, err);
+  }
+}
+
+async function duckdbSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<SourceRelation> {
+  await conn.run(`ATTACH ${lit(spec.path)} AS __srcdb (READ_ONLY)`);
+  const r = await conn.runAndReadAll(
+    `SELECT schema_name AS s, table_name AS t FROM duckdb_tables() WHERE database_name = '__srcdb'
+     UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = '__srcdb' AND NOT internal ORDER BY 1, 2`,
+  );
+  const tables = r.getRowObjectsJson().map((x) => ({ schema: String(x.s), table: String(x.t) }));
+  const label = (x: { schema: string; table: string }) => (x.schema === 'main' ? x.table : `${x.schema}.${x.table}`);
+  let pick: { schema: string; table: string } | undefined;
+  if (spec.table) {
+    const [a, b] = spec.table.includes('.') ? spec.table.split('.', 2) : ['main', spec.table];
+    pick = tables.find((x) => x.schema === a && x.table === b) ?? tables.find((x) => x.schema.toLowerCase() === a!.toLowerCase() && x.table.toLowerCase() === b!.toLowerCase());
+    if (!pick) throw new UserError(`${spec.name}: no table "${spec.table}" in ${spec.path} (tables: ${tables.map(label).join(', ') || 'none'})`);
+  } else if (tables.length === 1) {
+    pick = tables[0];
+  } else {
+    throw new UserError(`${spec.path}: name the table as ${spec.path}:<table> (tables: ${tables.map(label).join(', ') || 'none'})`);
+  }
+  const from = `__srcdb.${ident(pick!.schema)}.${ident(pick!.table)}`;
+  return { from, columns: await describe(conn, from) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenTelemetry GenAI spans (OTLP JSON)
+
+const SPAN_FIELDS = ['traceId', 'spanId', 'parentSpanId', 'name', 'kind', 'startTimeUnixNano', 'endTimeUnixNano'];
+
+function attr(key: string, alsoResource = false): string {
+  const span = `__otel_val(__otel_attr(attrs, ${lit(key)}))`;
+  return alsoResource ? `coalesce(${span}, __otel_val(__otel_attr(rattrs, ${lit(key)})))` : span;
+}
+
+async function otelSource(conn: DuckDBConnection, spec: ResolvedSpec, map: Map<string, CanonicalColumn>): Promise<SourceRelation> {
+  await conn.run(`CREATE OR REPLACE MACRO __otel_attr(attrs, k) AS (list_filter(attrs, a -> json_extract_string(a, '$.key') = k)[1])`);
+  await conn.run(`CREATE OR REPLACE MACRO __otel_val(a) AS coalesce(
+    json_extract_string(a, '$.value.stringValue'), json_extract_string(a, '$.value.intValue'),
+    json_extract_string(a, '$.value.doubleValue'), json_extract_string(a, '$.value.boolValue'),
+    array_to_string(json_extract_string(a, '$.value.arrayValue.values[*].stringValue'), ','))`);
+  const start = `json_extract_string(sp, '$.startTimeUnixNano')`;
+  const end = `json_extract_string(sp, '$.endTimeUnixNano')`;
+  const code = `json_extract_string(sp, '$.status.code')`;
+  const finish = `json_extract_string(__otel_attr(attrs, 'gen_ai.response.finish_reasons'), '$.value.arrayValue.values[*].stringValue')`;
+  const defaults: { column: CanonicalColumn; sql: string; source: string }[] = [
+    { column: 'request_id', sql: `json_extract_string(sp, '$.spanId')`, source: 'spanId' },
+    { column: 'timestamp', sql: `TRY_CAST(${start} AS DOUBLE) / 1e6`, source: 'startTimeUnixNano' },
+    { column: 'session_id', sql: `coalesce(${attr('session.id')}, ${attr('gen_ai.conversation.id')}, json_extract_string(sp, '$.traceId'))`, source: 'session.id, gen_ai.conversation.id or traceId' },
+    { column: 'model', sql: `coalesce(${attr('gen_ai.request.model')}, ${attr('gen_ai.response.model')})`, source: 'gen_ai.request.model (or gen_ai.response.model)' },
+    { column: 'input', sql: `coalesce(${attr('gen_ai.input.messages')}, ${attr('gen_ai.prompt')})`, source: 'gen_ai.input.messages (or gen_ai.prompt)' },
+    { column: 'output', sql: `coalesce(${attr('gen_ai.output.messages')}, ${attr('gen_ai.completion')})`, source: 'gen_ai.output.messages (or gen_ai.completion)' },
+    { column: 'input_tokens', sql: `coalesce(${attr('gen_ai.usage.input_tokens')}, ${attr('gen_ai.usage.prompt_tokens')})`, source: 'gen_ai.usage.input_tokens' },
+    { column: 'output_tokens', sql: `coalesce(${attr('gen_ai.usage.output_tokens')}, ${attr('gen_ai.usage.completion_tokens')})`, source: 'gen_ai.usage.output_tokens' },
+    {
+      column: 'latency_ms',
+      sql: `(TRY_CAST(${end} AS BIGINT) - TRY_CAST(${start} AS BIGINT)) / 1e6`,
+      source: 'endTimeUnixNano − startTimeUnixNano',
+    },
+    {
+      column: 'status',
+      sql: `CASE WHEN ${code} IN ('2', 'STATUS_CODE_ERROR') THEN
+              CASE WHEN contains(lower(coalesce(${attr('error.type')}, '')), 'timeout') THEN 'timeout' ELSE 'error' END
+            ELSE 'ok' END`,
+      source: 'status.code (2 = error; error.type *timeout* = timeout)',
+    },
+    { column: 'refusal', sql: `coalesce(list_contains(${finish}, 'content_filter'), false)`, source: 'gen_ai.response.finish_reasons has content_filter' },
+  ];
+  const columns = new Map(defaults.map((d) => [d.column, d]));
+  for (const [key, col] of map) {
+    const sql = SPAN_FIELDS.includes(key) ? `json_extract_string(sp, ${lit('$.' + key)})` : attr(key, true);
+    columns.set(col, { column: col, sql, source: key });
+  }
+  // DuckDB holds one JSON document in a buffer of about twice this size: fit it to the file.
+  const size = statSync(spec.path).size;
+  const maxObject = Math.min(Math.max(16 << 20, /\.(gz|gzip|zst|zstd)$/i.test(spec.path) ? size * 20 : size + 1024), 512 << 20);
+  const select = [...columns.values()].map((c) => `${c.sql} AS ${ident(c.column)}`).join(',\n  ');
+  const sql = `CREATE OR REPLACE VIEW __otel AS
+WITH docs AS (SELECT json AS doc FROM read_json_objects(${lit(spec.path)}, format = 'auto', maximum_object_size = ${maxObject})),
+rs AS (SELECT unnest(json_extract(doc, '$.resourceSpans[*]')) AS r FROM docs),
+ss AS (SELECT r, unnest(json_extract(r, '$.scopeSpans[*]')) AS s FROM rs),
+sps AS (SELECT r, unnest(json_extract(s, '$.spans[*]')) AS sp FROM ss),
+x AS (SELECT sp, json_extract(sp, '$.attributes[*]') AS attrs, json_extract(r, '$.resource.attributes[*]') AS rattrs FROM sps)
+SELECT
+  ${select},
+  sp::VARCHAR AS __raw
+FROM x
+WHERE len(list_filter(attrs, a -> starts_with(json_extract_string(a, '$.key'), 'gen_ai.'))) > 0`;
+  await conn.run(sql);
+  const entries: MappingEntry[] = [...columns.values()].map((c) => ({ column: c.column, source: c.source, via: map.has(c.source) ? 'map' : 'otel' }));
+  const cols = (await describe(conn, '__otel')).filter((c) => c.name !== '__raw');
+  return { from: '__otel', columns: cols, otel: entries, hasRaw: true };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arrow IPC, through apache-arrow
+
+type ArrowKind = 'number' | 'bigint' | 'bool' | 'text' | 'json';
+
+function arrowKind(type: DataType): ArrowKind {
+  if (DataType.isInt(type)) return type.bitWidth === 64 ? 'bigint' : 'number';
+  if (DataType.isFloat(type) || DataType.isTimestamp(type) || DataType.isDate(type)) return 'number';
+  if (DataType.isDecimal(type)) return 'json';
+  if (DataType.isBool(type)) return 'bool';
+  if (DataType.isUtf8(type) || DataType.isLargeUtf8(type)) return 'text';
+  if (DataType.isDictionary(type)) return DataType.isUtf8(type.dictionary) || DataType.isLargeUtf8(type.dictionary) ? 'text' : 'json';
+  return 'json';
+}
+
+const jsonReplacer = (_k: string, v: unknown) => (typeof v === 'bigint' ? Number(v) : v);
+
+function arrowValue(kind: ArrowKind, v: unknown): number | boolean | string | null {
+  if (v === null || v === undefined) return null;
+  switch (kind) {
+    case 'number': {
+      // NaN is how batches (and so rehearse's Arrow files) spell null.
+      const x = Number(v);
+      return Number.isNaN(x) ? null : x;
+    }
+    case 'bigint':
+      return Number(v as bigint);
+    case 'bool':
+      return Boolean(v);
+    case 'text':
+      return String(v);
+    case 'json': {
+      const j = typeof (v as { toJSON?: () => unknown }).toJSON === 'function' ? (v as { toJSON: () => unknown }).toJSON() : v;
+      return typeof j === 'string' ? j : JSON.stringify(j, jsonReplacer);
+    }
+  }
+}
+
+async function arrowSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<SourceRelation> {
+  const fh = await open(spec.path, 'r');
+  try {
+    let reader;
+    try {
+      reader = await RecordBatchReader.from(fh);
+      await reader.open();
+    } catch (err) {
+      throw new UserError(`${spec.name}: not an Arrow IPC file or stream: ${(err as Error).message.split('\n')[0]}`);
+    }
+    const fields = reader.schema.fields;
+    const kinds = fields.map((f) => arrowKind(f.type));
+    const types: DuckDBType[] = kinds.map((k) => (k === 'number' || k === 'bigint' ? DOUBLE : k === 'bool' ? BOOLEAN : VARCHAR));
+    const ddl = fields.map((f, i) => `${ident(f.name)} ${types[i] === DOUBLE ? 'DOUBLE' : types[i] === BOOLEAN ? 'BOOLEAN' : 'VARCHAR'}`).join(', ');
+    await conn.run(`CREATE OR REPLACE TABLE __arrow (${ddl || '"__empty" VARCHAR'})`);
+    const appender = await conn.createAppender('__arrow');
+    try {
+      for await (const batch of reader) {
+        const vectors: (Vector | null)[] = fields.map((f) => batch.getChild(f.name));
+        for (let from = 0; from < batch.numRows; from += 2048) {
+          const n = Math.min(2048, batch.numRows - from);
+          const columns = vectors.map((v, j) => {
+            const out = new Array<number | boolean | string | null>(n);
+            for (let i = 0; i < n; i++) out[i] = v ? arrowValue(kinds[j]!, v.get(from + i)) : null;
+            return out;
+          });
+          const chunk = DuckDBDataChunk.create(types, n);
+          chunk.setColumns(columns);
+          appender.appendDataChunk(chunk);
+        }
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+  } finally {
+    await fh.close();
+  }
+  return { from: '__arrow', columns: await describe(conn, '__arrow') };
+}

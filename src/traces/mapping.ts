@@ -1,0 +1,145 @@
+import { ConfigError, UserError } from '../config/errors.js';
+import { CANONICAL_COLUMNS, type CanonicalColumn, isCanonicalColumn } from './canonical.js';
+
+/** `{ sourceColumn: canonicalColumn }`, or the command-line form `SRC=dst,SRC2=dst2`. */
+export type MapSpec = string | Readonly<Record<string, string>>;
+
+/** How a canonical column got its values. */
+export interface MappingEntry {
+  column: CanonicalColumn;
+  /** The source column, or a description of where the values come from. */
+  source: string;
+  /**
+   * `map`: an explicit mapping; `name`: the source column has the canonical name (any case);
+   * `known`: a known foreign format's column (the Azure LLM trace); `otel`: an OpenTelemetry
+   * span field or attribute; `generated`: made up (request_id from the row number).
+   */
+  via: 'map' | 'name' | 'known' | 'otel' | 'generated';
+}
+
+/**
+ * Parses `SRC=dst,SRC2=dst2` (whitespace around names ignored). A source name may contain `=`:
+ * the split is at the last one, since canonical names never contain it.
+ */
+export function parseMap(text: string, file: string, field = '--map'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    if (!item) continue;
+    const eq = item.lastIndexOf('=');
+    if (eq <= 0 || eq === item.length - 1) throw new ConfigError(file, field, `"${item}" is not SRC=dst (e.g. --map TIMESTAMP=timestamp,ContextTokens=input_tokens)`);
+    const src = item.slice(0, eq).trim();
+    const dst = item.slice(eq + 1).trim();
+    if (src in out) throw new ConfigError(file, field, `source column "${src}" is mapped twice`);
+    out[src] = dst;
+  }
+  return out;
+}
+
+/** Normalises a map given as text or as an object, checking every target is canonical. */
+export function normaliseMap(spec: MapSpec | undefined, file: string, field = '--map'): Map<string, CanonicalColumn> {
+  const raw = spec === undefined ? {} : typeof spec === 'string' ? parseMap(spec, file, field) : spec;
+  const out = new Map<string, CanonicalColumn>();
+  const targets = new Map<string, string>();
+  for (const [src, dstRaw] of Object.entries(raw)) {
+    const dst = String(dstRaw).trim().toLowerCase();
+    if (!isCanonicalColumn(dst)) {
+      throw new ConfigError(file, field, `"${src}=${dstRaw}": "${dstRaw}" is not a canonical column (one of ${CANONICAL_COLUMNS.join(', ')})`);
+    }
+    const prev = targets.get(dst);
+    if (prev !== undefined) throw new ConfigError(file, field, `both "${prev}" and "${src}" are mapped to ${dst}`);
+    targets.set(dst, src);
+    out.set(src, dst);
+  }
+  return out;
+}
+
+/** Known foreign traces recognised by their column names, without a mapping. */
+interface KnownFormat {
+  label: string;
+  /** Lower-cased source column names that must all be present. */
+  signature: string[];
+  /** Lower-cased source name → canonical column. */
+  aliases: Record<string, CanonicalColumn>;
+}
+
+const KNOWN_FORMATS: KnownFormat[] = [
+  {
+    // Azure Public Dataset, "Azure LLM inference trace 2023": TIMESTAMP, ContextTokens, GeneratedTokens.
+    label: 'Azure LLM inference trace',
+    signature: ['timestamp', 'contexttokens', 'generatedtokens'],
+    aliases: { timestamp: 'timestamp', contexttokens: 'input_tokens', generatedtokens: 'output_tokens' },
+  },
+];
+
+export interface ResolvedMapping {
+  entries: MappingEntry[];
+  /** canonical column → source column name, for the columns taken from the source. */
+  sources: Map<CanonicalColumn, string>;
+  /** The known format recognised, if any. */
+  known: string | null;
+}
+
+/**
+ * Decides which source column feeds each canonical column: explicit mappings first, then source
+ * columns bearing a canonical name (case-insensitively; an exact-case match wins), then a known
+ * format's columns. Source columns mapped explicitly are not matched again by name.
+ */
+export function resolveMapping(file: string, sourceColumns: readonly string[], map: Map<string, CanonicalColumn>, field = '--map'): ResolvedMapping {
+  const sources = new Map<CanonicalColumn, string>();
+  const entries: MappingEntry[] = [];
+  const used = new Set<string>();
+  const list = sourceColumns.join(', ');
+  for (const [src, dst] of map) {
+    let actual = sourceColumns.find((c) => c === src);
+    if (actual === undefined) {
+      const ci = sourceColumns.filter((c) => c.toLowerCase() === src.toLowerCase());
+      if (ci.length === 1) actual = ci[0];
+    }
+    if (actual === undefined) throw new ConfigError(file, field, `no column "${src}" in the trace (columns: ${list})`);
+    sources.set(dst, actual);
+    used.add(actual);
+    entries.push({ column: dst, source: actual, via: 'map' });
+  }
+  for (const col of CANONICAL_COLUMNS) {
+    if (sources.has(col)) continue;
+    const exact = sourceColumns.find((c) => c === col && !used.has(c));
+    const ci = exact ?? sourceColumns.find((c) => c.toLowerCase() === col && !used.has(c));
+    if (ci !== undefined) {
+      sources.set(col, ci);
+      used.add(ci);
+      entries.push({ column: col, source: ci, via: 'name' });
+    }
+  }
+  const lower = new Map(sourceColumns.map((c) => [c.toLowerCase(), c]));
+  let known: string | null = null;
+  for (const k of KNOWN_FORMATS) {
+    if (!k.signature.every((s) => lower.has(s))) continue;
+    known = k.label;
+    for (const [alias, col] of Object.entries(k.aliases)) {
+      const src = lower.get(alias)!;
+      if (sources.has(col) || used.has(src)) continue;
+      sources.set(col, src);
+      used.add(src);
+      entries.push({ column: col, source: src, via: 'known' });
+    }
+    // A known format's canonical-named columns are part of its recognition too.
+    for (const e of entries) if (e.via === 'name' && k.signature.includes(e.source.toLowerCase())) e.via = 'known';
+    break;
+  }
+  entries.sort((a, b) => CANONICAL_COLUMNS.indexOf(a.column) - CANONICAL_COLUMNS.indexOf(b.column));
+  return { entries, sources, known };
+}
+
+/** Refuses a mapping without timestamp or without any of the token and latency columns. */
+export function checkRequired(file: string, sourceColumns: readonly string[], present: ReadonlySet<CanonicalColumn>): void {
+  const list = sourceColumns.join(', ') || '(none)';
+  if (!present.has('timestamp')) {
+    throw new UserError(`${file}: no timestamp column (columns: ${list}); name one with --map SRC=timestamp`);
+  }
+  if (!present.has('input_tokens') && !present.has('output_tokens') && !present.has('latency_ms')) {
+    throw new UserError(
+      `${file}: none of input_tokens, output_tokens, latency_ms (columns: ${list}); a trace needs one of them: name it with --map SRC=input_tokens (or output_tokens, latency_ms)`,
+    );
+  }
+}

@@ -1,0 +1,303 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, UserError } from '../../src/config/errors.js';
+import { HttpTarget } from '../../src/targets/http.js';
+import { StubModel } from '../../src/targets/stub.js';
+import { type StubServer, startStubServer } from '../../src/targets/stub-server.js';
+import { type Target, loadTarget } from '../../src/targets/target.js';
+import { parseRetryAfter } from '../../src/targets/timing.js';
+import { request, stubConfig, tmpDir, write } from './helpers.js';
+
+/**
+ * The HTTP target against real servers on loopback: serve-stub's server for the happy paths, and
+ * a node:http server written here for each failure mode (its first path segment picks the mode).
+ */
+
+const STUB = { seed: 7, model: 'stub-7', baseline: { latency_ms: { p50: 60, p99: 120 }, output_tokens: { p50: 40, p99: 80 } }, candidate: { output_length: 1.3 } };
+
+let stub: StubServer;
+let failing: http.Server;
+let failingUrl: string;
+let dir: string;
+const seen: { path: string; headers: http.IncomingHttpHeaders; body: Record<string, unknown> }[] = [];
+const counts = new Map<string, number>();
+const targets: Target[] = [];
+
+function track<T extends Target>(t: T): T {
+  targets.push(t);
+  return t;
+}
+
+async function httpTarget(fields: Record<string, unknown>): Promise<Target> {
+  const file = write(dir, `t-${targets.length}.yaml`, JSON.stringify({ kind: 'http', ...fields }));
+  return track(await loadTarget(file));
+}
+
+function reply(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+const completion = (content: string) => ({
+  id: 'x',
+  object: 'chat.completion',
+  choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
+});
+
+beforeAll(async () => {
+  dir = tmpDir();
+  stub = await startStubServer(stubConfig(STUB), { port: 0 });
+  failing = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const mode = (req.url ?? '').split('/')[1]!;
+      const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : {};
+      seen.push({ path: req.url ?? '', headers: req.headers, body });
+      const id = String(req.headers['x-request-id']);
+      const n = (counts.get(`${mode}:${id}`) ?? 0) + 1;
+      counts.set(`${mode}:${id}`, n);
+      switch (mode) {
+        case 'echo':
+          return reply(res, 200, completion('fine'));
+        case 'hang':
+          return; // never answers
+        case 'hang-stream':
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'one' }, finish_reason: null }] })}\n\n`);
+          return; // and never finishes
+        case 'reset':
+          return req.socket.destroy();
+        case 'error500':
+          return reply(res, 500, { error: { message: 'the candidate fell over', type: 'server_error' } });
+        case 'notjson':
+          res.writeHead(200, { 'content-type': 'application/json' });
+          return res.end('<html>proxy error</html>');
+        case 'limited-once':
+          return n === 1 ? reply(res, 429, { error: { message: 'slow down' } }, { 'retry-after': '1' }) : reply(res, 200, completion('after the wait'));
+        case 'limited-always':
+          return reply(res, 429, { error: { message: 'quota exceeded' } });
+        case 'limited-long':
+          return reply(res, 429, { error: { message: 'come back later' } }, { 'retry-after': '120' });
+        default:
+          return reply(res, 404, { error: { message: 'no such mode' } });
+      }
+    });
+  });
+  await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+  failingUrl = `http://127.0.0.1:${(failing.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await Promise.all(targets.map((t) => t.close()));
+  await stub?.close();
+  failing?.closeAllConnections();
+  await new Promise((resolve) => failing?.close(resolve));
+});
+
+describe('http target against serve-stub', () => {
+  it('a bare URL: discovers the model, answers non-streaming with usage, and matches the stub in-process', async () => {
+    const t = track(await loadTarget(stub.url));
+    expect(t.kind).toBe('http');
+    const req = request('q-1', { input: 'What is a canary release?', latency_ms: null, output_tokens: null, input_tokens: null });
+    const r = await t.call(req);
+    expect(r.status).toBe('ok');
+    expect(r.attempts).toBe(1);
+    expect(r.ttft_ms).toBeNull();
+    expect(r.finish_reason).toBe('stop');
+    expect(r.cost_usd).toBeNull(); // no price in a bare URL target
+    // serve-stub draws what the request does not carry from the same stream as the stub in-process.
+    const local = new StubModel(stubConfig(STUB)).answer({ ...req, input: JSON.stringify([{ role: 'user', content: req.input }]) });
+    expect(r.output).toBe(local.output);
+    expect(r.output_tokens).toBe(local.output_tokens);
+    expect(r.input_tokens).toBe(local.input_tokens);
+    expect(r.latency_ms).toBeGreaterThanOrEqual(local.latency_ms - 5);
+    // Deterministic per request id.
+    expect((await t.call(req)).output).toBe(r.output);
+  });
+
+  it('streams: time to first token before the end, usage from the last chunk, the same answer', async () => {
+    const t = await httpTarget({ url: stub.url, stream: true, price: { input_per_million: 1, output_per_million: 2 } });
+    const plain = await httpTarget({ url: stub.url });
+    const req = request('q-2', { input: 'Explain shadow traffic.', latency_ms: null, output_tokens: null });
+    const [s, p] = await Promise.all([t.call(req), plain.call(req)]);
+    expect(s.status).toBe('ok');
+    expect(s.ttft_ms).not.toBeNull();
+    expect(s.ttft_ms!).toBeGreaterThan(0);
+    expect(s.ttft_ms!).toBeLessThan(s.latency_ms);
+    expect(s.output).toBe(p.output);
+    expect(s.output_tokens).toBe(p.output_tokens);
+    expect(s.input_tokens).toBe(p.input_tokens);
+    expect(s.cost_usd).toBeCloseTo((s.input_tokens! * 1 + s.output_tokens! * 2) / 1e6, 15);
+  });
+
+  it('sends max_tokens = the trace\'s output tokens for token-only traces, and the stub applies output_length', async () => {
+    const t = await httpTarget({ url: stub.url, model: 'stub-7' });
+    const r = await t.call(request('q-3', { input: null, input_tokens: 50, output_tokens: 100 }));
+    expect(r.status).toBe('ok');
+    expect(r.output_tokens).toBe(130);
+  });
+});
+
+describe('http target requests', () => {
+  it('builds chat completions from text, messages JSON, or a filler prompt, with key, headers, params and request id', async () => {
+    process.env.REHEARSE_TEST_KEY = 'sk-test-123';
+    const t = await httpTarget({
+      url: `${failingUrl}/echo/v1`,
+      model: 'cand-1',
+      api_key_env: 'REHEARSE_TEST_KEY',
+      headers: { 'X-Team': 'ml' },
+      params: { temperature: 0, model: 'not-this-one' },
+      max_tokens_field: 'max_completion_tokens',
+    });
+    seen.length = 0;
+    const text = await t.call(request('r-text', { input: 'hello' }));
+    expect(text).toMatchObject({ status: 'ok', output: 'fine', input_tokens: 11, output_tokens: 3, finish_reason: 'stop', cost_usd: null, attempts: 1 });
+    const messages = [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }];
+    await t.call(request('r-msgs', { input: JSON.stringify(messages) }));
+    await t.call(request('r-tokens', { input: null, input_tokens: 64, output_tokens: 33 }));
+    expect(seen.map((s) => s.path)).toEqual(['/echo/v1/chat/completions', '/echo/v1/chat/completions', '/echo/v1/chat/completions']);
+    const [a, b, c] = seen;
+    expect(a!.headers.authorization).toBe('Bearer sk-test-123');
+    expect(a!.headers['x-team']).toBe('ml');
+    expect(a!.headers['x-request-id']).toBe('r-text');
+    expect(a!.body).toEqual({ temperature: 0, model: 'cand-1', messages: [{ role: 'user', content: 'hello' }], stream: false });
+    expect(b!.body.messages).toEqual(messages);
+    const filler = (c!.body.messages as { content: string }[])[0]!.content;
+    expect(filler.split(' ')).toHaveLength(64);
+    expect(c!.body.max_completion_tokens).toBe(33);
+    expect(c!.body.max_tokens).toBeUndefined();
+  });
+});
+
+describe('http target failures', () => {
+  it('honours Retry-After on a 429 and counts the attempts', async () => {
+    const t = await httpTarget({ url: `${failingUrl}/limited-once/v1`, model: 'm' });
+    const started = performance.now();
+    const r = await t.call(request('rl-1'));
+    const elapsed = performance.now() - started;
+    expect(r).toMatchObject({ status: 'ok', output: 'after the wait', attempts: 2 });
+    expect(elapsed).toBeGreaterThanOrEqual(900);
+    expect(elapsed).toBeLessThan(5000);
+  });
+
+  it('backs off exponentially without Retry-After and gives up after max_attempts', async () => {
+    const t = await httpTarget({ url: `${failingUrl}/limited-always/v1`, model: 'm', retry: { max_attempts: 3, base_delay: '50ms' } });
+    const started = performance.now();
+    const r = await t.call(request('rl-2'));
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140); // 50ms + 100ms
+    expect(r.status).toBe('error');
+    expect(r.attempts).toBe(3);
+    expect(r.error).toBe('rate limited (HTTP 429) after 3 attempts: quota exceeded');
+    expect(counts.get('limited-always:rl-2')).toBe(3);
+  });
+
+  it('gives up at once when Retry-After is beyond the retry budget', async () => {
+    const t = await httpTarget({ url: `${failingUrl}/limited-long/v1`, model: 'm', retry: { max_wait: '5s' } });
+    const started = performance.now();
+    const r = await t.call(request('rl-3'));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(r).toMatchObject({ status: 'error', attempts: 1 });
+    expect(r.error).toMatch(/^rate limited \(HTTP 429\): Retry-After 120s exceeds what is left of retry.max_wait \(5s\)/);
+  });
+
+  it('records a hanging endpoint as a timeout, fixed or as a multiple of the trace latency', async () => {
+    const fixed = await httpTarget({ url: `${failingUrl}/hang/v1`, model: 'm', timeout: '200ms' });
+    let started = performance.now();
+    const r = await fixed.call(request('h-1'));
+    expect(r).toMatchObject({ status: 'timeout', error: 'timeout after 200ms', output: null, attempts: 1 });
+    expect(r.latency_ms).toBeGreaterThanOrEqual(190);
+    expect(performance.now() - started).toBeLessThan(2000);
+
+    const multiple = await httpTarget({ url: `${failingUrl}/hang/v1`, model: 'm', timeout: '3x', timeout_floor: '0ms' });
+    started = performance.now();
+    expect(await multiple.call(request('h-2', { latency_ms: 100 }))).toMatchObject({ status: 'timeout', error: 'timeout after 300ms' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect(performance.now() - started).toBeLessThan(2000);
+
+    const numeric = await httpTarget({ url: `${failingUrl}/hang-stream/v1`, model: 'm', timeout: 150, stream: true });
+    expect(await numeric.call(request('h-3'))).toMatchObject({ status: 'timeout', error: 'timeout after 150ms' });
+  });
+
+  it('records a reset connection as an error with its reason', async () => {
+    const t = await httpTarget({ url: `${failingUrl}/reset/v1`, model: 'm' });
+    const r = await t.call(request('x-1'));
+    expect(r.status).toBe('error');
+    expect(r.error).toMatch(/^connection reset \((UND_ERR_SOCKET|ECONNRESET)/);
+  });
+
+  it('records HTTP 500 with the server\'s message, and a body that is not JSON', async () => {
+    const t = await httpTarget({ url: `${failingUrl}/error500/v1`, model: 'm' });
+    expect(await t.call(request('e-1'))).toMatchObject({ status: 'error', error: 'HTTP 500: the candidate fell over', attempts: 1 });
+    const bad = await httpTarget({ url: `${failingUrl}/notjson/v1`, model: 'm' });
+    expect(await bad.call(request('e-2'))).toMatchObject({ status: 'error', error: 'invalid JSON response: <html>proxy error</html>' });
+  });
+
+  it('records a refused connection', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const t = await httpTarget({ url: `http://127.0.0.1:${port}/v1`, model: 'm' });
+    expect((await t.call(request('c-1'))).error).toMatch(/^connection refused/);
+  });
+
+  it('an outside abort ends the call without throwing', async () => {
+    const t = await httpTarget({ url: `${failingUrl}/hang/v1`, model: 'm' });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('replay interrupted')), 50);
+    expect(await t.call(request('a-1'), controller.signal)).toMatchObject({ status: 'error', error: 'aborted: replay interrupted' });
+  });
+});
+
+describe('http target files', () => {
+  it('a bad api_key_env name is a clear error naming the file and field', async () => {
+    const file = write(dir, 'bad-key.yaml', `kind: http\nurl: ${failingUrl}/v1\napi_key_env: sk-abc123\n`);
+    await expect(loadTarget(file)).rejects.toThrow(ConfigError);
+    await expect(loadTarget(file)).rejects.toThrow(/bad-key\.yaml: api_key_env: must be the name of an environment variable/);
+  });
+
+  it('an unset api_key_env variable is a clear error', async () => {
+    delete process.env.REHEARSE_NOT_SET_KEY;
+    const file = write(dir, 'unset-key.yaml', `kind: http\nurl: ${failingUrl}/v1\napi_key_env: REHEARSE_NOT_SET_KEY\n`);
+    await expect(loadTarget(file)).rejects.toThrow(/unset-key\.yaml: api_key_env: the environment variable REHEARSE_NOT_SET_KEY is not set/);
+  });
+
+  it('rejects bad URLs, timeouts and unknown fields with the field named', async () => {
+    const cases: [string, RegExp][] = [
+      ['url: ftp://example.com/v1', /: url: must be an http:\/\/ or https:\/\/ URL/],
+      [`url: ${failingUrl}/v1\ntimeout: soon`, /: timeout: must be a duration such as 30s or 1500ms, a number of milliseconds, or a multiple/],
+      [`url: ${failingUrl}/v1\nretry: { max_attempts: 0 }`, /: retry\.max_attempts: must be at least 1/],
+      [`url: ${failingUrl}/v1\nstreem: true`, /: streem: unknown field/],
+      ['model: x', /: url: is required/],
+    ];
+    for (const [body, message] of cases) {
+      const file = write(dir, 'bad.yaml', `kind: http\n${body}\n`);
+      await expect(loadTarget(file)).rejects.toThrow(message);
+    }
+  });
+
+  it('kind is required and must be known; a missing file says what a target can be', async () => {
+    await expect(loadTarget(write(dir, 'nokind.yaml', 'url: http://x/v1\n'))).rejects.toThrow(/nokind\.yaml: kind: is required: one of stub, http, module/);
+    await expect(loadTarget(write(dir, 'badkind.yaml', 'kind: grpc\n'))).rejects.toThrow(/badkind\.yaml: kind: must be one of stub, http, module, got the text "grpc"/);
+    await expect(loadTarget('no/such/target.yaml')).rejects.toThrow(UserError);
+    await expect(loadTarget('no/such/target.yaml')).rejects.toThrow(/no such file \(a target is a stub or target file, an http\(s\):\/\/ URL, or a \.js\/\.mjs module\)/);
+  });
+
+  it('Retry-After: seconds or an HTTP date', () => {
+    const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
+    expect(parseRetryAfter('3', now)).toBe(3000);
+    expect(parseRetryAfter('Wed, 21 Oct 2015 07:28:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('Wed, 21 Oct 2015 07:27:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeNull();
+    expect(parseRetryAfter(undefined, now)).toBeNull();
+  });
+
+  it('keeps a URL that already ends in /chat/completions, query included', () => {
+    const t = new HttpTarget({ kind: 'http', url: 'https://x.example/openai/deployments/d/chat/completions?api-version=2024-06-01', headers: {}, stream: false, timeout: '1s', timeout_floor: '1s', timeout_fallback: '1s', retry: { max_attempts: 1, max_wait: '1s', base_delay: '1s', max_delay: '1s' }, connections: 1, max_tokens_field: 'max_tokens', params: {}, send_request_id: true }, { label: 'x', source: 'x', apiKey: null });
+    expect((t as unknown as { completionsPath: string }).completionsPath).toBe('/openai/deployments/d/chat/completions?api-version=2024-06-01');
+    void t.close();
+  });
+});

@@ -1,0 +1,95 @@
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/errors.js';
+import { loadTarget } from '../../src/targets/target.js';
+import { request, tmpDir, write } from './helpers.js';
+
+let dir: string;
+
+beforeAll(() => {
+  dir = tmpDir('rehearse-module-');
+  write(
+    dir,
+    'mods/good.mjs',
+    `export let closed = 0;
+export async function call(request, { signal, options }) {
+  if (!(signal instanceof AbortSignal)) throw new Error('no signal');
+  return { output: 'echo: ' + request.input, input_tokens: request.input_tokens, output_tokens: Math.round(request.output_tokens * options.factor), finish_reason: 'stop' };
+}
+export async function close() { globalThis.__rehearseModuleClosed = (globalThis.__rehearseModuleClosed ?? 0) + 1; }
+`,
+  );
+  write(dir, 'mods/default.mjs', `export default async (request) => 'default says ' + request.request_id;\n`);
+  write(dir, 'mods/throws.mjs', `export async function call(request) { throw new TypeError('cannot reach the model for ' + request.request_id); }\n`);
+  write(dir, 'mods/invalid.mjs', `export async function call() { return { output_tokens: 'many' }; }\n`);
+  write(dir, 'mods/typo.mjs', `export async function call() { return { outputs: 'x' }; }\n`);
+  write(dir, 'mods/nothing.mjs', `export async function call() {}\n`);
+  write(dir, 'mods/status.mjs', `export async function call() { return { status: 'refusal', output: 'no', latency_ms: 42 }; }\n`);
+  write(dir, 'mods/slow.mjs', `export async function call() { await new Promise((r) => setTimeout(r, 5000).unref()); return 'late'; }\n`);
+  write(dir, 'mods/named.mjs', `export async function answer() { return 'named'; }\n`);
+  write(dir, 'mods/none.mjs', `export const value = 1;\n`);
+  write(dir, 'mods/broken.mjs', `export async function call( {\n`);
+  write(dir, 'good.yaml', 'kind: module\nname: good\nmodule: mods/good.mjs\noptions: { factor: 0.5 }\nprice: { input_per_million: 1, output_per_million: 2 }\n');
+});
+
+describe('module target', () => {
+  it('calls the module with the request, options and a signal; validates and completes its answer', async () => {
+    const t = await loadTarget(path.join(dir, 'good.yaml'));
+    expect(t.kind).toBe('module');
+    expect(t.label).toBe('good');
+    const r = await t.call(request('m-1', { input: 'hi', input_tokens: 10, output_tokens: 40 }));
+    expect(r).toMatchObject({ status: 'ok', output: 'echo: hi', input_tokens: 10, output_tokens: 20, finish_reason: 'stop', error: null, attempts: 1, ttft_ms: null });
+    expect(r.cost_usd).toBeCloseTo((10 * 1 + 20 * 2) / 1e6, 15);
+    expect(r.latency_ms).toBeGreaterThanOrEqual(0);
+    expect(r.latency_ms).toBeLessThan(1000);
+    await t.close();
+    expect((globalThis as { __rehearseModuleClosed?: number }).__rehearseModuleClosed).toBe(1);
+  });
+
+  it('a bare .mjs path with a default export returning a string', async () => {
+    const t = await loadTarget(path.join(dir, 'mods/default.mjs'));
+    expect(await t.call(request('m-2'))).toMatchObject({ status: 'ok', output: 'default says m-2', output_tokens: null, cost_usd: null });
+  });
+
+  it('records what a module throws, without throwing', async () => {
+    const t = await loadTarget(path.join(dir, 'mods/throws.mjs'));
+    expect(await t.call(request('m-3'))).toMatchObject({ status: 'error', output: null, error: 'module threw: TypeError: cannot reach the model for m-3' });
+  });
+
+  it('records invalid answers as errors naming the field', async () => {
+    const invalid = await loadTarget(path.join(dir, 'mods/invalid.mjs'));
+    expect((await invalid.call(request('m-4'))).error).toBe('module returned an invalid response: output_tokens: must be a number, got the text "many"');
+    const typo = await loadTarget(path.join(dir, 'mods/typo.mjs'));
+    expect((await typo.call(request('m-5'))).error).toBe('module returned an invalid response: outputs: unknown field (check the spelling)');
+    const nothing = await loadTarget(path.join(dir, 'mods/nothing.mjs'));
+    expect(await nothing.call(request('m-6'))).toMatchObject({ status: 'error', error: 'module returned nothing, expected a response object or a string' });
+  });
+
+  it('keeps a status and latency the module reports', async () => {
+    const t = await loadTarget(path.join(dir, 'mods/status.mjs'));
+    expect(await t.call(request('m-7'))).toMatchObject({ status: 'refusal', output: 'no', latency_ms: 42, error: 'module reported refusal' });
+  });
+
+  it('times out a slow module even when it ignores the signal', async () => {
+    write(dir, 'slow.yaml', 'kind: module\nmodule: mods/slow.mjs\ntimeout: 100ms\n');
+    const t = await loadTarget(path.join(dir, 'slow.yaml'));
+    const started = performance.now();
+    expect(await t.call(request('m-8'))).toMatchObject({ status: 'timeout', error: 'timeout after 100ms' });
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('calls the export a file names; a missing function or file is a ConfigError naming the field', async () => {
+    write(dir, 'named.yaml', 'kind: module\nmodule: mods/named.mjs\nexport: answer\n');
+    expect((await (await loadTarget(path.join(dir, 'named.yaml'))).call(request('m-9'))).output).toBe('named');
+
+    write(dir, 'wrong-export.yaml', 'kind: module\nmodule: mods/named.mjs\nexport: reply\n');
+    await expect(loadTarget(path.join(dir, 'wrong-export.yaml'))).rejects.toThrow(/wrong-export\.yaml: export: .*named\.mjs exports no function named reply/);
+    write(dir, 'none.yaml', 'kind: module\nmodule: mods/none.mjs\n');
+    await expect(loadTarget(path.join(dir, 'none.yaml'))).rejects.toThrow(/none\.yaml: module: .*none\.mjs must export an async function `call/);
+    write(dir, 'missing.yaml', 'kind: module\nmodule: mods/missing.mjs\n');
+    await expect(loadTarget(path.join(dir, 'missing.yaml'))).rejects.toThrow(ConfigError);
+    await expect(loadTarget(path.join(dir, 'missing.yaml'))).rejects.toThrow(/missing\.yaml: module: .*missing\.mjs does not exist/);
+    write(dir, 'broken.yaml', 'kind: module\nmodule: mods/broken.mjs\n');
+    await expect(loadTarget(path.join(dir, 'broken.yaml'))).rejects.toThrow(/broken\.yaml: module: cannot load .*broken\.mjs: /);
+  });
+});

@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import { Z99 } from '../../src/stats/random.js';
+import { StubModel, StubTarget } from '../../src/targets/stub.js';
+import type { TargetResponse } from '../../src/targets/target.js';
+import { mean, quantile, request, stubConfig } from './helpers.js';
+
+const N = 4000;
+const ids = Array.from({ length: N }, (_, i) => `req-${i}`);
+
+function answers(fields: Record<string, unknown>, over = {}): TargetResponse[] {
+  const model = new StubModel(stubConfig(fields));
+  return ids.map((id) => model.answer(request(id, over)));
+}
+
+/** Within `k` binomial standard errors of p. */
+function expectShare(count: number, n: number, p: number, k = 4): void {
+  const se = Math.sqrt((p * (1 - p)) / n);
+  expect(Math.abs(count / n - p)).toBeLessThan(k * se);
+}
+
+describe('stub determinism', () => {
+  it('answers a request id the same way every time, whatever else the request carries', () => {
+    const cfg = { seed: 3, nondeterminism: 0.1, baseline: { error_rate: 0.1, refusal_rate: 0.1 }, candidate: { output_length: 1.3 } };
+    const a = new StubModel(stubConfig(cfg));
+    const b = new StubModel(stubConfig(cfg));
+    for (const id of ['x', 'y', 'z', 'req-17']) {
+      const r = request(id, { input: 'Tell me about canaries.' });
+      expect(b.answer(r)).toEqual(a.answer(r));
+      expect(a.answer({ ...r, timestamp_ms: 5, model: 'other' })).toEqual(a.answer(r));
+    }
+  });
+
+  it('differs between request ids and between seeds', () => {
+    const one = new StubModel(stubConfig({ seed: 1, nondeterminism: 0.1 }));
+    const two = new StubModel(stubConfig({ seed: 2, nondeterminism: 0.1 }));
+    const lat = (m: StubModel, id: string) => m.answer(request(id)).latency_ms;
+    expect(lat(one, 'a')).not.toBe(lat(one, 'b'));
+    expect(lat(one, 'a')).not.toBe(lat(two, 'a'));
+  });
+});
+
+describe('stub regressions', () => {
+  it('without regressions or non-determinism, the candidate is the baseline', () => {
+    for (const r of answers({}).slice(0, 50)) {
+      expect(r).toMatchObject({ status: 'ok', latency_ms: 800, ttft_ms: 160, input_tokens: 1000, output_tokens: 300, finish_reason: 'stop', attempts: 1 });
+      expect(r.cost_usd).toBeCloseTo((1000 * 0.5 + 300 * 1.5) / 1e6, 15);
+    }
+  });
+
+  it('output_length scales output tokens: ×1.3 exactly without noise, in the mean with it', () => {
+    expect(new Set(answers({ candidate: { output_length: 1.3 } }).map((r) => r.output_tokens))).toEqual(new Set([390]));
+    const noisy = answers({ candidate: { output_length: 1.3 }, nondeterminism: 0.1 });
+    // The factor ~ Normal(1, 0.1): the mean ratio's standard error is 0.1/√4000 ≈ 0.0016.
+    expect(mean(noisy.map((r) => r.output_tokens!)) / 300).toBeCloseTo(1.3, 1);
+    expect(Math.abs(mean(noisy.map((r) => r.output_tokens!)) / 300 - 1.3)).toBeLessThan(0.01);
+    const sd = Math.sqrt(mean(noisy.map((r) => (r.output_tokens! / 390 - 1) ** 2)));
+    expect(sd).toBeGreaterThan(0.09);
+    expect(sd).toBeLessThan(0.11);
+  });
+
+  it('price scales the cost per request and nothing else', () => {
+    const base = answers({ nondeterminism: 0.05 });
+    const pricier = answers({ nondeterminism: 0.05, candidate: { price: 1.4 } });
+    for (let i = 0; i < 200; i++) {
+      expect(pricier[i]!.cost_usd! / base[i]!.cost_usd!).toBeCloseTo(1.4, 12);
+      expect(pricier[i]!.output_tokens).toBe(base[i]!.output_tokens);
+      expect(pricier[i]!.latency_ms).toBe(base[i]!.latency_ms);
+    }
+  });
+
+  it('latency scales every latency and the time to first token', () => {
+    for (const r of answers({ candidate: { latency: 1.5 } }).slice(0, 50)) {
+      expect(r.latency_ms).toBeCloseTo(1200, 9);
+      expect(r.ttft_ms).toBeCloseTo(240, 9);
+    }
+  });
+
+  it('latency_tail widens the spread around the latency model median: the median stays, the tail moves', () => {
+    const model = new StubModel(stubConfig({ candidate: { latency_tail: 1.6 }, baseline: { latency_ms: { p50: 800, p99: 4000 } } }));
+    expect(model.answer(request('a', { latency_ms: 800 })).latency_ms).toBeCloseTo(800, 9);
+    expect(model.answer(request('a', { latency_ms: 4000 })).latency_ms).toBeCloseTo(800 * 5 ** 1.6, 6);
+    expect(model.answer(request('a', { latency_ms: 400 })).latency_ms).toBeCloseTo(800 * 0.5 ** 1.6, 6);
+    // Traces without latency draw it from the model, with σ scaled by 1.6.
+    const drawn = ids.map((id) => model.answer(request(id, { latency_ms: null })).latency_ms);
+    const logs = drawn.map(Math.log);
+    const sigma = Math.sqrt(mean(logs.map((l) => (l - mean(logs)) ** 2)));
+    expect(sigma).toBeCloseTo((1.6 * Math.log(5)) / Z99, 1);
+    expect(Math.abs(quantile(drawn, 0.5) / 800 - 1)).toBeLessThan(0.06);
+  });
+
+  it('draws missing baselines from the stub file\'s distributions', () => {
+    const rs = answers({ baseline: { latency_ms: { p50: 500, p99: 2500 }, output_tokens: { p50: 200, p99: 1000 } } }, { latency_ms: null, output_tokens: null });
+    expect(Math.abs(quantile(rs.map((r) => r.latency_ms), 0.5) / 500 - 1)).toBeLessThan(0.06);
+    expect(Math.abs(quantile(rs.map((r) => r.latency_ms), 0.99) / 2500 - 1)).toBeLessThan(0.2);
+    expect(Math.abs(quantile(rs.map((r) => r.output_tokens!), 0.5) / 200 - 1)).toBeLessThan(0.06);
+  });
+
+  it('refusal and error rates are the base rates times the multipliers', () => {
+    const rs = answers({ baseline: { error_rate: 0.02, refusal_rate: 0.05 }, candidate: { error_rate: 3, refusal_rate: 2 } });
+    const errors = rs.filter((r) => r.status === 'error').length;
+    const refusals = rs.filter((r) => r.status === 'refusal').length;
+    expectShare(errors, N, 0.06);
+    expectShare(refusals, N, (1 - 0.06) * 0.1);
+    // The same uniform decides the status, so the baseline's refusals stay refusals.
+    const base = answers({ baseline: { error_rate: 0.02, refusal_rate: 0.05 } });
+    expectShare(base.filter((r) => r.status === 'refusal').length, N, 0.98 * 0.05);
+  });
+
+  it('caps a multiplied rate at 1', () => {
+    expect(answers({ baseline: { error_rate: 0.5 }, candidate: { error_rate: 3 } }).every((r) => r.status === 'error')).toBe(true);
+  });
+
+  it('ignores thumbs_down_rate (replayed requests get no feedback)', () => {
+    expect(answers({ candidate: { thumbs_down_rate: 3 } }).slice(0, 100)).toEqual(answers({}).slice(0, 100));
+  });
+});
+
+describe('stub answers', () => {
+  const model = new StubModel(stubConfig({ baseline: { error_rate: 0.2, refusal_rate: 0.3 }, refusal: { finish_reason: 'stop' } }));
+  const rs = ids.slice(0, 400).map((id) => model.answer(request(id, { input: 'What is a canary release?', output_tokens: 120 })));
+
+  it('makes up an answer of about output_tokens × 4 characters when the input has text', () => {
+    for (const r of rs.filter((x) => x.status === 'ok')) {
+      expect(r.output!.length).toBeLessThanOrEqual(120 * 4);
+      expect(r.output!.length).toBeGreaterThan(120 * 4 - 20);
+      expect(r.output).toMatch(/^[A-Z][a-z]+ .*\.$/);
+    }
+    expect(model.answer(request('t', { input: null })).output).toBeNull();
+    const fromMessages = model.answer(request('req-1', { input: JSON.stringify([{ role: 'user', content: 'hi' }]) }));
+    expect(fromMessages.output ?? fromMessages.error).toBeTruthy();
+  });
+
+  it('refuses with the refusal text and its finish_reason, sooner than a full answer', () => {
+    const refusals = rs.filter((x) => x.status === 'refusal');
+    expect(refusals.length).toBeGreaterThan(0);
+    for (const r of refusals) {
+      expect(r).toMatchObject({ output: "I can't help with that.", finish_reason: 'stop', output_tokens: 6 });
+      expect(r.latency_ms).toBeLessThan(800);
+      expect(r.latency_ms).toBeGreaterThan(r.ttft_ms!);
+    }
+  });
+
+  it('fails injected errors at their time to first token, with a reason and no tokens', () => {
+    const errors = rs.filter((x) => x.status === 'error');
+    expect(errors.length).toBeGreaterThan(0);
+    for (const r of errors) expect(r).toMatchObject({ latency_ms: 160, output: null, output_tokens: null, cost_usd: null, error: 'injected error (stub error_rate)' });
+  });
+
+  it('estimates input tokens from the text when the trace has none', () => {
+    const r = new StubModel(stubConfig()).answer(request('a', { input: 'x'.repeat(400), input_tokens: null }));
+    expect(r.input_tokens).toBe(100);
+  });
+});
+
+describe('stub inject', () => {
+  it('virtual records the latency without waiting it', async () => {
+    const t = new StubTarget(stubConfig({ baseline: { latency_ms: { p50: 10_000, p99: 20_000 } } }), { label: 's', source: 's' });
+    const started = performance.now();
+    const r = await t.call(request('a', { latency_ms: null }));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(r.latency_ms).toBeGreaterThan(1000);
+  });
+
+  it('real waits the latency, and an abort cuts the wait short', async () => {
+    const t = new StubTarget(stubConfig({ inject: 'real' }), { label: 's', source: 's' });
+    let started = performance.now();
+    const r = await t.call(request('a', { latency_ms: 80 }));
+    expect(r.latency_ms).toBe(80);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(75);
+
+    started = performance.now();
+    const cut = await t.call(request('b', { latency_ms: 5000 }), AbortSignal.timeout(50));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(cut.status).toBe('timeout');
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('replay interrupted')), 20);
+    expect(await t.call(request('c', { latency_ms: 5000 }), controller.signal)).toMatchObject({ status: 'error', error: 'aborted: replay interrupted' });
+  });
+});
