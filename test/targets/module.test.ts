@@ -60,7 +60,7 @@ describe('module target', () => {
     const invalid = await loadTarget(path.join(dir, 'mods/invalid.mjs'));
     expect((await invalid.call(request('m-4'))).error).toBe('module returned an invalid response: output_tokens: must be a number, got the text "many"');
     const typo = await loadTarget(path.join(dir, 'mods/typo.mjs'));
-    expect((await typo.call(request('m-5'))).error).toBe('module returned an invalid response: outputs: unknown field (check the spelling)');
+    expect((await typo.call(request('m-5'))).error).toBe('module returned an invalid response: outputs: unknown field (check the spelling; see schema/)');
     const nothing = await loadTarget(path.join(dir, 'mods/nothing.mjs'));
     expect(await nothing.call(request('m-6'))).toMatchObject({ status: 'error', error: 'module returned nothing, expected a response object or a string' });
   });
