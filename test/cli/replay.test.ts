@@ -1,0 +1,141 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const cli = path.join(root, 'dist/cli/main.js');
+const AZURE = path.join(root, 'traces/azure-llm-2023-code.csv');
+
+function rehearse(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function query(db: string, sql: string) {
+  const r = rehearse(['query', '--db', db, '--json', sql]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as Record<string, number | string | boolean | null>[];
+}
+
+let dir: string;
+// serve-stub runs as its own process: the tests call the CLI synchronously, which would block an
+// in-process server's event loop.
+let server: ChildProcess;
+let url: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-replay-'));
+  // Price 1.4 alone: with the same tokens on both sides, every ok answer costs exactly 1.4× the baseline.
+  writeFileSync(path.join(dir, 'pricier.yaml'), 'kind: stub\nseed: 3\ncandidate: { price: 1.4 }\nbaseline: { error_rate: 0.01 }\n');
+  writeFileSync(path.join(dir, 'same.yaml'), 'kind: stub\nseed: 3\n');
+  writeFileSync(path.join(dir, 'slow.yaml'), 'kind: stub\nseed: 5\ncandidate: { output_length: 1.3 }\nbaseline: { latency_ms: { p50: 30, p99: 80 } }\n');
+  writeFileSync(path.join(dir, 'gates.yaml'), 'gates:\n  - { name: cost_per_request, metric: cost_usd, max_ratio: 1.2 }\n  - { name: errors, metric: error_rate, max: 0.05 }\n');
+  server = spawn(process.execPath, [cli, 'serve-stub', '--stub', path.join(dir, 'slow.yaml'), '--port', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    server.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    server.once('exit', (code) => reject(new Error(`serve-stub exited with ${code}: ${out}`)));
+  });
+});
+
+afterAll(() => {
+  server?.kill('SIGTERM');
+});
+
+describe('rehearse replay against a stub', () => {
+  it('stores exactly the injected regression, request by request, and the cost gate breaches (exit 1)', () => {
+    const db = path.join(dir, 'stub.duckdb');
+    const r = rehearse(['replay', AZURE, '--target', path.join(dir, 'pricier.yaml'), '--gates', path.join(dir, 'gates.yaml'), '--limit', '3000', '--db', db]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/cost_per_request\s+BREACH \(rollback\)/);
+    const [row] = query(
+      db,
+      `SELECT count(*)::INT AS n, count(DISTINCT request_id)::INT AS ids,
+              count(*) FILTER (WHERE candidate_status = 'ok')::INT AS ok,
+              max(abs(candidate_cost_usd / baseline_cost_usd - 1.4)) FILTER (WHERE candidate_status = 'ok') AS worst,
+              count(*) FILTER (WHERE candidate_status = 'error')::INT AS errors
+       FROM replay_requests`,
+    );
+    expect(row!.n).toBe(3000);
+    expect(row!.ids).toBe(3000);
+    expect(Number(row!.worst)).toBeLessThan(1e-9);
+    // 1% injected errors over 3,000 requests: 30 expected, sd 5.4; 4 sd either way.
+    expect(Number(row!.errors)).toBeGreaterThan(30 - 4 * 5.4);
+    expect(Number(row!.errors)).toBeLessThan(30 + 4 * 5.4);
+    const gates = query(db, `SELECT gate, breached FROM replay_gates WHERE segment IS NULL ORDER BY gate`);
+    expect(gates).toEqual([
+      { gate: 'cost_per_request', breached: true },
+      { gate: 'errors', breached: false },
+    ]);
+    // Segments: the Azure trace has no routes or tenants, so input sizes are the segments.
+    const segments = query(db, `SELECT count(DISTINCT segment)::INT AS n FROM replay_gates WHERE segment_kind = 'input_size'`);
+    expect(segments[0]!.n).toBeGreaterThan(2);
+  });
+
+  it('passes (exit 0) when the candidate is the baseline', () => {
+    const r = rehearse(['replay', AZURE, '--target', path.join(dir, 'same.yaml'), '--gates', path.join(dir, 'gates.yaml'), '--limit', '1000', '--db', path.join(dir, 'same.duckdb'), '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.replayed).toBe(1000);
+    expect(out.breached).toBe(false);
+  });
+
+  it('exits 2 on a bad target or trace', () => {
+    const bad = rehearse(['replay', AZURE, '--target', path.join(dir, 'missing.yaml')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/missing\.yaml: no such file/);
+    const trace = rehearse(['replay', path.join(dir, 'nope.csv'), '--target', path.join(dir, 'same.yaml')]);
+    expect(trace.code).toBe(2);
+    expect(trace.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('rehearse replay over real HTTP (serve-stub on loopback)', () => {
+  it('replays with --max: every request once, longer outputs measured', () => {
+    const db = path.join(dir, 'http.duckdb');
+    const r = rehearse(['replay', AZURE, '--target', `${url}/v1`, '--max', '--concurrency', '32', '--limit', '400', '--db', db]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [row] = query(db, `SELECT count(*)::INT AS n, count(DISTINCT request_id)::INT AS ids, avg(candidate_output_tokens / baseline_output_tokens) AS ratio FROM replay_requests WHERE candidate_status = 'ok'`);
+    expect(row!.n).toBe(row!.ids);
+    expect(Number(row!.n)).toBeGreaterThan(390);
+    // output_length 1.3, rounded tokens: the mean ratio sits near 1.3 (short outputs round coarsely).
+    expect(Number(row!.ratio)).toBeGreaterThan(1.2);
+    expect(Number(row!.ratio)).toBeLessThan(1.4);
+  });
+
+  it('killed with SIGKILL mid-run and resumed: every request exactly once', async () => {
+    const db = path.join(dir, 'resume.duckdb');
+    const args = ['replay', AZURE, '--target', `${url}/v1`, '--speed', '20', '--batch-size', '100', '--concurrency', '16', '--limit', '600', '--db', db, '--quiet'];
+    const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: 'ignore' });
+    // Kill without warning once some batches have been committed: DuckDB's write-ahead log grows
+    // with each (100 rows ≈ tens of kB). At --speed 20 the 600 requests take about 12 s.
+    const wal = `${db}.wal`;
+    const size = () => (existsSync(wal) ? statSync(wal).size : 0);
+    let baseline = -1;
+    for (let waited = 0; waited < 30_000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const s = size();
+      if (baseline < 0 && s > 0) baseline = s;
+      if (baseline >= 0 && s > baseline + 40_000) break;
+    }
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    const before = query(db, 'SELECT count(*)::INT AS n FROM replay_requests')[0]!.n as number;
+    // Some batches (100 rows each) landed, not all: the resume has work to do and work to skip.
+    expect(before).toBeGreaterThan(0);
+    expect(before).toBeLessThan(600);
+    const resumed = rehearse(['replay', AZURE, '--target', `${url}/v1`, '--max', '--concurrency', '16', '--limit', '600', '--db', db, '--resume']);
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    const [row] = query(db, 'SELECT count(*)::INT AS n, count(DISTINCT request_id)::INT AS ids, count(DISTINCT invocation_id)::INT AS inv FROM replay_requests');
+    expect(row).toEqual({ n: 600, ids: 600, inv: 1 });
+  });
+});
