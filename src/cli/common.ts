@@ -59,6 +59,8 @@ export class Progress {
     private readonly total: number,
     private readonly label: string,
     quiet: boolean,
+    /** More to show after the rate, e.g. the errors so far. */
+    private readonly detail?: () => string,
   ) {
     this.enabled = !quiet && Boolean(process.stderr.isTTY) && total > 0;
   }
@@ -74,8 +76,10 @@ export class Progress {
     const filled = Math.round(frac * width);
     const elapsed = (now - this.started) / 1000;
     const eta = frac > 0 ? elapsed / frac - elapsed : 0;
+    const rate = elapsed > 0 ? this.done / elapsed : 0;
+    const extra = this.detail ? ` ${this.detail()}` : '';
     process.stderr.write(
-      `\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} ${(frac * 100).toFixed(0)}% ETA ${eta.toFixed(0)}s `,
+      `\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} ${(frac * 100).toFixed(0)}% ${rate >= 100 ? Math.round(rate) : rate.toFixed(1)}/s${extra} ETA ${eta.toFixed(0)}s `,
     );
   }
 

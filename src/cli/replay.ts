@@ -170,8 +170,8 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
       }
     }
     const [{ n }] = (await trace.query(`SELECT count(*)::DOUBLE AS n FROM (${trace.selectSql()})`)) as [{ n: number }];
-    const progress = new Progress(Number(n), 'replaying', Boolean(opts.quiet || opts.json));
     let errorsSeen = 0;
+    const progress = new Progress(Number(n), 'replaying', Boolean(opts.quiet || opts.json), () => `${errorsSeen} errors`);
     const started = Date.now();
     const counts = await replayTrace(trace, store, invocation, {
       target,
