@@ -9,10 +9,11 @@ import { reportCommand } from './report.js';
 import { schemaCommand } from './schema.js';
 import { serveStubCommand } from './serve-stub.js';
 import { simulateCommand } from './simulate.js';
+import { tracesCommand } from './traces.js';
 import { tuneCommand } from './tune.js';
 
 const program = new Command('rehearse')
-  .description('Rehearse a model rollout offline: seeded canary simulation and gate checks, recorded in DuckDB.')
+  .description('Rehearse a model rollout offline: shadow replay of stored traces, seeded canary simulation, gate tuning and CI checks, recorded in DuckDB.')
   .version(VERSION)
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
@@ -24,7 +25,8 @@ const program = new Command('rehearse')
   .addCommand(reportCommand())
   .addCommand(queryCommand())
   .addCommand(serveStubCommand())
-  .addCommand(schemaCommand());
+  .addCommand(schemaCommand())
+  .addCommand(tracesCommand());
 
 for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
 

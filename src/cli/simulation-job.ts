@@ -3,6 +3,7 @@ import type { GateConfig, Scenario } from '../config/model.js';
 import type { EngineKind } from '../sim/engine.js';
 import type { Shard } from '../sim/shard.js';
 import { shardRange } from '../sim/shard.js';
+import { loadEmpirical } from '../sim/empirical.js';
 import { effectiveScenarios, simulate } from '../sim/simulate.js';
 import { Store } from '../store/database.js';
 import { finishInvocation, startInvocation } from '../store/invocations.js';
@@ -49,7 +50,8 @@ export async function runSimulationJob(
     while (labels.has(g.label)) g.label += "'";
     labels.add(g.label);
   }
-  const scenarios = select(loadScenarios(paths, gateConfigs.length ? { gates: gateConfigs[0]! } : {}));
+  // Empirical traffic is read here, once, through DuckDB; workers share its arrays.
+  const scenarios = await Promise.all(select(loadScenarios(paths, gateConfigs.length ? { gates: gateConfigs[0]! } : {})).map(loadEmpirical));
   const request = {
     scenarios,
     gateConfigs,

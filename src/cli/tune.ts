@@ -6,6 +6,7 @@ import { UserError } from '../config/errors.js';
 import { loadGateFile, loadScenarios } from '../config/load.js';
 import type { GateConfig, Scenario } from '../config/model.js';
 import { needsOf } from '../gates/window.js';
+import { loadEmpirical } from '../sim/empirical.js';
 import { integer, percent, renderTable } from '../report/table.js';
 import { checkSchedule } from '../sim/ladder.js';
 import { defaultWorkers, simulateWindowsOnPool } from '../sim/pool.js';
@@ -95,7 +96,7 @@ async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
     if (err instanceof VaryError) throw new UserError(err.message);
     throw err;
   }
-  const all = loadScenarios(paths, { gates: base });
+  const all = await Promise.all(loadScenarios(paths, { gates: base }).map(loadEmpirical));
   const scenarios: Scenario[] = all
     .filter((s) => s.expect)
     .map((s) => ({ ...s, runs: opts.runs ?? s.runs, seed: opts.seed ?? s.seed }));

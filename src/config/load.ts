@@ -142,12 +142,6 @@ export function loadScenarioFile(file: string, options: LoadOptions = {}): Scena
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError(shown, '', `must be a mapping of scenario fields, got ${describeValue(data)}`);
   }
-  if ((data as Record<string, unknown>).traffic && typeof (data as { traffic: unknown }).traffic === 'object') {
-    const traffic = (data as { traffic: Record<string, unknown> }).traffic;
-    if ('traces' in traffic) {
-      throw new ConfigError(shown, 'traffic.traces', 'empirical traffic from traces is not supported by this version; describe the baseline parametrically');
-    }
-  }
   const parsed = parseWith(ScenarioSchema, data, shown);
   const stages = normaliseStages(parsed, shown);
   const checkEveryMinutes = durationMinutes(parsed.rollout.check_every);
@@ -205,6 +199,14 @@ export function loadScenarioFile(file: string, options: LoadOptions = {}): Scena
     gates,
   };
   if (parsed.description !== undefined) scenario.description = parsed.description;
+  const traces = parsed.traffic.traces;
+  if (traces !== undefined) {
+    const spec = typeof traces === 'string' ? { path: traces } : traces;
+    // A DuckDB table spec is file.duckdb:table; only the file part is relative to the scenario.
+    const [file, table] = spec.path.split(/:(?=[^/\\]+$)/);
+    const resolved = path.resolve(path.dirname(abs), file!) + (table && /\.duckdb$/i.test(file!) ? `:${table}` : '');
+    scenario.tracesFile = { path: resolved, ...(spec.map !== undefined ? { map: spec.map } : {}) };
+  }
   if (expect) scenario.expect = expect;
   return scenario;
 }

@@ -79,6 +79,24 @@ export interface Expectation {
   probability: number;
 }
 
+/**
+ * Empirical traffic: trace rows' continuous values, resampled per request. Loaded once by the
+ * command (it needs DuckDB), in SharedArrayBuffers so workers share rather than copy it.
+ */
+export interface EmpiricalTraffic {
+  /** The trace file as the scenario names it, resolved. */
+  source: string;
+  map?: string;
+  rows: number;
+  /** Per row; NaN where the trace has no value (the lognormal stands in). */
+  latency_ms: Float64Array;
+  ttft_ms: Float64Array;
+  input_tokens: Float64Array;
+  output_tokens: Float64Array;
+  /** The median latency of the rows that have one: the centre `latency_tail` widens around. */
+  medianLatency: number;
+}
+
 export interface Scenario {
   name: string;
   description?: string;
@@ -94,6 +112,9 @@ export interface Scenario {
   checkEveryMinutes: number;
   gates: GateConfig | null;
   expect?: Expectation;
+  /** Set when `traffic.traces` names a trace: its path (resolved) until loaded, then its data. */
+  tracesFile?: { path: string; map?: string };
+  empirical?: EmpiricalTraffic;
 }
 
 export function isRateMetric(metric: Metric): metric is RateMetric {

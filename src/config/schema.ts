@@ -134,6 +134,20 @@ export const ScenarioSchema = z
           .strict()
           .prefault({})
           .describe('The baseline model\'s traffic, per request. The canary draws from the same distributions with the candidate\'s multipliers applied.'),
+        traces: z
+          .union([
+            z.string().min(1),
+            z
+              .object({
+                path: z.string().min(1).describe('The trace file (relative to this scenario file), in any format `rehearse replay` reads.'),
+                map: z.string().optional().describe('Column renames for a foreign format, as `--map`: `SRC=dst,...`.'),
+              })
+              .strict(),
+          ])
+          .optional()
+          .describe(
+            'Empirical traffic: each request resamples a row of this trace (uniformly, with replacement), taking its latency, ttft and token counts together, so their joint distribution is the trace\'s. Values the trace lacks come from the lognormals above. Rates stay those of `baseline` (error, refusal and thumbs-down are not resampled), and every regression applies as to parametric traffic (`latency_tail` around the trace\'s median latency). Simulated by per-request draws under every engine.',
+          ),
         price: z
           .object({
             input_per_million: finite().min(0).default(0.5).describe('USD per million input tokens. Default 0.5.'),

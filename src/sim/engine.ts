@@ -20,7 +20,8 @@ export interface WindowEngine {
 }
 
 export function createEngine(kind: EngineKind, scenario: Scenario, needs: SummaryNeeds, rng: Rng): WindowEngine {
-  return kind === 'sample' ? new SampleRun(scenario, needs, rng) : new ExactRun(scenario, needs, rng);
+  // Empirical traffic has no sampling law to draw statistics from: every engine draws requests.
+  return kind === 'sample' || scenario.empirical ? new SampleRun(scenario, needs, rng) : new ExactRun(scenario, needs, rng);
 }
 
 /**
@@ -28,6 +29,6 @@ export function createEngine(kind: EngineKind, scenario: Scenario, needs: Summar
  * at a cost that does not grow with traffic) or `per-request`. Said in the output and the docs.
  */
 export function describeGatePaths(kind: EngineKind, scenario: Scenario, config: GateConfig): Record<string, 'exact' | 'per-request'> {
-  if (kind === 'sample') return Object.fromEntries(config.gates.map((g) => [g.name, 'per-request' as const]));
+  if (kind === 'sample' || scenario.empirical) return Object.fromEntries(config.gates.map((g) => [g.name, 'per-request' as const]));
   return Object.fromEntries(gatePaths(scenario, config.gates));
 }

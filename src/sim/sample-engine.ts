@@ -1,4 +1,4 @@
-import type { Candidate, Quantiles, Scenario } from '../config/model.js';
+import type { Candidate, EmpiricalTraffic, Quantiles, Scenario } from '../config/model.js';
 import { CANDIDATE_FIELDS } from '../config/model.js';
 import { CONTINUOUS_METRICS } from '../config/schema.js';
 import { quantileSorted, quantilesBySelection } from '../stats/quantile.js';
@@ -52,6 +52,14 @@ export interface ArmLaw {
   errorRate: number;
   refusalRate: number;
   thumbsDownRate: number;
+  /** Empirical traffic (`traffic.traces`), with the multipliers to apply to its values. */
+  empirical: EmpiricalTraffic | null;
+  latencyScale: number;
+  latencyTail: number;
+  outputScale: number;
+  /** The baseline's own latency law, for trace rows without a latency. */
+  baseMuLatency: number;
+  baseSigmaLatency: number;
 }
 
 const sigmaOf = (q: Quantiles) => Math.log(q.p99 / q.p50) / Z99;
@@ -75,6 +83,12 @@ export function armLaw(scenario: Scenario, m: Candidate): ArmLaw {
     errorRate: cap(b.error_rate * m.error_rate),
     refusalRate: cap(b.refusal_rate * m.refusal_rate),
     thumbsDownRate: cap(b.thumbs_down_rate * m.thumbs_down_rate),
+    empirical: scenario.empirical ?? null,
+    latencyScale: m.latency,
+    latencyTail: m.latency_tail,
+    outputScale: m.output_length,
+    baseMuLatency: Math.log(b.latency_ms.p50),
+    baseSigmaLatency: sigmaOf(b.latency_ms),
   };
 }
 
@@ -169,6 +183,10 @@ class StageArm {
 
 /** Draws one arm's requests for a window. */
 function drawArm(rng: Rng, law: ArmLaw, count: number, factor: number, s: ArmSamples): void {
+  if (law.empirical) {
+    drawArmEmpirical(rng, law, law.empirical, count, factor, s);
+    return;
+  }
   s.reset(count);
   s.n = count;
   const errorRate = Math.min(1, law.errorRate * factor);
@@ -200,6 +218,75 @@ function drawArm(rng: Rng, law: ArmLaw, count: number, factor: number, s: ArmSam
     }
     const ti = Math.max(1, Math.round(Math.exp(law.muInput + law.sigmaInput * rng.normal()) * factor));
     const to = Math.max(1, Math.round(Math.exp(law.muOutput + law.sigmaOutput * rng.normal()) * factor));
+    const c = ti * law.inputPrice + to * law.outputPrice;
+    inp[m] = ti;
+    out[m] = to;
+    cost[m] = c;
+    sIn += ti;
+    sOut += to;
+    sCost += c;
+    m++;
+  }
+  s.m = m;
+  s.errors = errors;
+  s.refusals = refusals;
+  s.ok = ok;
+  s.thumbsDown = td;
+  s.sums[LAT] = sLat;
+  s.sums[TTFT] = sTtft;
+  s.sums[OUT] = sOut;
+  s.sums[IN] = sIn;
+  s.sums[COST] = sCost;
+}
+
+/**
+ * Draws one arm's requests by resampling trace rows: a row's latency, ttft and tokens travel
+ * together. Statuses follow the scenario's rates as for parametric traffic; a value the row
+ * lacks comes from the lognormal. Regressions apply to the row's values: latency scales it,
+ * latency_tail widens it around the trace's median, output_length scales output tokens.
+ */
+function drawArmEmpirical(rng: Rng, law: ArmLaw, e: EmpiricalTraffic, count: number, factor: number, s: ArmSamples): void {
+  s.reset(count);
+  s.n = count;
+  const errorRate = Math.min(1, law.errorRate * factor);
+  const refusalCut = errorRate + (1 - errorRate) * Math.min(1, law.refusalRate * factor);
+  const tdRate = Math.min(1, law.thumbsDownRate * factor);
+  const hasTtft = !Number.isNaN(law.muTtft);
+  const med = e.medianLatency;
+  const lat = s.values[LAT]!, ttft = s.values[TTFT]!, out = s.values[OUT]!, inp = s.values[IN]!, cost = s.values[COST]!;
+  let m = 0, errors = 0, refusals = 0, ok = 0, td = 0;
+  let sLat = 0, sTtft = 0, sOut = 0, sIn = 0, sCost = 0;
+  for (let i = 0; i < count; i++) {
+    const u = rng.uniform();
+    if (u < errorRate) {
+      errors++;
+      continue;
+    }
+    if (u < refusalCut) refusals++;
+    else {
+      ok++;
+      if (rng.uniform() < tdRate) td++;
+    }
+    const row = Math.floor(rng.uniform() * e.rows);
+    // A row without latency takes the baseline's lognormal, then the same regressions.
+    let base = e.latency_ms[row]!;
+    if (Number.isNaN(base)) base = Math.exp(law.baseMuLatency + law.baseSigmaLatency * rng.normal());
+    const l = law.latencyScale * med * Math.pow(base / med, law.latencyTail) * factor;
+    lat[m] = l;
+    sLat += l;
+    if (hasTtft) {
+      let t = e.ttft_ms[row]!;
+      t = Number.isNaN(t) ? Math.exp(law.muTtft + law.sigmaTtft * rng.normal()) : t * law.latencyScale;
+      t *= factor;
+      ttft[m] = t;
+      sTtft += t;
+    }
+    let ti = e.input_tokens[row]!;
+    if (Number.isNaN(ti)) ti = Math.exp(law.muInput + law.sigmaInput * rng.normal());
+    let to = e.output_tokens[row]!;
+    to = Number.isNaN(to) ? Math.exp(law.muOutput + law.sigmaOutput * rng.normal()) : to * law.outputScale;
+    ti = Math.max(1, Math.round(ti * factor));
+    to = Math.max(1, Math.round(to * factor));
     const c = ti * law.inputPrice + to * law.outputPrice;
     inp[m] = ti;
     out[m] = to;

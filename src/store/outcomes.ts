@@ -28,7 +28,9 @@ export async function writeSimulation(store: Store, invocationId: string, result
       scenarios.appendVarchar(config.label);
       scenarios.appendInteger(scenario.runs);
       scenarios.appendBigInt(BigInt(scenario.seed));
-      scenarios.appendVarchar(JSON.stringify({ ...scenario, gates: config }));
+      // Empirical traffic is named by its source, not copied: the trace itself is the record.
+      const { empirical, ...definition } = scenario;
+      scenarios.appendVarchar(JSON.stringify({ ...definition, gates: config, ...(empirical ? { empirical: { source: empirical.source, rows: empirical.rows } } : {}) }));
       scenarios.endRow();
     }
     for (const batch of batches) {

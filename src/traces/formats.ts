@@ -228,7 +228,8 @@ async function otelSource(conn: DuckDBConnection, spec: ResolvedSpec, map: Map<s
   const finish = `json_extract_string(__otel_attr(attrs, 'gen_ai.response.finish_reasons'), '$.value.arrayValue.values[*].stringValue')`;
   const defaults: { column: CanonicalColumn; sql: string; source: string }[] = [
     { column: 'request_id', sql: `json_extract_string(sp, '$.spanId')`, source: 'spanId' },
-    { column: 'timestamp', sql: `TRY_CAST(${start} AS DOUBLE) / 1e6`, source: 'startTimeUnixNano' },
+    // Whole milliseconds exactly, then the nanoseconds beyond them (a DOUBLE of 1.7e18 ns would round).
+    { column: 'timestamp', sql: `(TRY_CAST(${start} AS BIGINT) // 1000000)::DOUBLE + (TRY_CAST(${start} AS BIGINT) % 1000000)::DOUBLE / 1e6`, source: 'startTimeUnixNano' },
     { column: 'session_id', sql: `coalesce(${attr('session.id')}, ${attr('gen_ai.conversation.id')}, json_extract_string(sp, '$.traceId'))`, source: 'session.id, gen_ai.conversation.id or traceId' },
     { column: 'model', sql: `coalesce(${attr('gen_ai.request.model')}, ${attr('gen_ai.response.model')})`, source: 'gen_ai.request.model (or gen_ai.response.model)' },
     { column: 'input', sql: `coalesce(${attr('gen_ai.input.messages')}, ${attr('gen_ai.prompt')})`, source: 'gen_ai.input.messages (or gen_ai.prompt)' },

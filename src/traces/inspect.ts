@@ -128,7 +128,7 @@ function fmt(x: number | null): string {
   if (x === null) return '';
   if (Number.isInteger(x)) return integer(x);
   const a = Math.abs(x);
-  return a >= 100 ? x.toFixed(0) : a >= 1 ? x.toFixed(1) : a >= 0.01 ? x.toFixed(4) : x.toPrecision(3);
+  return a >= 100 ? integer(x) : a >= 1 ? x.toFixed(1) : a >= 0.01 ? x.toFixed(4) : x.toPrecision(3);
 }
 
 const VIA: Record<MappingEntry['via'], string> = { map: '--map', name: 'by name', known: 'known format', otel: 'OpenTelemetry', generated: 'generated' };
@@ -138,13 +138,10 @@ export function renderSummary(s: TraceSummary): string {
   const out: string[] = [];
   out.push(`rehearse traces inspect: ${s.file}`);
   out.push(`format    ${s.label}`);
-  out.push('mapping');
-  out.push(
-    renderTable(
-      ['  canonical', 'source', 'how'],
-      s.mapping.map((m) => [`  ${m.column}`, m.source, VIA[m.via]]),
-    ),
-  );
+  const same = s.mapping.filter((m) => m.via === 'name' && m.source === m.column).map((m) => m.column);
+  const lines = s.mapping.filter((m) => !(m.via === 'name' && m.source === m.column)).map((m) => `${m.column} ← ${m.source} (${VIA[m.via]})`);
+  if (same.length > 0) lines.unshift(`by name: ${same.join(', ')}`);
+  lines.forEach((l, i) => out.push(`${i === 0 ? 'mapping' : '       '}   ${l}`));
   out.push(`rows      ${integer(s.rows)}: ${integer(s.good)} good, ${integer(s.bad)} bad${s.selected !== s.good ? `; ${integer(s.selected)} selected` : ''}`);
   if (s.bad > 0) {
     out.push(`bad rows  ${Object.entries(s.bad_by_reason).map(([k, v]) => `${k} ${integer(v)}`).join(', ')} (left out, never fatal)`);

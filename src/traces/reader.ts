@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
@@ -161,7 +161,8 @@ export class Trace {
     const batchSize = options.batchSize ?? 8192;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize: must be a whole number of at least 1, got ${batchSize}`);
     const resolved = await resolveSpec(spec, options.format);
-    const tempDir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-trace-'));
+    // DuckDB creates its spill folder only when it spills; it is removed on close either way.
+    const tempDir = path.join(os.tmpdir(), `rehearse-trace-${process.pid}-${randomBytes(6).toString('hex')}`);
     const config: Record<string, string> = {
       memory_limit: options.memoryLimit ?? '1GB',
       temp_directory: tempDir,
