@@ -1,5 +1,4 @@
-import * as vega from 'vega';
-import { type TopLevelSpec, compile } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 
 /**
  * Renders a Vega-Lite spec to an SVG string in Node, headless ('none' renderer: no canvas, no
@@ -8,6 +7,9 @@ import { type TopLevelSpec, compile } from 'vega-lite';
  * printed: the CLI keeps its output clean and the tests can insist there are none.
  */
 export async function renderSvg(spec: TopLevelSpec, idPrefix: string, warnings: string[] = []): Promise<string> {
+  // Loaded here, not at the top: every other command would pay for importing them (~0.2 s).
+  const vega = await import('vega');
+  const { compile } = await import('vega-lite');
   const logger = vega.logger(vega.Warn, undefined, (method, _level, input) => {
     if (method === 'error' || method === 'warn') warnings.push(input.map(String).join(' '));
   });
