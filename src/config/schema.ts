@@ -6,17 +6,9 @@ import { z } from 'zod';
  * README's reference is generated from the same descriptions, so the schema is the documentation.
  */
 
-export const CONTINUOUS_METRICS = ['latency_ms', 'ttft_ms', 'output_tokens', 'input_tokens', 'cost_usd'] as const;
-export const RATE_METRICS = ['error_rate', 'refusal_rate', 'error_or_refusal_rate', 'thumbs_down_rate'] as const;
-export const METRICS = [...CONTINUOUS_METRICS, ...RATE_METRICS] as const;
-export const STATS = ['mean', 'p50', 'p90', 'p95', 'p99', 'p999'] as const;
-export const TESTS = ['mann_whitney', 'ks', 'proportion'] as const;
-
-export type ContinuousMetric = (typeof CONTINUOUS_METRICS)[number];
-export type RateMetric = (typeof RATE_METRICS)[number];
-export type Metric = (typeof METRICS)[number];
-export type Stat = (typeof STATS)[number];
-export type TestKind = (typeof TESTS)[number];
+export { CONTINUOUS_METRICS, RATE_METRICS, METRICS, STATS, TESTS } from './metrics.js';
+export type { ContinuousMetric, RateMetric, Metric, Stat, TestKind } from './metrics.js';
+import { METRICS, STATS, TESTS } from './metrics.js';
 
 const DURATION_PATTERN = '^\\s*(\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)\\s*)+$';
 

@@ -1,6 +1,6 @@
 import type { Gate } from '../config/model.js';
 import { isRateMetric } from '../config/model.js';
-import type { ContinuousMetric, RateMetric } from '../config/schema.js';
+import type { ContinuousMetric, RateMetric } from '../config/metrics.js';
 import {
   BASELINE,
   CANARY,

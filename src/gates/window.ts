@@ -1,6 +1,6 @@
 import type { GateConfig } from '../config/model.js';
 import { isRateMetric } from '../config/model.js';
-import { CONTINUOUS_METRICS, type ContinuousMetric, STATS, type Stat } from '../config/schema.js';
+import { CONTINUOUS_METRICS, type ContinuousMetric, STATS, type Stat } from '../config/metrics.js';
 
 /**
  * A window summary is a flat run of float64s with a fixed layout, so that a run's summaries move

@@ -1,5 +1,5 @@
 import type { Gate } from '../config/model.js';
-import { CONTINUOUS_METRICS, type ContinuousMetric } from '../config/schema.js';
+import { CONTINUOUS_METRICS, type ContinuousMetric } from '../config/metrics.js';
 import { type GateReading, readGate } from '../gates/judge.js';
 import {
   ARM_COUNTS,

@@ -1,6 +1,6 @@
 import type { Gate, Scenario } from '../config/model.js';
 import { isRateMetric } from '../config/model.js';
-import { CONTINUOUS_METRICS, type ContinuousMetric } from '../config/schema.js';
+import { CONTINUOUS_METRICS, type ContinuousMetric } from '../config/metrics.js';
 import { quantileSorted } from '../stats/quantile.js';
 import type { Rng } from '../stats/random.js';
 import { binomial, gamma, normalQuantile } from '../stats/samplers.js';

@@ -1,6 +1,6 @@
 import type { Candidate, EmpiricalTraffic, Quantiles, Scenario } from '../config/model.js';
 import { CANDIDATE_FIELDS } from '../config/model.js';
-import { CONTINUOUS_METRICS } from '../config/schema.js';
+import { CONTINUOUS_METRICS } from '../config/metrics.js';
 import { quantileSorted, quantilesBySelection } from '../stats/quantile.js';
 import { type Rng, Z99 } from '../stats/random.js';
 import { ksTwoSample, mannWhitney } from '../stats/tests.js';
