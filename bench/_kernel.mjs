@@ -179,12 +179,12 @@ export function kernelLaw(scenario) {
 }
 
 /**
- * Runs `runs` rollouts over the given windows (per-window Poisson means of each arm) and judges
+ * Runs `runs` rollouts (from run `runFrom`) over the given windows (per-window Poisson means of each arm) and judges
  * the two ratio gates at every check. Returns the requests drawn (both arms), the halts (none
  * with never-firing gates), and the baseline's mean cost and p99 latency averaged over the checks
  * (to check the kernel computes what the gates read).
  */
-export function runKernel({ canaryMeans, baselineMeans, law, runs, seed, maxCostRatio, maxP99Ratio }) {
+export function runKernel({ canaryMeans, baselineMeans, law, runs, runFrom = 0, seed, maxCostRatio, maxP99Ratio }) {
   const windows = canaryMeans.length;
   let maxMean = 0;
   for (let w = 0; w < windows; w++) maxMean = Math.max(maxMean, canaryMeans[w], baselineMeans[w]);
@@ -192,7 +192,7 @@ export function runKernel({ canaryMeans, baselineMeans, law, runs, seed, maxCost
   const lat = new Float64Array(cap), z = new Float64Array(3 * cap + 2);
   const c = new Float64Array(2), bl = new Float64Array(2);
   let requests = 0, halts = 0, checks = 0, baselineCost = 0, baselineP99 = 0;
-  for (let run = 0; run < runs; run++) {
+  for (let run = runFrom; run < runFrom + runs; run++) {
     seedRun(seed, run);
     for (let w = 0; w < windows; w++) {
       requests += arm(law, canaryMeans[w], lat, z, c);

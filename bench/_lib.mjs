@@ -41,7 +41,13 @@ export function checkBuild(files) {
   }
   const src = newestMtime(path.join(ROOT, 'src'));
   const dist = newestMtime(DIST);
-  if (src > dist) process.stderr.write('bench: warning: src/ is newer than dist/; run `npm run build` to measure the current code\n');
+  const stale = src > dist;
+  // bench/run.mjs has already warned about a stale build for the benches it starts.
+  if (stale && !process.env.REHEARSE_BENCH_BUILD_CHECKED) {
+    process.stderr.write('bench: warning: src/ is newer than dist/; run `npm run build` to measure the current code\n');
+  }
+  const iso = (ms) => (ms ? new Date(ms).toISOString() : null);
+  return { distBuiltAt: iso(dist), srcChangedAt: iso(src), srcNewerThanDist: stale };
 }
 
 export const distUrl = (file) => new URL(`../dist/${file}`, import.meta.url).href;

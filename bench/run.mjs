@@ -3,7 +3,8 @@
  * bench's JIT state, heap and worker threads never colour another's figures), then prints a short
  * summary from the results each wrote to bench/results/<name>.json.
  *
- * A benchmark is any bench/*.mjs but this file and helpers whose names start with `_`.
+ * A benchmark is any bench/*.mjs but this file and helpers whose names start with `_`
+ * (bench/numpy/ holds exact-engine's Python yardstick, not a benchmark).
  * `npm run bench -- sample-engine` runs only the named ones.
  */
 import { spawnSync } from 'node:child_process';
@@ -29,7 +30,10 @@ const outcomes = [];
 for (const name of benches) {
   process.stderr.write(`\n== ${name}\n`);
   const started = Date.now();
-  const child = spawnSync(process.execPath, [path.join(BENCH_DIR, `${name}.mjs`)], { stdio: 'inherit' });
+  const child = spawnSync(process.execPath, [path.join(BENCH_DIR, `${name}.mjs`)], {
+    stdio: 'inherit',
+    env: { ...process.env, REHEARSE_BENCH_BUILD_CHECKED: '1' },
+  });
   const seconds = (Date.now() - started) / 1000;
   const file = path.join(RESULTS_DIR, `${name}.json`);
   // Only a result written by this run counts: a failed bench must not report last week's figures.
