@@ -101,6 +101,26 @@ export interface TuneRows {
   total: number;
 }
 
+/** A replay's distribution of one metric, binned, for baseline and candidate. */
+export interface ReplayBin {
+  metric: 'latency_ms' | 'output_tokens';
+  arm: 'baseline' | 'candidate';
+  /** The bin's lower edge (bins are equal in log scale). */
+  low: number;
+  high: number;
+  share: number;
+}
+
+/** One shadow gate verdict of a replay, for all traffic or one segment. */
+export interface ReplayVerdict {
+  gate: string;
+  segment: string;
+  breached: boolean | null;
+  baseline: number | null;
+  candidate: number | null;
+  requests: number;
+}
+
 /** One judged gate config of a tune invocation: a point of the trade-off chart. */
 export interface TradeoffPoint {
   setting: string;
@@ -125,6 +145,8 @@ export interface ReportData {
   verdicts: CheckVerdict[];
   tune: TuneRows | null;
   tradeoff: TradeoffPoint[];
+  replayBins: ReplayBin[];
+  replayVerdicts: ReplayVerdict[];
 }
 
 /** The tune section shows at most this many rows; the rest are a query away. */
@@ -200,6 +222,8 @@ export async function loadReport(store: Store, invocation: InvocationInfo): Prom
   const verdicts = await checkVerdicts(store, p);
   const tune = await tuneRows(store, p);
   const tradeoff = tune ? await tradeoffPoints(store, p) : [];
+  const replayBins = await replayDistributions(store, p);
+  const replayVerdicts = await replayGateVerdicts(store, p);
   const rank = (list: string[]) => new Map(list.map((x, i) => [x, i]));
   const scenarioRank = rank(order.scenarios);
   const configRank = rank(order.gateConfigs);
@@ -218,6 +242,8 @@ export async function loadReport(store: Store, invocation: InvocationInfo): Prom
     verdicts,
     tune,
     tradeoff,
+    replayBins,
+    replayVerdicts,
   };
 }
 
@@ -414,6 +440,57 @@ async function tuneRows(store: Store, p: Record<string, string>): Promise<TuneRo
   );
   const rows = reader.getRowsJson().map((r) => r.map((v) => clip(v === null ? '' : String(v))));
   return { columns: shown, rows, total };
+}
+
+/**
+ * A replay's latency and output-length distributions, baseline against candidate: 30 bins equal
+ * in log scale between the metric's smallest and largest positive value, shares per arm. Binned
+ * in DuckDB, so a replay of millions of requests stays a few rows here.
+ */
+async function replayDistributions(store: Store, p: Record<string, string>): Promise<ReplayBin[]> {
+  if (!(await tableColumns(store, 'replay_requests')).includes('candidate_latency_ms')) return [];
+  const out: ReplayBin[] = [];
+  for (const metric of ['latency_ms', 'output_tokens'] as const) {
+    const rows = await select(
+      store,
+      `WITH v AS (
+         SELECT 'baseline' AS arm, baseline_${metric} AS x FROM replay_requests
+           WHERE invocation_id = $invocation AND coalesce(baseline_status, 'ok') NOT IN ('error', 'timeout')
+         UNION ALL
+         SELECT 'candidate', candidate_${metric} FROM replay_requests
+           WHERE invocation_id = $invocation AND candidate_status NOT IN ('error', 'timeout')),
+       p AS (SELECT * FROM v WHERE x > 0),
+       r AS (SELECT ln(min(x)) AS lo, greatest(ln(max(x)) - ln(min(x)), 1e-9) AS span FROM p),
+       b AS (SELECT arm, least(29, floor((ln(x) - lo) / span * 30))::INT AS bin FROM p, r)
+       SELECT arm, bin, count(*)::DOUBLE / sum(count(*)) OVER (PARTITION BY arm) AS share,
+              exp(lo + bin * span / 30) AS low, exp(lo + (bin + 1) * span / 30) AS high
+       FROM b, r GROUP BY arm, bin, lo, span ORDER BY arm, bin`,
+      p,
+    );
+    for (const r of rows) out.push({ metric, arm: r.arm as 'baseline' | 'candidate', low: Number(r.low), high: Number(r.high), share: Number(r.share) });
+  }
+  return out;
+}
+
+/** The replay's shadow gate verdicts: all traffic first, then each segment. */
+async function replayGateVerdicts(store: Store, p: Record<string, string>): Promise<ReplayVerdict[]> {
+  if (!(await tableColumns(store, 'replay_gates')).includes('segment_kind')) return [];
+  const rows = await select(
+    store,
+    `SELECT gate, CASE WHEN segment IS NULL THEN 'all traffic' ELSE segment_kind || ': ' || segment END AS segment,
+            breached, baseline_value, candidate_value, requests::DOUBLE AS requests
+     FROM replay_gates WHERE invocation_id = $invocation
+     ORDER BY segment IS NOT NULL, segment_kind, segment, rowid`,
+    p,
+  );
+  return rows.map((r) => ({
+    gate: String(r.gate),
+    segment: String(r.segment),
+    breached: r.breached === null ? null : Boolean(r.breached),
+    baseline: r.baseline_value === null ? null : Number(r.baseline_value),
+    candidate: r.candidate_value === null ? null : Number(r.candidate_value),
+    requests: Number(r.requests),
+  }));
 }
 
 /** Every judged config's false alarm, detection and exposure, for the trade-off chart. */

@@ -330,6 +330,192 @@ function endTerms(mu: number, sigma: number, zHi: number, mass: number, s: numbe
   for (let r = 0; r < 4; r++) out[r] = END_H[r]! / 2 + (sgn * END_H1[r]!) / 12 - (sgn * END_H3[r]!) / 720;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Cumulants of a whole-window token count over the window factor
+
+/**
+ * With a window factor f, a token count is max(1, round(exp(μ' + σZ))) with μ' = μ + ln f, and its
+ * whole-window law (Z below a split level zHi, fixed in z) changes with μ' from window to window.
+ * roundedLognormalCumulants spends most of its time on the terms k < K = ⌈EM_SCALE/σ⌉, summed one by
+ * one; the Euler–Maclaurin rest costs a few special functions. That lower part is
+ *     Σ_{k=2}^{K−1} D_r(t_k − s)·(Q(z_k) − Q(zHi))/Φ(zHi),  t_k = k − ½, z_k = (ln t_k − μ')/σ,
+ * (Q = 1 − Φ), a polynomial in s whose μ'-dependent coefficients are the sums
+ *     T_i(μ') = Σ_{k=2}^{K−1} t_k^i·Q(z_k),  i = 0..3,
+ * smooth in μ' (each term a normal tail in μ' of width σ) and independent of zHi. (Truncation at a
+ * fixed z leaves the law itself only piecewise smooth in μ' — it has a kink each time the cut crosses
+ * a half-integer — so it is these sums, not the cumulants, that are interpolated.) T_i are
+ * interpolated per σ by Chebyshev polynomials of degree CHEB_N − 1 on segments of μ' of width
+ * min(0.25, σ/2) aligned on multiples of it, so arms and runs with the same σ share them: a pure
+ * function of (σ, μ'), whatever was drawn before. Each segment is checked when built against direct
+ * summation at the CHEB_N + 1 points between and beyond its nodes (where the interpolation error
+ * peaks), to T_ABS_TOL of Σ t_k^i; a segment that fails is computed directly. Used only for factors
+ * with ln f in [LN_F_MIN, LN_F_MAX], when the cut and the tail cut-off leave k < K whole (xHi ≥ K − ½,
+ * e^(μ' − TAIL_Z·σ) < K − 1) and σ ≥ T_MIN_SIGMA; otherwise roundedLognormalCumulants.
+ */
+const CHEB_N = 16;
+/**
+ * Smallest σ for this route: the sums start from Y = 1, so the moments about s ≈ the median cancel by
+ * ~(s/sd)^4 ≈ σ^-4; at σ = 0.1 that leaves ~1e-10 on the standardised kurtosis.
+ */
+const T_MIN_SIGMA = 0.1;
+const T_ABS_TOL = 1e-13;
+const LN_F_MIN = -2;
+const LN_F_MAX = 1.5;
+/** Segments kept (about 0.5 KB each) before the cache is emptied; rebuilding gives the same values. */
+const T_MAX_SEGMENTS = 8192;
+/** Chebyshev nodes on (−1, 1). */
+const CHEB_X = Float64Array.from({ length: CHEB_N }, (_, i) => Math.cos((Math.PI * (i + 0.5)) / CHEB_N));
+/** Per σ: Σ t_k^i (i = 0..3) over k = 2..K−1, and the segments' coefficients (null: computed directly). */
+interface TTable {
+  K: number;
+  width: number;
+  P: Float64Array;
+  logT: Float64Array;
+  segments: Map<number, Float64Array | null>;
+}
+const tTables = new Map<number, TTable>();
+let tSegmentCount = 0;
+const T_DIRECT = new Float64Array(4);
+const T_VALS = new Float64Array(4 * CHEB_N);
+const T_OUT = new Float64Array(4);
+
+function tTable(sigma: number): TTable {
+  let tab = tTables.get(sigma);
+  if (tab === undefined) {
+    const K = Math.ceil(EM_SCALE / sigma);
+    const P = new Float64Array(4);
+    const logT = new Float64Array(Math.max(0, K - 2));
+    for (let k = 2; k < K; k++) {
+      const t = k - 0.5;
+      logT[k - 2] = Math.log(t);
+      P[0] += 1;
+      P[1] += t;
+      P[2] += t * t;
+      P[3] += t * t * t;
+    }
+    tab = { K, width: Math.min(0.25, sigma / 2), P, logT, segments: new Map() };
+    tTables.set(sigma, tab);
+  }
+  return tab;
+}
+
+/** T_0..T_3 at μ' by direct summation, into out. */
+function tSumsDirect(tab: TTable, mu: number, sigma: number, out: Float64Array): void {
+  let t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+  for (let k = 2; k < tab.K; k++) {
+    const t = k - 0.5;
+    const q = normalSf((tab.logT[k - 2]! - mu) / sigma);
+    t0 += q;
+    t1 += t * q;
+    t2 += t * t * q;
+    t3 += t * t * t * q;
+  }
+  out[0] = t0;
+  out[1] = t1;
+  out[2] = t2;
+  out[3] = t3;
+}
+
+/** Clenshaw's recurrence on c[r·N .. r·N + N) at x. */
+function chebEval(c: Float64Array, r: number, x: number): number {
+  const base = r * CHEB_N;
+  let b1 = 0, b2 = 0;
+  const x2 = 2 * x;
+  for (let i = CHEB_N - 1; i >= 1; i--) {
+    const b0 = x2 * b1 - b2 + c[base + i]!;
+    b2 = b1;
+    b1 = b0;
+  }
+  return x * b1 - b2 + c[base]!;
+}
+
+function buildTSegment(tab: TTable, sigma: number, seg: number): Float64Array | null {
+  const half = tab.width / 2;
+  const mid = seg * tab.width + half;
+  for (let i = 0; i < CHEB_N; i++) {
+    tSumsDirect(tab, mid + half * CHEB_X[i]!, sigma, T_DIRECT);
+    for (let r = 0; r < 4; r++) T_VALS[r * CHEB_N + i] = T_DIRECT[r]!;
+  }
+  const c = new Float64Array(4 * CHEB_N);
+  for (let r = 0; r < 4; r++) {
+    for (let k = 0; k < CHEB_N; k++) {
+      let s = 0;
+      for (let i = 0; i < CHEB_N; i++) s += T_VALS[r * CHEB_N + i]! * Math.cos((Math.PI * k * (i + 0.5)) / CHEB_N);
+      c[r * CHEB_N + k] = ((k === 0 ? 1 : 2) / CHEB_N) * s;
+    }
+  }
+  for (let i = 0; i <= CHEB_N; i++) {
+    const x = Math.cos((Math.PI * i) / CHEB_N);
+    tSumsDirect(tab, mid + half * x, sigma, T_DIRECT);
+    for (let r = 0; r < 4; r++) if (!(Math.abs(chebEval(c, r, x) - T_DIRECT[r]!) <= T_ABS_TOL * tab.P[r]!)) return null;
+  }
+  return c;
+}
+
+/** T_0..T_3 at μ' by interpolation, into out; false where the segment is computed directly. */
+function tSumsInterpolated(tab: TTable, mu: number, sigma: number, out: Float64Array): boolean {
+  const seg = Math.floor(mu / tab.width);
+  let c = tab.segments.get(seg);
+  if (c === undefined) {
+    if (tSegmentCount >= T_MAX_SEGMENTS) {
+      for (const t of tTables.values()) t.segments.clear();
+      tSegmentCount = 0;
+    }
+    c = buildTSegment(tab, sigma, seg);
+    tab.segments.set(seg, c);
+    tSegmentCount++;
+  }
+  if (c === null) return false;
+  const x = ((mu - seg * tab.width) / tab.width) * 2 - 1;
+  for (let r = 0; r < 4; r++) out[r] = chebEval(c, r, x);
+  return true;
+}
+
+/**
+ * Cumulants of max(1, round(exp(μ' + σZ))) given Z < zHi, into out: the terms k < ⌈EM_SCALE/σ⌉ from
+ * interpolated sums T_i(μ'), the rest as in roundedLognormalCumulants. `interpolate` false sums the
+ * T_i directly (for tests). Returns false, out untouched, where this route does not apply.
+ */
+export function wholeRoundedCumulants(mu: number, sigma: number, zHi: number, out: Float64Array, interpolate = true): boolean {
+  if (!(sigma >= T_MIN_SIGMA) || !Number.isFinite(mu) || !(zHi > -Infinity)) return false;
+  const tab = tTable(sigma);
+  const K = tab.K;
+  if (K < 3) return false;
+  const xHi = Math.exp(mu + sigma * zHi);
+  const kMax = xHi === Infinity ? Infinity : Math.ceil(xHi + 0.5) - 1;
+  if (!(kMax >= K) || !(Math.exp(mu - TAIL_Z * sigma) < K - 1)) return false;
+  if (interpolate) {
+    if (!tSumsInterpolated(tab, mu, sigma, T_OUT)) return false;
+  } else tSumsDirect(tab, mu, sigma, T_OUT);
+  const mass = normalCdf(zHi);
+  const sfHi = normalSf(zHi);
+  const s = Math.min(kMax, Math.max(1, Math.round(Math.exp(mu + sigma * centreZ(sigma, -Infinity, zHi)))));
+  const T0 = T_OUT[0]!, T1 = T_OUT[1]!, T2 = T_OUT[2]!, T3 = T_OUT[3]!;
+  const P = tab.P;
+  const P0 = P[0]!, P1 = P[1]!, P2 = P[2]!, P3 = P[3]!;
+  // Σ D_r(t − s)·(Q(z_k) − Q(zHi)) with D_r(v) = 1, 2v, 3v² + ¼, 4v³ + v expanded in powers of t.
+  const s2 = s * s;
+  const d1 = T0 - sfHi * P0;
+  const d2 = 2 * (T1 - sfHi * P1) - 2 * s * d1;
+  const d3 = 3 * (T2 - sfHi * P2) - 6 * s * (T1 - sfHi * P1) + (3 * s2 + 0.25) * d1;
+  const d4 = 4 * (T3 - sfHi * P3) - 12 * s * (T2 - sfHi * P2) + (12 * s2 + 1) * (T1 - sfHi * P1) - (4 * s2 * s + s) * d1;
+  const v0 = 1 - s;
+  let e1 = v0 + d1 / mass;
+  let e2 = v0 * v0 + d2 / mass;
+  let e3 = v0 * v0 * v0 + d3 / mass;
+  let e4 = v0 * v0 * v0 * v0 + d4 / mass;
+  const kHi = Math.floor(Math.exp(mu + TAIL_Z * sigma) + 1);
+  if (K <= kHi) {
+    eulerMaclaurin(mu, sigma, zHi, mass, s, K, kMax, EM_ACC);
+    e1 += EM_ACC[0]!;
+    e2 += EM_ACC[1]!;
+    e3 += EM_ACC[2]!;
+    e4 += EM_ACC[3]!;
+  }
+  centralCumulants(e1, e2, e3, e4, s, out);
+  return true;
+}
+
 /** z + (γ1/6)(z² − 1) + (γ2/24)(z³ − 3z) − (γ1²/36)(2z³ − 5z): the second-order Cornish–Fisher quantile. */
 export function cornishFisher(z: number, g1: number, g2: number): number {
   const z2 = z * z;
@@ -365,6 +551,8 @@ export class SumSampler {
   private readonly wholeCum = new Float64Array(4 * (MAX_LEVEL + 1));
   private readonly wholeValid = new Uint8Array(MAX_LEVEL + 1);
   private wholeFactor = NaN;
+  private readonly baseCum = new Float64Array(4 * (MAX_LEVEL + 1));
+  private readonly baseValid = new Uint8Array(MAX_LEVEL + 1);
   private readonly cum = new Float64Array(4);
   private readonly proxyCum = new Float64Array(4 * (MAX_LEVEL + 1));
   private readonly proxyValid = new Uint8Array(MAX_LEVEL + 1);
@@ -395,15 +583,37 @@ export class SumSampler {
     return this.cum;
   }
 
-  /** Cumulants of one value below the whole-window split level, cached per factor. */
+  /**
+   * Cumulants of one value below the whole-window split level (fixed in z, so independent of the
+   * factor). Latency and ttft: f·X has κ_r = f^r·κ_r(X), from κ_r(X) cached per level. Token
+   * counts: through interpolated sums in μ + ln f (wholeRoundedCumulants), else computed and cached per
+   * factor.
+   */
   private wholeCumulants(level: number, factor: number): Float64Array {
+    const zHi = level === 0 ? Infinity : -normalQuantile(Math.pow(2, -level));
+    if (!this.rounded) {
+      const at = 4 * level;
+      if (!this.baseValid[level]) {
+        lognormalCumulants(this.mu, this.sigma, -Infinity, zHi, this.cum);
+        this.baseCum.set(this.cum, at);
+        this.baseValid[level] = 1;
+      }
+      let p = factor;
+      for (let i = 0; i < 4; i++) {
+        this.cum[i] = this.baseCum[at + i]! * p;
+        p *= factor;
+      }
+      return this.cum;
+    }
+    const lnF = Math.log(factor);
+    if (lnF >= LN_F_MIN && lnF <= LN_F_MAX && wholeRoundedCumulants(this.mu + lnF, this.sigma, zHi, this.cum)) return this.cum;
     if (factor !== this.wholeFactor) {
       this.wholeValid.fill(0);
       this.wholeFactor = factor;
     }
     const at = 4 * level;
     if (!this.wholeValid[level]) {
-      this.intervalCumulants(factor, -Infinity, level === 0 ? Infinity : -normalQuantile(Math.pow(2, -level)));
+      this.intervalCumulants(factor, -Infinity, zHi);
       this.wholeCum.set(this.cum, at);
       this.wholeValid[level] = 1;
     }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,6 +77,13 @@ describe('rehearse replay against a stub', () => {
     // Segments: the Azure trace has no routes or tenants, so input sizes are the segments.
     const segments = query(db, `SELECT count(DISTINCT segment)::INT AS n FROM replay_gates WHERE segment_kind = 'input_size'`);
     expect(segments[0]!.n).toBeGreaterThan(2);
+
+    // The report draws the distributions of both arms and the per-segment verdicts.
+    const report = rehearse(['report', '--db', db, '--out', path.join(dir, 'report')]);
+    expect(report.code).toBe(0);
+    const html = readFileSync(path.join(dir, 'report', 'report.html'), 'utf8');
+    expect(html).toMatch(/<section id="replay-distributions">[\s\S]*?<svg/);
+    expect(html).toMatch(/<section id="replay-verdicts">[\s\S]*?<svg/);
   });
 
   it('passes (exit 0) when the candidate is the baseline', () => {

@@ -46,7 +46,7 @@ const CONFIG = {
 
 /** Every chart the data supports, in reading order; a chart with nothing to show is left out. */
 export function reportCharts(data: ReportData): Chart[] {
-  return [verdictChart(data), tradeoffChart(data), outcomeMixChart(data), haltStageChart(data), gateFiringChart(data), detectionChart(data)].filter(
+  return [verdictChart(data), replayVerdictChart(data), replayDistributionChart(data), tradeoffChart(data), outcomeMixChart(data), haltStageChart(data), gateFiringChart(data), detectionChart(data)].filter(
     (c): c is Chart => c !== null,
   );
 }
@@ -302,6 +302,58 @@ export function tradeoffChart(data: ReportData): Chart | null {
           encoding: { x: share('falseAlarm', 'worst false-alarm rate'), y: share('detection', 'worst detection rate') },
         },
       ],
+    } as TopLevelSpec,
+  };
+}
+
+/** Replay: the latency and output-length distributions of baseline and candidate, overlaid. */
+export function replayDistributionChart(data: ReportData): Chart | null {
+  if (data.replayBins.length === 0) return null;
+  return {
+    id: 'replay-distributions',
+    title: 'Baseline against candidate',
+    caption: 'Share of requests per bin (bins equal on a log scale) of end-to-end latency and output tokens, for the baseline the trace recorded and for the candidate. Error answers are left out.',
+    spec: {
+      config: CONFIG,
+      data: { values: data.replayBins.map((b) => ({ ...b, metric: b.metric === 'latency_ms' ? 'latency (ms)' : 'output tokens' })) },
+      facet: { column: { field: 'metric', type: 'nominal', title: null } },
+      resolve: { scale: { x: 'independent' } },
+      spec: {
+        width: FACET_WIDTH,
+        height: 220,
+        mark: { type: 'rect', opacity: 0.55 },
+        encoding: {
+          x: { field: 'low', type: 'quantitative', scale: { type: 'log' }, title: null },
+          x2: { field: 'high' },
+          y: { field: 'share', type: 'quantitative', axis: { format: '%' }, title: 'share of requests', stack: null },
+          color: { field: 'arm', type: 'nominal', scale: { domain: ['baseline', 'candidate'], range: ['#3d5a80', OUTCOME_COLOURS.rollback!] } },
+        },
+      },
+    } as TopLevelSpec,
+  };
+}
+
+/** Replay: each shadow gate's verdict over all traffic and per segment: where is the candidate worse? */
+export function replayVerdictChart(data: ReportData): Chart | null {
+  if (data.replayVerdicts.length === 0) return null;
+  const values = data.replayVerdicts.map((v) => ({ ...v, verdict: v.breached === null ? 'abstain' : v.breached ? 'breach' : 'pass' }));
+  const segments = [...new Set(values.map((v) => v.segment))];
+  return {
+    id: 'replay-verdicts',
+    title: 'Shadow gates, over all traffic and per segment',
+    caption: 'Each cell is a gate judged over the requests of one segment (route, tenant, input size): red where the candidate breaches the gate, green where it passes, grey where the gate abstains.',
+    spec: {
+      config: CONFIG,
+      data: { values },
+      mark: { type: 'rect', stroke: '#ffffff', strokeWidth: 2 },
+      encoding: {
+        x: { field: 'gate', type: 'nominal', title: null, axis: { labelAngle: -30, orient: 'top' } },
+        y: { field: 'segment', type: 'nominal', sort: segments, title: null },
+        color: { field: 'verdict', type: 'nominal', scale: { domain: ['breach', 'pass', 'abstain'], range: [OUTCOME_COLOURS.rollback!, PROMOTED_COLOUR, '#d5dbe1'] } },
+        tooltip: [{ field: 'gate' }, { field: 'segment' }, { field: 'verdict' }, { field: 'baseline' }, { field: 'candidate' }, { field: 'requests' }],
+      },
+      width: { step: 72 },
+      height: { step: 22 },
     } as TopLevelSpec,
   };
 }

@@ -36,7 +36,9 @@ export async function htmlReport(data: ReportData, warnings: string[] = []): Pro
     ...charts.filter((c) => c.id === 'check-verdicts').map(section),
     data.summaries.length
       ? tableSection('scenarios', 'Per scenario', 'The table <code>rehearse simulate</code> prints: medians over the runs that halted.', scenarioTable(data))
-      : '<p class="empty">This invocation recorded no simulated outcomes.</p>',
+      : data.replayBins.length || data.tune
+        ? ''
+        : '<p class="empty">This invocation recorded no simulated outcomes.</p>',
     ...charts.filter((c) => c.id !== 'check-verdicts').map(section),
     data.tune ? tuneSection(data) : '',
     footer(data),
