@@ -162,8 +162,14 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
     if (schema && res.status === 'ok') out.schema_valid[i] = schema.check(res.output) ? 1 : 0;
 
     // Where the trace is silent, the baseline stub answers for the baseline from the same draws.
-    if (baseline && (Number.isNaN(out.baseline_latency_ms[i]!) || Number.isNaN(out.baseline_output_tokens[i]!))) {
+    const traceHasCost = !Number.isNaN(out.baseline_cost_usd[i]!);
+    if (baseline && (traceHasCost || Number.isNaN(out.baseline_latency_ms[i]!) || Number.isNaN(out.baseline_output_tokens[i]!))) {
       const b = await baseline.call(req);
+      // A trace that records its own cost was priced by its own provider, not by the stub's
+      // prices: the candidate's cost is the trace's, scaled as the stub's prices and tokens change.
+      if (traceHasCost && b.cost_usd !== null && b.cost_usd > 0 && res.cost_usd !== null) {
+        out.candidate_cost_usd[i] = out.baseline_cost_usd[i]! * (res.cost_usd / b.cost_usd);
+      }
       if (Number.isNaN(out.baseline_latency_ms[i]!) && b.status !== 'error') out.baseline_latency_ms[i] = b.latency_ms;
       if (Number.isNaN(out.baseline_ttft_ms[i]!) && b.ttft_ms !== null) out.baseline_ttft_ms[i] = b.ttft_ms;
       if (Number.isNaN(out.baseline_output_tokens[i]!) && b.output_tokens !== null) out.baseline_output_tokens[i] = b.output_tokens;

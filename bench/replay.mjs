@@ -1,0 +1,387 @@
+/**
+ * Shadow replay through the CLI (see bench/README.md, "replay", for what each figure means).
+ *
+ * 1. Throughput: `rehearse replay t.parquet --target <virtual stub, price 1.4> --max --db <fresh>
+ *    --quiet` over a synthetic 200,000-row trace (`traces generate --rows 200000 --seed 1`), against
+ *    DuckDB alone doing a comparable transform (bench/_replay-duckdb.mjs: read the Parquet, the 29
+ *    columns of replay_requests with a candidate cost 1.4 × the baseline's, into a table of a fresh
+ *    DuckDB file), each in its own child process, once per round in rotated order. Where the time
+ *    goes: the same command with --limit 1,000 and 50,000 (fixed cost and cost per row) and with
+ *    --workers 1.
+ * 2. Peak memory: peak RSS (getrusage of the child, and /proc sampling) at two trace sizes, and a
+ *    linear extrapolation to 10 million rows.
+ * 3. HTTP: `serve-stub` (latency p50 1 ms, p99 5 ms) replayed with --max --concurrency 64 against
+ *    `wrk` POSTing a chat completion with 64 connections for the same duration, on the same server.
+ *
+ * Writes bench/results/replay.json. BENCH_ROUNDS=<n> (default 2), BENCH_REPLAY_ROWS (200000),
+ * BENCH_REPLAY_BIG_ROWS (500000), BENCH_HTTP_ROWS (25000).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { BENCH_DIR, ROOT, TMP_DIR, checkBuild, machine, median, perSecond, round, rounds, spread, table, writeResult } from './_lib.mjs';
+import { backgroundOf, removeDb, rows as roundRows, timedChild } from './_exact-lib.mjs';
+
+const NAME = 'replay';
+const envInt = (name, dflt) => {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : dflt;
+};
+const ROUNDS = envInt('BENCH_ROUNDS', 2);
+const ROWS = envInt('BENCH_REPLAY_ROWS', 200_000);
+const BIG_ROWS = envInt('BENCH_REPLAY_BIG_ROWS', 500_000);
+const HTTP_ROWS = envInt('BENCH_HTTP_ROWS', 25_000);
+const FEW = 1_000;
+const SOME = 50_000;
+const PRICE = 1.4;
+const CONCURRENCY = 64;
+const TARGETS = { ratioVsDuckdb: 0.2, tracesPerSecond: 500_000, peakRssMiBAt10M: 512, httpRatioVsWrk: 0.6 };
+
+const build = checkBuild(['cli/main.js', 'replay/replay.js', 'replay/worker.js', 'traces/reader.js', 'targets/stub.js', 'targets/stub-server.js']);
+const started = Date.now();
+const facts = machine();
+const log = (msg) => process.stderr.write(`${NAME}: ${msg}\n`);
+const CLI = path.join(ROOT, 'dist/cli/main.js');
+const CPU_REPORT = path.join(BENCH_DIR, '_cpu-report.mjs');
+const REF = path.join(BENCH_DIR, '_replay-duckdb.mjs');
+const DIR = path.join(TMP_DIR, 'replay');
+rmSync(DIR, { recursive: true, force: true });
+mkdirSync(DIR, { recursive: true });
+const f = (name) => path.join(DIR, name);
+const r3 = (x) => round(x, 3);
+const MiB = (kib) => kib / 1024;
+
+// ---------------------------------------------------------------- inputs
+const STUB = f('stub-virtual.yaml');
+writeFileSync(
+  STUB,
+  `kind: stub
+name: bench-virtual
+model: rehearse-stub
+seed: 1
+candidate: { price: ${PRICE} }
+inject: virtual
+price: { input_per_million: 0.5, output_per_million: 1.5 }
+`,
+);
+const HTTP_STUB = f('stub-http.yaml');
+writeFileSync(
+  HTTP_STUB,
+  `kind: stub
+name: bench-http
+model: rehearse-stub
+seed: 1
+baseline:
+  latency_ms: { p50: 1, p99: 5 }
+  output_tokens: { p50: 20, p99: 60 }
+  error_rate: 0
+  refusal_rate: 0
+nondeterminism: 0
+price: { input_per_million: 0.5, output_per_million: 1.5 }
+serve: { rate_limit_rate: 0 }
+`,
+);
+
+function generate(rows) {
+  const file = f(`t${rows}.parquet`);
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [CLI, 'traces', 'generate', file, '--rows', String(rows), '--seed', '1'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`traces generate: ${r.stderr}`);
+  log(`generated ${rows} rows in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return file;
+}
+
+// ---------------------------------------------------------------- children
+/** Peak RSS of a process by sampling /proc/<pid>/status every 50 ms (a cross-check of getrusage). */
+function sampleRss(pid) {
+  let peakKiB = 0;
+  const read = () => {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) peakKiB = Math.max(peakKiB, Number(m[1]));
+    } catch {}
+  };
+  const timer = setInterval(read, 50);
+  return () => {
+    clearInterval(timer);
+    return peakKiB;
+  };
+}
+
+/** A Node child with its CPU (all threads) and peak RSS reported at exit by bench/_cpu-report.mjs. */
+async function child(job, args) {
+  const cpuFile = f(`${job}.cpu.json`);
+  const r = await timedChild(process.execPath, ['--import', CPU_REPORT, ...args], { cpuFile, env: { REHEARSE_BENCH_CPU_FILE: cpuFile, NO_COLOR: '1' } });
+  rmSync(cpuFile, { force: true });
+  if (r.code !== 0) throw new Error(`${job}: exit ${r.code ?? r.signal}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  return r;
+}
+
+/** `rehearse replay` of `trace` with the virtual stub; returns the timing, its own replay seconds, peak RSS. */
+async function replayJob(job, trace, extra = [], expectRows) {
+  const db = f(`${job}.duckdb`);
+  removeDb(db);
+  const args = [CLI, 'replay', trace, '--target', STUB, '--max', '--db', db, '--quiet', '--json', ...extra];
+  const cpuFile = f(`${job}.cpu.json`);
+  rmSync(cpuFile, { force: true });
+  // timedChild does not expose the pid, so this wraps it: spawn here, sample /proc, time the same way.
+  const res = await timedWithRss(args, cpuFile);
+  removeDb(db);
+  const out = JSON.parse(res.stdout);
+  if (expectRows !== undefined && out.replayed !== expectRows) throw new Error(`${job}: replayed ${out.replayed}, expected ${expectRows}`);
+  return {
+    rows: out.replayed,
+    wall: res.wall,
+    replaySeconds: out.seconds,
+    cpu: res.cpu,
+    cpuPerWall: res.cpu === null ? null : res.cpu / res.wall,
+    rowsPerSecond: out.replayed / res.wall,
+    rowsPerReplaySecond: out.replayed / out.seconds,
+    maxRssMiB: res.maxRssKiB === null ? null : MiB(res.maxRssKiB),
+    sampledPeakRssMiB: MiB(res.sampledKiB),
+    backgroundCores: res.backgroundCores,
+  };
+}
+
+const CLK = 100;
+function machineBusy() {
+  const fld = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  return (fld[0] + fld[1] + fld[2] + fld[5] + fld[6] + (fld[7] ?? 0)) / CLK;
+}
+
+/** Spawns node with the CPU-report preload, samples its RSS, and times it like timedChild. */
+async function timedWithRss(args, cpuFile) {
+  const busy0 = machineBusy();
+  const own0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const { code, signal, stdout, stderr, sampledKiB } = await new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, ['--import', CPU_REPORT, ...args], { env: { ...process.env, REHEARSE_BENCH_CPU_FILE: cpuFile, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stop = sampleRss(c.pid);
+    let stdout = '', stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('error', reject);
+    c.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, sampledKiB: stop() }));
+  });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const ownU = process.cpuUsage(own0);
+  const busy1 = machineBusy();
+  if (code !== 0) throw new Error(`${args[1]}: exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  const report = existsSync(cpuFile) ? JSON.parse(readFileSync(cpuFile, 'utf8')) : null;
+  rmSync(cpuFile, { force: true });
+  const cpu = report ? report.cpuSeconds : null;
+  const ownCpu = (ownU.user + ownU.system) / 1e6;
+  const backgroundCores = Math.max(0, (busy1 - busy0 - ownCpu - (cpu ?? 0)) / wall);
+  return { stdout, wall, cpu, maxRssKiB: report ? report.maxRssKiB : null, sampledKiB, backgroundCores };
+}
+
+async function referenceJob(trace, expectRows) {
+  const db = f('reference.duckdb');
+  removeDb(db);
+  const r = await child('reference', [REF, trace, db, String(PRICE)]);
+  removeDb(db);
+  const out = JSON.parse(r.stdout);
+  if (out.rows !== expectRows) throw new Error(`reference: ${out.rows} rows, expected ${expectRows}`);
+  return {
+    rows: out.rows,
+    wall: r.wall,
+    cpu: r.childCpu,
+    cpuPerWall: r.childCpu === null ? null : r.childCpu / r.wall,
+    rowsPerSecond: out.rows / r.wall,
+    maxRssMiB: r.report ? MiB(r.report.maxRssKiB) : null,
+    backgroundCores: r.backgroundCores,
+  };
+}
+
+// ---------------------------------------------------------------- 1. throughput
+const trace = generate(ROWS);
+log('warming up (page cache, JIT caches)');
+await replayJob('warmup', trace, ['--limit', String(FEW)]);
+await referenceJob(trace, ROWS);
+
+const jobs = {
+  replay: () => replayJob('replay', trace, [], ROWS),
+  reference: () => referenceJob(trace, ROWS),
+  replayWorkers1: () => replayJob('replayWorkers1', trace, ['--workers', '1'], ROWS),
+  replayLimitFew: () => replayJob('replayLimitFew', trace, ['--limit', String(FEW)], FEW),
+  replayLimitSome: () => replayJob('replayLimitSome', trace, ['--limit', String(SOME)], SOME),
+};
+log(`${ROUNDS} rounds of ${Object.keys(jobs).join(', ')} over ${ROWS} rows`);
+const m = Object.fromEntries(Object.keys(jobs).map((j) => [j, []]));
+await rounds(ROUNDS, Object.keys(jobs), async (job) => {
+  const x = await jobs[job]();
+  m[job].push(x);
+  log(`  ${job}: ${x.wall.toFixed(2)} s, ${perSecond(x.rowsPerSecond)}, background ${x.backgroundCores.toFixed(2)} cores`);
+});
+
+const med = (job, field) => median(m[job].map((x) => x[field]));
+const perRound = (fn) => median(m.replay.map((_, i) => fn(i)));
+const ratio = perRound((i) => m.replay[i].rowsPerSecond / m.reference[i].rowsPerSecond);
+const replayRate = med('replay', 'rowsPerSecond');
+const referenceRate = med('reference', 'rowsPerSecond');
+// Fixed cost and cost per row: the --limit runs against the full run, within a round.
+const perRowSeconds = perRound((i) => (m.replay[i].wall - m.replayLimitSome[i].wall) / (ROWS - SOME));
+const fixedSeconds = perRound((i) => m.replayLimitFew[i].wall - FEW * ((m.replay[i].wall - m.replayLimitSome[i].wall) / (ROWS - SOME)));
+const workersRatio = perRound((i) => m.replay[i].rowsPerSecond / m.replayWorkers1[i].rowsPerSecond);
+
+// ---------------------------------------------------------------- 2. peak memory
+const bigTrace = generate(BIG_ROWS);
+log(`peak memory: replay of ${BIG_ROWS} rows`);
+const big = await replayJob('replayBig', bigTrace, [], BIG_ROWS);
+log(`  replayBig: ${big.wall.toFixed(2)} s, peak RSS ${big.maxRssMiB.toFixed(0)} MiB`);
+const small = { rows: ROWS, maxRssMiB: med('replay', 'maxRssMiB'), sampledPeakRssMiB: med('replay', 'sampledPeakRssMiB') };
+const slopeMiBPerMillion = ((big.maxRssMiB - small.maxRssMiB) / (BIG_ROWS - ROWS)) * 1e6;
+const interceptMiB = small.maxRssMiB - (slopeMiBPerMillion * ROWS) / 1e6;
+const at10M = interceptMiB + slopeMiBPerMillion * 10;
+
+// ---------------------------------------------------------------- 3. HTTP vs wrk
+let http = null;
+const wrkPath = spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).stdout.trim();
+{
+  log('HTTP: starting serve-stub');
+  const server = spawn(process.execPath, [CLI, 'serve-stub', '--stub', HTTP_STUB, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      let text = '';
+      const onData = (d) => {
+        text += d;
+        const hit = /http:\/\/127\.0\.0\.1:\d+\/v1/.exec(text);
+        if (hit) resolve(hit[0]);
+      };
+      server.stdout.on('data', onData);
+      server.stderr.on('data', onData);
+      server.on('exit', (code) => reject(new Error(`serve-stub exited ${code}: ${text}`)));
+      setTimeout(() => reject(new Error(`serve-stub printed no URL: ${text}`)), 10_000);
+    });
+    const httpArgs = (job, limit) => [CLI, 'replay', trace, '--target', url, '--max', '--concurrency', String(CONCURRENCY), '--limit', String(limit), '--db', f(`${job}.duckdb`), '--quiet', '--json'];
+    const runHttp = async (job, limit) => {
+      removeDb(f(`${job}.duckdb`));
+      const res = await timedWithRss(httpArgs(job, limit), f(`${job}.cpu.json`));
+      removeDb(f(`${job}.duckdb`));
+      const out = JSON.parse(res.stdout);
+      const errors = out.candidate_errors;
+      return { rows: out.replayed, errors, wall: res.wall, replaySeconds: out.seconds, cpu: res.cpu, requestsPerSecond: out.replayed / out.seconds, requestsPerWallSecond: out.replayed / res.wall, maxRssMiB: MiB(res.maxRssKiB), backgroundCores: res.backgroundCores };
+    };
+    log('HTTP: warm-up replay');
+    await runHttp('httpWarmup', 2000);
+    const replayHttp = await runHttp('httpReplay', HTTP_ROWS);
+    log(`  HTTP replay: ${replayHttp.rows} requests in ${replayHttp.replaySeconds.toFixed(2)} s (${perSecond(replayHttp.requestsPerSecond)}), ${replayHttp.errors} errors`);
+    let wrk = null;
+    if (wrkPath) {
+      const lua = f('post.lua');
+      const body = JSON.stringify({ model: 'rehearse-stub', messages: [{ role: 'user', content: 'How do I handle returns? Today response follows report every refund shipment carefully.' }], stream: false });
+      writeFileSync(lua, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[${body}]]\n`);
+      const seconds = Math.max(2, Math.round(replayHttp.replaySeconds));
+      const busy0 = machineBusy();
+      const w = spawnSync(wrkPath, ['-t2', `-c${CONCURRENCY}`, `-d${seconds}s`, '-s', lua, `${url}/chat/completions`], { encoding: 'utf8' });
+      const busy1 = machineBusy();
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(w.stdout)?.[1]);
+      const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(w.stdout)?.[1] ?? 0);
+      const total = Number(/(\d+) requests in/.exec(w.stdout)?.[1]);
+      wrk = { command: `wrk -t2 -c${CONCURRENCY} -d${seconds}s -s post.lua <url>/chat/completions`, seconds, requests: total, non2xx, requestsPerSecond: rps, machineBusyCores: (busy1 - busy0) / seconds, stdout: w.stdout.trim().split('\n') };
+      log(`  wrk: ${perSecond(rps)} (${non2xx} non-2xx)`);
+    } else log('wrk not found (Debian package `wrk`): HTTP ratio skipped');
+    http = {
+      stub: { latencyMs: { p50: 1, p99: 5 }, outputTokens: { p50: 20, p99: 60 } },
+      concurrency: CONCURRENCY,
+      replay: roundRows([replayHttp])[0],
+      wrk,
+      ratio: wrk ? r3(replayHttp.requestsPerSecond / wrk.requestsPerSecond) : null,
+      ratioWallTime: wrk ? r3(replayHttp.requestsPerWallSecond / wrk.requestsPerSecond) : null,
+      target: TARGETS.httpRatioVsWrk,
+      met: wrk ? replayHttp.requestsPerSecond / wrk.requestsPerSecond >= TARGETS.httpRatioVsWrk : null,
+      skipped: wrk ? null : 'wrk not installed',
+    };
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
+// ---------------------------------------------------------------- figures
+const all = { ...m, replayBig: [big] };
+const result = {
+  bench: NAME,
+  date: new Date().toISOString(),
+  durationSeconds: null,
+  machine: facts,
+  build,
+  backgroundLoad: backgroundOf(all),
+  rounds: ROUNDS,
+  trace: { generator: `node dist/cli/main.js traces generate <tmp>/t.parquet --rows ${ROWS} --seed 1`, rows: ROWS, columns: 'every canonical column: texts (input messages, output), tokens, latency, ttft, status, refusal, cost, feedback' },
+  command: `node dist/cli/main.js replay t.parquet --target <stub: inject virtual, candidate.price ${PRICE}> --max --db <fresh file> --quiet --json`,
+  throughput: {
+    replayRowsPerSecond: r3(replayRate),
+    replayRowsPerReplaySecond: r3(med('replay', 'rowsPerReplaySecond')),
+    referenceRowsPerSecond: r3(referenceRate),
+    ratio: r3(ratio),
+    target: TARGETS.ratioVsDuckdb,
+    met: ratio >= TARGETS.ratioVsDuckdb,
+    absoluteTarget: { tracesPerSecond: TARGETS.tracesPerSecond, cores: facts.cores, met: replayRate >= TARGETS.tracesPerSecond, shortfall: r3(TARGETS.tracesPerSecond / replayRate) },
+    replayCpuPerWall: r3(med('replay', 'cpuPerWall')),
+    referenceCpuPerWall: r3(med('reference', 'cpuPerWall')),
+  },
+  whereTimeGoes: {
+    fixedSecondsPerInvocation: r3(fixedSeconds),
+    marginalMicrosecondsPerRow: r3(perRowSeconds * 1e6),
+    marginalRowsPerSecond: r3(1 / perRowSeconds),
+    limitFewSeconds: r3(med('replayLimitFew', 'wall')),
+    limitSomeSeconds: r3(med('replayLimitSome', 'wall')),
+    workers2OverWorkers1: r3(workersRatio),
+    workers1RowsPerSecond: r3(med('replayWorkers1', 'rowsPerSecond')),
+    note: `--limit ${FEW} and ${SOME} against the full ${ROWS} rows, within a round; fixed = the ${FEW}-row run less ${FEW} rows at the marginal cost`,
+  },
+  memory: {
+    sizes: [
+      { rows: ROWS, maxRssMiB: r3(small.maxRssMiB), sampledPeakRssMiB: r3(small.sampledPeakRssMiB) },
+      { rows: BIG_ROWS, maxRssMiB: r3(big.maxRssMiB), sampledPeakRssMiB: r3(big.sampledPeakRssMiB), wall: r3(big.wall) },
+    ],
+    referencePeakRssMiB: r3(med('reference', 'maxRssMiB')),
+    slopeMiBPerMillionRows: r3(slopeMiBPerMillion),
+    interceptMiB: r3(interceptMiB),
+    extrapolatedMiBAt10MRows: r3(at10M),
+    target: TARGETS.peakRssMiBAt10M,
+    met: at10M <= TARGETS.peakRssMiBAt10M,
+    note: 'peak RSS of the replay process (getrusage maxRSS, all threads; /proc VmRSS sampled every 50 ms as a cross-check); the 10M figure is a straight-line extrapolation from two sizes, not a measurement',
+  },
+  http,
+  spread: Object.fromEntries(Object.keys(m).map((j) => [j, r3(spread(m[j].map((x) => x.wall)))])),
+  measurements: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, roundRows(v)])),
+};
+const fmt = (x) => Math.round(x).toLocaleString('en-US');
+result.summary = [
+  { figure: `replay, virtual stub, ${fmt(ROWS)} rows (rows/s)`, value: `${fmt(replayRate)} /s` },
+  { figure: '  replay / DuckDB SQL alone', value: r3(ratio), target: `≥ ${TARGETS.ratioVsDuckdb}`, met: result.throughput.met },
+  { figure: '  replay rows/s on 2 cores', value: `${fmt(replayRate)} /s`, target: `≥ ${fmt(TARGETS.tracesPerSecond)} /s`, met: result.throughput.absoluteTarget.met },
+  { figure: '  fixed cost per invocation', value: `${r3(fixedSeconds)} s` },
+  { figure: '  workers 2 / workers 1', value: r3(workersRatio) },
+  { figure: `peak RSS at ${fmt(ROWS)} / ${fmt(BIG_ROWS)} rows`, value: `${fmt(small.maxRssMiB)} / ${fmt(big.maxRssMiB)} MiB` },
+  { figure: '  extrapolated to 10M rows', value: `${fmt(at10M)} MiB`, target: `≤ ${TARGETS.peakRssMiBAt10M} MiB`, met: result.memory.met },
+  http && http.wrk
+    ? { figure: 'HTTP replay / wrk, serve-stub', value: http.ratio, target: `≥ ${TARGETS.httpRatioVsWrk}`, met: http.met }
+    : { figure: 'HTTP replay / wrk, serve-stub', value: 'skipped (no wrk)' },
+];
+result.durationSeconds = r3((Date.now() - started) / 1000);
+const file = writeResult(NAME, result);
+rmSync(DIR, { recursive: true, force: true });
+
+console.log(`\n${NAME}: ${facts.node}, ${facts.cpu}, ${facts.cores} cores, ${result.date}`);
+console.log(
+  table([
+    ['job', 'rows', 'wall s (median)', 'rows/s', 'CPU/wall', 'peak RSS MiB', 'bg cores med', 'bg max'],
+    ...Object.entries(all).map(([k, v]) => [
+      k,
+      fmt(v[0].rows),
+      median(v.map((x) => x.wall)).toFixed(2),
+      perSecond(median(v.map((x) => x.rowsPerSecond))),
+      median(v.map((x) => x.cpuPerWall)).toFixed(2),
+      fmt(median(v.map((x) => x.maxRssMiB))),
+      median(v.map((x) => x.backgroundCores)).toFixed(2),
+      Math.max(...v.map((x) => x.backgroundCores)).toFixed(2),
+    ]),
+  ]),
+);
+if (http) console.log(`HTTP: replay ${http.replay.requestsPerSecond} req/s, wrk ${http.wrk?.requestsPerSecond ?? '—'} req/s, ratio ${http.ratio ?? '—'}`);
+console.log('');
+console.log(table([['figure', 'value', 'target', 'met'], ...result.summary.map((s) => [s.figure, s.value, s.target ?? '', s.met === undefined ? '' : s.met ? 'yes' : 'NO'])]));
+if (result.backgroundLoad.maxCores > 0.3) console.log(`warning: other processes used up to ${result.backgroundLoad.maxCores} cores during the measurements`);
+console.log(`\nwrote ${path.relative(ROOT, file)} in ${result.durationSeconds} s`);
