@@ -128,15 +128,18 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
     opts.speed !== undefined ? { kind: 'speed', factor: opts.speed } : opts.rate !== undefined ? { kind: 'rate', perSecond: opts.rate } : opts.max || virtual ? { kind: 'max' } : { kind: 'speed', factor: 1 };
   const target = /^https?:\/\//i.test(opts.target) ? opts.target : path.resolve(opts.target);
 
+  // Both DuckDB instances get a modest memory limit (they spill beyond it): a replay of millions
+  // of rows must not grow with them.
   const trace = await openTrace(traceSpec, {
     batchSize: opts.batchSize,
+    memoryLimit: '256MB',
     ...(opts.map ? { map: opts.map } : {}),
     ...(opts.sample !== undefined ? { sample: opts.sample } : {}),
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
     ...(opts.from !== undefined ? { from: opts.from } : {}),
     ...(opts.to !== undefined ? { to: opts.to } : {}),
   });
-  const store = await Store.open(opts.db);
+  const store = await Store.open(opts.db, { memoryLimit: '256MB' });
   let invocation: string | null = null;
   let stopping = false;
   const onSigint = () => {

@@ -79,6 +79,8 @@ const EM_SCALE = 30;
 const MAX_LEVEL = 52;
 /** Interval sums of at most this many values are drawn one by one. */
 const DIRECT_MAX = 32;
+/** The whole-window split levels in z: Φ^-1(1 − 2^-j), ∞ for j = 0. */
+const LEVEL_Z = Float64Array.from({ length: MAX_LEVEL + 1 }, (_, j) => (j === 0 ? Infinity : -normalQuantile(Math.pow(2, -j))));
 
 // ---------------------------------------------------------------------------------------------
 // Laws of one value on an interval of the uniform scale
@@ -586,11 +588,11 @@ export class SumSampler {
   /**
    * Cumulants of one value below the whole-window split level (fixed in z, so independent of the
    * factor). Latency and ttft: f·X has κ_r = f^r·κ_r(X), from κ_r(X) cached per level. Token
-   * counts: through interpolated sums in μ + ln f (wholeRoundedCumulants), else computed and cached per
-   * factor.
+   * counts: through interpolated sums in μ + ln f (wholeRoundedCumulants) where that applies, else
+   * roundedLognormalCumulants; cached per factor (either way a pure function of μ + ln f and level).
    */
   private wholeCumulants(level: number, factor: number): Float64Array {
-    const zHi = level === 0 ? Infinity : -normalQuantile(Math.pow(2, -level));
+    const zHi = LEVEL_Z[level]!;
     if (!this.rounded) {
       const at = 4 * level;
       if (!this.baseValid[level]) {
@@ -605,15 +607,14 @@ export class SumSampler {
       }
       return this.cum;
     }
-    const lnF = Math.log(factor);
-    if (lnF >= LN_F_MIN && lnF <= LN_F_MAX && wholeRoundedCumulants(this.mu + lnF, this.sigma, zHi, this.cum)) return this.cum;
     if (factor !== this.wholeFactor) {
       this.wholeValid.fill(0);
       this.wholeFactor = factor;
     }
     const at = 4 * level;
     if (!this.wholeValid[level]) {
-      this.intervalCumulants(factor, -Infinity, zHi);
+      const lnF = Math.log(factor);
+      if (!(lnF >= LN_F_MIN && lnF <= LN_F_MAX && wholeRoundedCumulants(this.mu + lnF, this.sigma, zHi, this.cum))) this.intervalCumulants(factor, -Infinity, zHi);
       this.wholeCum.set(this.cum, at);
       this.wholeValid[level] = 1;
     }
@@ -698,7 +699,7 @@ export class SumSampler {
       const share = Math.pow(2, -level);
       const uCut = uLo + (uHi - uLo) * (1 - share);
       const vCut = vHi + (vLo - vHi) * share;
-      zCut = whole ? -normalQuantile(share) : zCut;
+      zCut = whole ? LEVEL_Z[level]! : zCut;
       const above = binomial(rng, c, share);
       n = c - above;
       top = this.direct(rng, above, factor, uCut, vCut, uHi, vHi);

@@ -144,11 +144,14 @@ export class Store {
   ) {}
 
   /** Opens (creating if needed) the database file; a file locked by another process is exit 2. */
-  static async open(file: string, options: { readOnly?: boolean } = {}): Promise<Store> {
+  static async open(file: string, options: { readOnly?: boolean; memoryLimit?: string } = {}): Promise<Store> {
     if (!options.readOnly) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     let instance: DuckDBInstance;
     try {
-      instance = await DuckDBInstance.create(file, options.readOnly ? { access_mode: 'READ_ONLY' } : {});
+      instance = await DuckDBInstance.create(file, {
+        ...(options.readOnly ? { access_mode: 'READ_ONLY' } : {}),
+        ...(options.memoryLimit ? { memory_limit: options.memoryLimit } : {}),
+      });
     } catch (err) {
       throw storeError(file, err);
     }
