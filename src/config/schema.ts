@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { finite, multiplier, quantilePair, rate } from './fields.js';
 
 /**
  * The scenario and gate file formats. Every field is described where it is declared, with its
@@ -18,21 +19,7 @@ const duration = (what: string) =>
     .regex(new RegExp(DURATION_PATTERN), { message: 'must be a duration such as 90s, 30m, 2h or 1h30m' })
     .describe(`${what} A duration: a number and a unit (ms, s, m, h, d), e.g. \`90s\`, \`30m\`, \`2h\`, \`1h30m\`.`);
 
-const finite = () => z.number().refine(Number.isFinite, { message: 'must be a finite number' });
-const rate = (what: string) => finite().min(0).max(1).default(0).describe(`${what} A probability in [0, 1]. Default 0.`);
-const multiplier = (what: string) =>
-  finite().min(0).default(1).describe(`${what} A multiplier on the baseline: 1 (the default) leaves it unchanged, 1.25 is 25% more.`);
 
-const quantilePair = (what: string, p50: number, p99: number) =>
-  z
-    .object({
-      p50: finite().gt(0).describe('Median. Must be above 0.'),
-      p99: finite().gt(0).describe('99th percentile. Must be at least p50; equal to p50 gives a constant.'),
-    })
-    .strict()
-    .refine((q) => q.p99 >= q.p50, { message: 'p99 must be at least p50', path: ['p99'] })
-    .default({ p50, p99 })
-    .describe(`${what} A lognormal distribution through its median and 99th percentile. Default { p50: ${p50}, p99: ${p99} }.`);
 
 export const GateSchema = z
   .object({

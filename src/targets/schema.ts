@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { finite, multiplier, quantilePair, rate } from '../config/fields.js';
 
 /**
  * The target file formats: `kind: stub`, `kind: http` and `kind: module`. As in
@@ -13,7 +14,6 @@ export type TargetKind = (typeof TARGET_KINDS)[number];
 const DURATION = /^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d)\s*)+$/;
 const TIMEOUT = /^\s*(?:(\d+(\.\d+)?\s*(ms|s|m|h|d)\s*)+|\d+(\.\d+)?\s*x\s*)$/;
 
-const finite = () => z.number().refine(Number.isFinite, { message: 'must be a finite number' });
 
 const duration = (what: string, dflt: string) =>
   z
@@ -31,20 +31,7 @@ const timeout = (what: string) =>
         'never less than `timeout_floor`; `timeout_fallback` for requests whose trace has no latency).',
     );
 
-const rate = (what: string) => finite().min(0).max(1).default(0).describe(`${what} A probability in [0, 1]. Default 0.`);
-const multiplier = (what: string) =>
-  finite().min(0).default(1).describe(`${what} A multiplier on the baseline: 1 (the default) leaves it unchanged, 1.25 is 25% more.`);
 
-const quantilePair = (what: string, p50: number, p99: number) =>
-  z
-    .object({
-      p50: finite().gt(0).describe('Median. Must be above 0.'),
-      p99: finite().gt(0).describe('99th percentile. Must be at least p50; equal to p50 gives a constant.'),
-    })
-    .strict()
-    .refine((q) => q.p99 >= q.p50, { message: 'p99 must be at least p50', path: ['p99'] })
-    .default({ p50, p99 })
-    .describe(`${what} A lognormal distribution through its median and 99th percentile. Default { p50: ${p50}, p99: ${p99} }.`);
 
 const priceSchema = (what: string) =>
   z
