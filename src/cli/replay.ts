@@ -78,7 +78,7 @@ export function replayCommand(): Command {
     .option('--refusal-pattern <regex>', 'another pattern that marks a refusal (repeatable; finish_reason content_filter always does)', collect)
     .option('--schema <file.json>', 'a JSON Schema the candidate outputs must satisfy')
     .option('--baseline-price <in,out>', "USD per million tokens for the baseline's cost when the trace has none", prices)
-    .option('--batch-size <n>', 'requests per batch: the unit handed to a worker and committed at once', positiveInt('--batch-size'), 256)
+    .option('--batch-size <n>', 'requests per batch: the unit handed to a worker and committed at once', positiveInt('--batch-size'), 2048)
     .option('--resume [invocation]', 'continue an interrupted replay (the latest unfinished one of this trace and target, or the id given)')
     .option('--db <file>', 'DuckDB file the results accumulate in', DEFAULT_DB)
     .option('--json', 'print the summary as JSON')
