@@ -291,8 +291,8 @@ function eulerMaclaurin(mu: number, sigma: number, zHi: number, mass: number, s:
     const atA = (Math.pow(ta - s, j + 1) * wa) / (j + 1);
     JJ[j] = atB - atA + CPM[j + 1]! / (j + 1);
   }
-  endTerms(mu, sigma, zHi, mass, s, ta, -1, END_A);
-  if (finiteB) endTerms(mu, sigma, zHi, mass, s, tb, 1, END_B);
+  endTerms(sigma, alpha, wa, mass, s, ta, -1, END_A);
+  if (finiteB) endTerms(sigma, beta, wb, mass, s, tb, 1, END_B);
   else END_B.fill(0);
   acc[0] = JJ[0]! / mass + END_A[0]! + END_B[0]!;
   acc[1] = (2 * JJ[1]!) / mass + END_A[1]! + END_B[1]!;
@@ -302,11 +302,10 @@ function eulerMaclaurin(mu: number, sigma: number, zHi: number, mass: number, s:
 
 /**
  * h_r/2 + sgn·h_r'/12 − sgn·h_r'''/720 at t = x − ½ for the four summands h_r(x) = D_r(t − s)·W(t):
- * sgn = −1 at the lower end, +1 at the upper end.
+ * sgn = −1 at the lower end, +1 at the upper end; z = z(t) and massAbove = Φ(zHi) − Φ(z), as the caller has them.
  */
-function endTerms(mu: number, sigma: number, zHi: number, mass: number, s: number, t: number, sgn: number, out: Float64Array): void {
-  const z = (Math.log(t) - mu) / sigma;
-  const w = normalMass(z, zHi) / mass;
+function endTerms(sigma: number, z: number, massAbove: number, mass: number, s: number, t: number, sgn: number, out: Float64Array): void {
+  const w = massAbove / mass;
   // W' = −p/mass, W'' = −p'/mass, W''' = −p''/mass with the lognormal density p and, for
   // A = 1 + z/σ, p' = −p·A/t and p'' = p·(A² + A − 1/σ²)/t².
   const p = Math.exp(-0.5 * z * z) / (Math.sqrt(2 * Math.PI) * sigma * t);
@@ -352,7 +351,10 @@ function endTerms(mu: number, sigma: number, zHi: number, mass: number, s: numbe
  * summation at the CHEB_N + 1 points between and beyond its nodes (where the interpolation error
  * peaks), to T_ABS_TOL of Σ t_k^i; a segment that fails is computed directly. Used only for factors
  * with ln f in [LN_F_MIN, LN_F_MAX], when the cut and the tail cut-off leave k < K whole (xHi ≥ K − ½,
- * e^(μ' − TAIL_Z·σ) < K − 1) and σ ≥ T_MIN_SIGMA; otherwise roundedLognormalCumulants.
+ * e^(μ' − TAIL_Z·σ) < K − 1) and σ ≥ T_MIN_SIGMA; otherwise roundedLognormalCumulants. Against
+ * roundedLognormalCumulants over σ 0.1..2, levels 0..30 and medians ~10..10^4 (the test): at most
+ * ~5e-13 relative on mean and variance, ~1e-11 on the standardised skewness, ~2e-10 on the
+ * standardised excess kurtosis (the worst at σ = 0.1).
  */
 const CHEB_N = 16;
 /**
@@ -365,6 +367,8 @@ const LN_F_MIN = -2;
 const LN_F_MAX = 1.5;
 /** Segments kept (about 0.5 KB each) before the cache is emptied; rebuilding gives the same values. */
 const T_MAX_SEGMENTS = 8192;
+/** Values of σ kept (a table of ~EM_SCALE/σ logarithms each) before the cache is emptied. */
+const T_MAX_TABLES = 256;
 /** Chebyshev nodes on (−1, 1). */
 const CHEB_X = Float64Array.from({ length: CHEB_N }, (_, i) => Math.cos((Math.PI * (i + 0.5)) / CHEB_N));
 /** Per σ: Σ t_k^i (i = 0..3) over k = 2..K−1, and the segments' coefficients (null: computed directly). */
@@ -384,6 +388,10 @@ const T_OUT = new Float64Array(4);
 function tTable(sigma: number): TTable {
   let tab = tTables.get(sigma);
   if (tab === undefined) {
+    if (tTables.size >= T_MAX_TABLES) {
+      tTables.clear();
+      tSegmentCount = 0;
+    }
     const K = Math.ceil(EM_SCALE / sigma);
     const P = new Float64Array(4);
     const logT = new Float64Array(Math.max(0, K - 2));
@@ -634,20 +642,27 @@ export class SumSampler {
    * For token counts, whether the unrounded lognormal on the same interval misses the thresholds
    * by a wide margin (1.5 times), in which case the rounded law, whose cumulants cost several
    * times more, is not tried at that level. Skipping a level never affects exactness, only which
-   * (deeper) level or direct draw is used.
+   * (deeper) level or direct draw is used. For whole-window laws whose values are large on the
+   * lattice (median·σ ≥ 10, and under 1e-6 of the mass below 1.5, where max(1, ·) bites), rounding
+   * moves the standardised cumulants by ~1/(8κ2) ≤ 1e-3 relative, so the margin is 2% there.
    */
   private hopeless(j: number, factor: number, zLo: number, zCut: number, n: number, whole: boolean): boolean {
     if (!this.rounded) return false;
     if (whole) {
       const at = 4 * j;
       if (!this.proxyValid[j]) {
-        lognormalCumulants(0, this.sigma, -Infinity, j === 0 ? Infinity : -normalQuantile(Math.pow(2, -j)), this.proxy);
+        lognormalCumulants(0, this.sigma, -Infinity, LEVEL_Z[j]!, this.proxy);
         this.proxyCum.set(this.proxy, at);
         this.proxyValid[j] = 1;
       }
       for (let i = 0; i < 4; i++) this.proxy[i] = this.proxyCum[at + i]!;
     } else lognormalCumulants(this.mu + Math.log(factor), this.sigma, zLo, zCut, this.proxy);
-    return !this.qualifies(this.proxy, n, 1.5);
+    let slack = 1.5;
+    if (whole) {
+      const median = Math.exp(this.mu) * factor;
+      if (median * this.sigma >= 10 && median * Math.exp(-5 * this.sigma) >= 1.5) slack = 1.02;
+    }
+    return !this.qualifies(this.proxy, n, slack);
   }
 
   /** The sum of c values iid on (u_lo, u_hi) of the uniform scale (1 − u given as v), one by one. */
