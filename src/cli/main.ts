@@ -1,32 +1,35 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../store/invocations.js';
-import { checkCommand } from './check.js';
-import { mergeCommand } from './merge.js';
-import { queryCommand } from './query.js';
-import { replayCommand } from './replay.js';
-import { reportCommand } from './report.js';
-import { schemaCommand } from './schema.js';
-import { serveStubCommand } from './serve-stub.js';
-import { simulateCommand } from './simulate.js';
-import { tracesCommand } from './traces.js';
-import { tuneCommand } from './tune.js';
+import type { Command as CommandType } from 'commander';
+
+/**
+ * Each command's module, loaded on demand: a command pulls in what it needs (DuckDB, undici,
+ * Arrow, Vega) and nothing else, so `rehearse query` does not pay for importing `replay`'s
+ * dependencies. Help and unknown commands load them all.
+ */
+const COMMANDS: Record<string, () => Promise<CommandType>> = {
+  simulate: async () => (await import('./simulate.js')).simulateCommand(),
+  check: async () => (await import('./check.js')).checkCommand(),
+  replay: async () => (await import('./replay.js')).replayCommand(),
+  tune: async () => (await import('./tune.js')).tuneCommand(),
+  merge: async () => (await import('./merge.js')).mergeCommand(),
+  report: async () => (await import('./report.js')).reportCommand(),
+  query: async () => (await import('./query.js')).queryCommand(),
+  'serve-stub': async () => (await import('./serve-stub.js')).serveStubCommand(),
+  schema: async () => (await import('./schema.js')).schemaCommand(),
+  traces: async () => (await import('./traces.js')).tracesCommand(),
+};
 
 const program = new Command('rehearse')
   .description('Rehearse a model rollout offline: shadow replay of stored traces, seeded canary simulation, gate tuning and CI checks, recorded in DuckDB.')
   .version(VERSION)
   .showHelpAfterError('(run with --help for usage)')
-  .exitOverride()
-  .addCommand(simulateCommand())
-  .addCommand(checkCommand())
-  .addCommand(replayCommand())
-  .addCommand(tuneCommand())
-  .addCommand(mergeCommand())
-  .addCommand(reportCommand())
-  .addCommand(queryCommand())
-  .addCommand(serveStubCommand())
-  .addCommand(schemaCommand())
-  .addCommand(tracesCommand());
+  .exitOverride();
+
+const named = process.argv[2];
+const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
+for (const name of wanted) program.addCommand(await COMMANDS[name]!());
 
 for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
 
