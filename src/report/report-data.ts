@@ -1,3 +1,4 @@
+import type { OutcomeSummary } from '../sim/outcome-summary.js';
 import type { Json } from '@duckdb/node-api';
 import { UserError } from '../config/errors.js';
 import type { Store } from '../store/database.js';
@@ -24,20 +25,8 @@ export interface InvocationInfo {
   version: string;
 }
 
-/** One scenario under one gate config: the row `simulate` prints. */
-export interface ScenarioSummary {
-  scenario: string;
-  gateConfig: string;
-  runs: number;
-  rollback: number;
-  hold: number;
-  promote: number;
-  topGate: string | null;
-  topGateShare: number;
-  medianHaltStage: number | null;
-  medianDetectedMinute: number | null;
-  meanCanaryRequests: number;
-}
+/** One scenario under one gate config: the row `simulate` prints, read back from the store. */
+export type ScenarioSummary = Omit<OutcomeSummary, 'gateCounts'>;
 
 export interface OutcomeShare {
   scenario: string;

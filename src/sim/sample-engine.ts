@@ -131,6 +131,20 @@ class ArmSamples {
   thumbsDown = 0;
   sums = new Float64Array(METRICS);
 
+  /** Stores a window's tallies, kept in locals while drawing so the hot loop stays in registers. */
+  tally(m: number, errors: number, refusals: number, ok: number, td: number, sLat: number, sTtft: number, sOut: number, sIn: number, sCost: number): void {
+    this.m = m;
+    this.errors = errors;
+    this.refusals = refusals;
+    this.ok = ok;
+    this.thumbsDown = td;
+    this.sums[LAT] = sLat;
+    this.sums[TTFT] = sTtft;
+    this.sums[OUT] = sOut;
+    this.sums[IN] = sIn;
+    this.sums[COST] = sCost;
+  }
+
   reset(capacity: number): void {
     this.m = this.n = this.errors = this.refusals = this.ok = this.thumbsDown = 0;
     this.sums.fill(0);
@@ -227,16 +241,7 @@ function drawArm(rng: Rng, law: ArmLaw, count: number, factor: number, s: ArmSam
     sCost += c;
     m++;
   }
-  s.m = m;
-  s.errors = errors;
-  s.refusals = refusals;
-  s.ok = ok;
-  s.thumbsDown = td;
-  s.sums[LAT] = sLat;
-  s.sums[TTFT] = sTtft;
-  s.sums[OUT] = sOut;
-  s.sums[IN] = sIn;
-  s.sums[COST] = sCost;
+  s.tally(m, errors, refusals, ok, td, sLat, sTtft, sOut, sIn, sCost);
 }
 
 /**
@@ -296,16 +301,7 @@ function drawArmEmpirical(rng: Rng, law: ArmLaw, e: EmpiricalTraffic, count: num
     sCost += c;
     m++;
   }
-  s.m = m;
-  s.errors = errors;
-  s.refusals = refusals;
-  s.ok = ok;
-  s.thumbsDown = td;
-  s.sums[LAT] = sLat;
-  s.sums[TTFT] = sTtft;
-  s.sums[OUT] = sOut;
-  s.sums[IN] = sIn;
-  s.sums[COST] = sCost;
+  s.tally(m, errors, refusals, ok, td, sLat, sTtft, sOut, sIn, sCost);
 }
 
 function writeCounts(out: Float64Array, at: number, n: number, errors: number, refusals: number, ok: number, td: number): void {

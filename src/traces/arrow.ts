@@ -10,7 +10,7 @@ import {
   vectorFromArray,
   type Vector,
 } from 'apache-arrow';
-import { NUMBER_COLUMNS, TEXT_COLUMNS, type TraceBatch, type TraceStatus } from './canonical.js';
+import { CANONICAL_COLUMNS, NUMBER_COLUMNS, TEXT_COLUMNS, type TraceBatch, type TraceStatus } from './canonical.js';
 
 /**
  * A {@link TraceBatch} as Apache Arrow: the columnar currency between threads and files
@@ -18,25 +18,7 @@ import { NUMBER_COLUMNS, TEXT_COLUMNS, type TraceBatch, type TraceStatus } from 
  * back as a Float64Array view without copying), text Utf8 with nulls, `refusal` Uint8 (0/1),
  * `status` Utf8, `row` Float64 (1-based source row).
  */
-export const ARROW_COLUMN_ORDER = [
-  'row',
-  'request_id',
-  'timestamp',
-  'session_id',
-  'tenant',
-  'route',
-  'model',
-  'input',
-  'output',
-  'input_tokens',
-  'output_tokens',
-  'latency_ms',
-  'ttft_ms',
-  'status',
-  'refusal',
-  'cost_usd',
-  'feedback',
-] as const;
+export const ARROW_COLUMN_ORDER = ['row', ...CANONICAL_COLUMNS] as const;
 
 /**
  * The batch as an Arrow table; `columns` picks (and orders) the columns, every one by default.
