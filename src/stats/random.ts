@@ -22,6 +22,20 @@ export class Rng {
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
   }
 
+  /**
+   * A stream from four 32-bit state words (not all zero), for callers that derive the state
+   * themselves from a fast hash instead of seedrandom's key expansion (one stream per request).
+   */
+  static fromState(s0: number, s1: number, s2: number, s3: number): Rng {
+    const r = Object.create(Rng.prototype) as Rng;
+    r.s0 = s0 | 0;
+    r.s1 = s1 | 0;
+    r.s2 = s2 | 0;
+    r.s3 = s3 | 0;
+    if ((r.s0 | r.s1 | r.s2 | r.s3) === 0) r.s0 = 1;
+    return r;
+  }
+
   /** The stream of run `run` of a scenario seeded with `seed`. */
   static forRun(seed: number, run: number, purpose = 'run'): Rng {
     return new Rng(`rehearse:${purpose}:${seed}:${run}`);
