@@ -78,7 +78,7 @@ export function replayCommand(): Command {
     .option('--refusal-pattern <regex>', 'another pattern that marks a refusal (repeatable; finish_reason content_filter always does)', collect)
     .option('--schema <file.json>', 'a JSON Schema the candidate outputs must satisfy')
     .option('--baseline-price <in,out>', "USD per million tokens for the baseline's cost when the trace has none", prices)
-    .option('--batch-size <n>', 'requests per batch: the unit handed to a worker and committed at once', positiveInt('--batch-size'), 2048)
+    .option('--batch-size <n>', 'requests per batch: the unit handed to a worker (results are committed every 32,768 requests or 2 seconds, whichever comes first)', positiveInt('--batch-size'), 2048)
     .option('--resume [invocation]', 'continue an interrupted replay (the latest unfinished one of this trace and target, or the id given)')
     .option('--db <file>', 'DuckDB file the results accumulate in', DEFAULT_DB)
     .option('--json', 'print the summary as JSON')
@@ -122,6 +122,7 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
   }
   // Resolve the target here, so a bad file or URL fails before any work, and to pick the pacing.
   const probe = await loadTarget(opts.target);
+  const probeIsStub = probe instanceof StubTarget;
   const virtual = probe instanceof StubTarget && probe.config.inject === 'virtual';
   await probe.close();
   const pacing: Pacing =
@@ -129,17 +130,18 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
   const target = /^https?:\/\//i.test(opts.target) ? opts.target : path.resolve(opts.target);
 
   // Both DuckDB instances get a modest memory limit (they spill beyond it): a replay of millions
-  // of rows must not grow with them.
+  // of rows must not grow with them. The reader needs room for Parquet row groups on each of
+  // DuckDB's threads (64 MB failed); the store only appends, and evicts what it has written.
   const trace = await openTrace(traceSpec, {
     batchSize: opts.batchSize,
-    memoryLimit: '256MB',
+    memoryLimit: '128MB',
     ...(opts.map ? { map: opts.map } : {}),
     ...(opts.sample !== undefined ? { sample: opts.sample } : {}),
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
     ...(opts.from !== undefined ? { from: opts.from } : {}),
     ...(opts.to !== undefined ? { to: opts.to } : {}),
   });
-  const store = await Store.open(opts.db, { memoryLimit: '256MB' });
+  const store = await Store.open(opts.db, { memoryLimit: '64MB' });
   let invocation: string | null = null;
   let stopping = false;
   const onSigint = () => {
@@ -184,6 +186,7 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
       refusalPatterns: opts.refusalPattern ?? [],
       schema,
       baselinePrice: opts.baselinePrice ?? null,
+      inputText: probeIsStub && !schema ? 'without-input-tokens' : 'all',
       stopped: () => stopping,
       onResults: (rows, errors) => {
         errorsSeen += errors;

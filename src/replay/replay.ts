@@ -2,11 +2,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Store } from '../store/database.js';
-import { batchToIPC } from '../traces/arrow.js';
+import { tableToIPC } from 'apache-arrow';
+import { type ReplayRequestColumns, ReplayRequestsWriter } from '../store/replay-requests.js';
+import { batchToArrowTable } from '../traces/arrow.js';
 import type { TraceBatch } from '../traces/canonical.js';
 import type { Trace } from '../traces/reader.js';
 import type { Pacing } from './pacing.js';
-import type { ReplayResult, ReplayTask } from './worker.js';
+import { CANDIDATE_STATUSES, type ReplayResult, type ReplayTask } from './worker.js';
+
+const ERROR = CANDIDATE_STATUSES.indexOf('error');
+const TIMEOUT = CANDIDATE_STATUSES.indexOf('timeout');
 
 /**
  * The replay engine: trace batches stream out of DuckDB, cross to workers as Arrow IPC by
@@ -26,6 +31,13 @@ export interface ReplayOptions {
   /** Stop dispatching new batches (Ctrl-C); in-flight batches still land. */
   stopped?: () => boolean;
   onResults?: (rows: number, errors: number) => void;
+  /**
+   * Which rows' input text the target needs: a stub reads it only to estimate input tokens
+   * (and to make up answers to check against a schema); real targets send it.
+   */
+  inputText?: 'all' | 'without-input-tokens';
+  /** Rows gathered before a commit (default 32,768); a commit also happens every 2 seconds. */
+  commitRows?: number;
 }
 
 export interface ReplayCounts {
@@ -77,46 +89,42 @@ function withoutStored(b: TraceBatch, stored: ReadonlySet<number>): TraceBatch |
   };
 }
 
-async function appendResults(store: Store, invocationId: string, r: ReplayResult): Promise<void> {
-  const a = await store.appender('replay_requests');
-  const d = (x: number) => (Number.isNaN(x) ? a.appendNull() : a.appendDouble(x));
-  const t = (x: string | null | undefined) => (x === null || x === undefined ? a.appendNull() : a.appendVarchar(x));
-  for (let i = 0; i < r.length; i++) {
-    a.appendVarchar(invocationId);
-    a.appendVarchar(r.request_id[i]!);
-    a.appendBigInt(BigInt(r.row_index[i]!));
-    d(r.timestamp_ms[i]!);
-    t(r.session_id[i]);
-    t(r.tenant[i]);
-    t(r.route[i]);
-    t(r.model[i]);
-    d(r.input_tokens[i]!);
-    d(r.baseline_latency_ms[i]!);
-    d(r.candidate_latency_ms[i]!);
-    d(r.baseline_ttft_ms[i]!);
-    d(r.candidate_ttft_ms[i]!);
-    d(r.baseline_output_tokens[i]!);
-    d(r.candidate_output_tokens[i]!);
-    d(r.candidate_input_tokens[i]!);
-    d(r.baseline_cost_usd[i]!);
-    d(r.candidate_cost_usd[i]!);
-    t(r.baseline_status[i]);
-    a.appendVarchar(r.candidate_status[i]!);
-    a.appendBoolean(r.baseline_refusal[i] === 1);
-    a.appendBoolean(r.candidate_refusal[i] === 1);
-    d(r.baseline_feedback[i]!);
-    d(r.similarity[i]!);
-    if (r.schema_valid[i] === 255) a.appendNull();
-    else a.appendBoolean(r.schema_valid[i] === 1);
-    t(r.finish_reason[i]);
-    t(r.error[i]);
-    d(r.attempts[i]!);
-    d(r.sent_offset_ms[i]!);
-    a.endRow();
-  }
-  // One flush, one commit: the batch is stored whole or, if the process dies first, not at all.
-  a.flushSync();
-  a.closeSync();
+/** The trace's columns a worker reads: the rest stay here and are written beside its results. */
+const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', 'input_tokens', 'output_tokens', 'latency_ms', 'ttft_ms', 'refusal', 'cost_usd'] as const;
+
+/** A batch's stored form: the trace's own columns and what the worker computed. */
+function requestColumns(b: TraceBatch, r: ReplayResult): ReplayRequestColumns {
+  return {
+    length: b.length,
+    request_id: b.request_id,
+    row_index: b.row,
+    timestamp_ms: b.timestamp,
+    session_id: b.session_id,
+    tenant: b.tenant,
+    route: b.route,
+    model: b.model,
+    input_tokens: r.input_tokens,
+    baseline_latency_ms: r.baseline_latency_ms,
+    candidate_latency_ms: r.candidate_latency_ms,
+    baseline_ttft_ms: r.baseline_ttft_ms,
+    candidate_ttft_ms: r.candidate_ttft_ms,
+    baseline_output_tokens: r.baseline_output_tokens,
+    candidate_output_tokens: r.candidate_output_tokens,
+    candidate_input_tokens: r.candidate_input_tokens,
+    baseline_cost_usd: r.baseline_cost_usd,
+    candidate_cost_usd: r.candidate_cost_usd,
+    baseline_status: b.status,
+    candidate_status: { codes: r.candidate_status, texts: CANDIDATE_STATUSES },
+    baseline_refusal: r.baseline_refusal,
+    candidate_refusal: r.candidate_refusal,
+    baseline_feedback: b.feedback,
+    similarity: r.similarity,
+    schema_valid: r.schema_valid,
+    finish_reason: { codes: r.finish_reason, texts: r.texts },
+    error: { codes: r.error, texts: r.texts },
+    attempts: r.attempts,
+    sent_offset_ms: r.sent_offset_ms,
+  };
 }
 
 /**
@@ -136,8 +144,9 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
   let index = 0;
   // Stored results are appended strictly one batch at a time, in completion order.
   let writing: Promise<void> = Promise.resolve();
+  const writer = new ReplayRequestsWriter(store, invocationId, { commitRows: options.commitRows });
   try {
-    for await (const raw of trace.batches()) {
+    for await (const raw of trace.batches({ texts: { input: options.inputText ?? 'all' } })) {
       if (options.stopped?.()) {
         counts.interrupted = true;
         break;
@@ -151,7 +160,7 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
         continue;
       }
       counts.skipped += raw.length - batch.length;
-      const ipc = batchToIPC(batch);
+      const ipc = tableToIPC(batchToArrowTable(batch, WORKER_COLUMNS), 'stream');
       const task: ReplayTask = {
         ipc,
         target: options.target,
@@ -167,9 +176,9 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
       const p: Promise<void> = (pool.run(task, { transferList: [ipc.buffer as ArrayBuffer] }) as Promise<ReplayResult>)
         .then((result) => {
           writing = writing.then(async () => {
-            await appendResults(store, invocationId, result);
+            await writer.append(requestColumns(batch, result));
             let errors = 0;
-            for (const s of result.candidate_status) if (s === 'error' || s === 'timeout') errors++;
+            for (const code of result.candidate_status) if (code === ERROR || code === TIMEOUT) errors++;
             counts.replayed += result.length;
             counts.candidateErrors += errors;
             options.onResults?.(result.length, errors);
@@ -190,6 +199,9 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
     if (failure) throw failure;
     return counts;
   } finally {
+    // Whatever was appended is whole batches: it is committed even when a worker failed.
+    await writing.catch(() => {});
+    writer.commit();
     await pool.destroy();
   }
 }

@@ -29,46 +29,69 @@ export interface ReplayTask {
   baselinePrice: { input_per_million: number; output_per_million: number } | null;
 }
 
+/**
+ * What a worker computed for a batch, column by column: the candidate's side, the comparison, and
+ * the baseline's values where the trace was silent and a stub answered for it. The trace's own
+ * columns stay with the main thread, which sent them and writes them beside these.
+ */
 export interface ReplayResult {
   length: number;
-  request_id: string[];
-  row_index: Float64Array;
-  timestamp_ms: Float64Array;
-  session_id: (string | null)[];
-  tenant: (string | null)[];
-  route: (string | null)[];
-  model: (string | null)[];
-  input_tokens: Float64Array;
-  baseline_latency_ms: Float64Array;
   candidate_latency_ms: Float64Array;
-  baseline_ttft_ms: Float64Array;
   candidate_ttft_ms: Float64Array;
-  baseline_output_tokens: Float64Array;
   candidate_output_tokens: Float64Array;
   candidate_input_tokens: Float64Array;
-  baseline_cost_usd: Float64Array;
   candidate_cost_usd: Float64Array;
-  baseline_status: string[];
-  candidate_status: string[];
-  baseline_refusal: Uint8Array;
+  /** Index in {@link CANDIDATE_STATUSES}. */
+  candidate_status: Uint8Array;
   candidate_refusal: Uint8Array;
-  baseline_feedback: Float64Array;
+  baseline_refusal: Uint8Array;
+  /** The trace's values, filled in by the baseline stub where they were missing. */
+  input_tokens: Float64Array;
+  baseline_latency_ms: Float64Array;
+  baseline_ttft_ms: Float64Array;
+  baseline_output_tokens: Float64Array;
+  baseline_cost_usd: Float64Array;
   similarity: Float64Array;
   /** 1 valid, 0 invalid, 255 no schema. */
   schema_valid: Uint8Array;
-  finish_reason: (string | null)[];
-  error: (string | null)[];
+  /** Index into `texts`, 0 for null: finish reasons and errors repeat, so they travel as codes. */
+  finish_reason: Uint16Array;
+  error: Uint16Array;
+  texts: (string | null)[];
   attempts: Float64Array;
   sent_offset_ms: Float64Array;
 }
 
-const targets = new Map<string, Promise<{ candidate: Target; baseline: Target | null }>>();
+export const CANDIDATE_STATUSES = ['ok', 'error', 'timeout', 'refusal'] as const;
+const STATUS_CODE: Record<string, number> = { ok: 0, error: 1, timeout: 2, refusal: 3 };
+
+/** Interns strings as small codes for the trip back; code 0 is null. */
+class TextCodes {
+  readonly texts: (string | null)[] = [null];
+  private readonly codes = new Map<string, number>();
+
+  code(s: string | null): number {
+    if (s === null) return 0;
+    let c = this.codes.get(s);
+    if (c === undefined) {
+      c = this.texts.length;
+      // Past 65,535 distinct texts (errors quoting unique bodies) the rest share the last code's
+      // neighbour: better a generic reason than a wrapped-around wrong one.
+      if (c > 0xfffe) return this.code('(error text omitted: too many distinct errors in one batch)');
+      this.texts.push(s);
+      this.codes.set(s, c);
+    }
+    return c;
+  }
+}
+
+const targets = new Map<string, Promise<{ candidate: Target; baseline: StubTarget | null }>>();
 
 /**
  * The candidate, and for a stub the same stub with every regression at 1: it answers for the
  * baseline where the trace is silent (a token-only trace has no latency), from the same draws.
  */
-function targetsFor(spec: string): Promise<{ candidate: Target; baseline: Target | null }> {
+function targetsFor(spec: string): Promise<{ candidate: Target; baseline: StubTarget | null }> {
   let t = targets.get(spec);
   if (!t) {
     t = loadTarget(spec).then((candidate) => {
@@ -87,32 +110,24 @@ function allocate(b: TraceBatch): ReplayResult {
   const f = () => new Float64Array(n).fill(NaN);
   return {
     length: n,
-    request_id: b.request_id,
-    row_index: b.row,
-    timestamp_ms: b.timestamp,
-    session_id: b.session_id,
-    tenant: b.tenant,
-    route: b.route,
-    model: b.model,
-    input_tokens: b.input_tokens,
-    baseline_latency_ms: b.latency_ms,
     candidate_latency_ms: f(),
-    baseline_ttft_ms: b.ttft_ms,
     candidate_ttft_ms: f(),
-    baseline_output_tokens: b.output_tokens,
     candidate_output_tokens: f(),
     candidate_input_tokens: f(),
-    baseline_cost_usd: b.cost_usd,
     candidate_cost_usd: f(),
-    baseline_status: b.status.slice(),
-    candidate_status: new Array<string>(n).fill('error'),
-    baseline_refusal: b.refusal,
+    candidate_status: new Uint8Array(n).fill(STATUS_CODE.error!),
     candidate_refusal: new Uint8Array(n),
-    baseline_feedback: b.feedback,
+    baseline_refusal: b.refusal,
+    input_tokens: b.input_tokens,
+    baseline_latency_ms: b.latency_ms,
+    baseline_ttft_ms: b.ttft_ms,
+    baseline_output_tokens: b.output_tokens,
+    baseline_cost_usd: b.cost_usd,
     similarity: f(),
     schema_valid: new Uint8Array(n).fill(255),
-    finish_reason: new Array<string | null>(n).fill(null),
-    error: new Array<string | null>(n).fill(null),
+    finish_reason: new Uint16Array(n),
+    error: new Uint16Array(n),
+    texts: [],
     attempts: f(),
     sent_offset_ms: f(),
   };
@@ -131,40 +146,44 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
   const { candidate, baseline } = await targetsFor(task.target);
   const detector = refusalDetector(task.refusalPatterns);
   const schema = task.schema ? new OutputSchema(task.schema) : null;
+  const texts = new TextCodes();
+  const price = task.baselinePrice ?? (candidate instanceof StubTarget ? candidate.config.price : null);
 
-  const one = async (i: number): Promise<void> => {
-    const req: TargetRequest = {
-      request_id: batch.request_id[i]!,
-      timestamp_ms: batch.timestamp[i]!,
-      input: batch.input[i] ?? null,
-      input_tokens: nullable(batch.input_tokens[i]!),
-      output_tokens: nullable(batch.output_tokens[i]!),
-      latency_ms: nullable(batch.latency_ms[i]!),
-      model: batch.model[i] ?? null,
-    };
-    const due = task.startEpochMs + dueOffsetMs(task.pacing, task.indexBase + i, batch.timestamp[i]!, task.firstTimestampMs);
-    await sleepUntil(due);
-    out.sent_offset_ms[i] = Date.now() - task.startEpochMs;
-    const res: TargetResponse = await candidate.call(req);
+  const requestOf = (i: number): TargetRequest => ({
+    request_id: batch.request_id[i]!,
+    timestamp_ms: batch.timestamp[i]!,
+    input: batch.input[i] ?? null,
+    input_tokens: nullable(batch.input_tokens[i]!),
+    output_tokens: nullable(batch.output_tokens[i]!),
+    latency_ms: nullable(batch.latency_ms[i]!),
+    model: batch.model[i] ?? null,
+  });
+  // A stub's made-up words are not an answer: comparing them with the baseline's text would
+  // report noise as a change, so a stub answers with text only when a schema is to be checked
+  // (its refusals keep their text). Real targets always return theirs.
+  const stubText = schema !== null;
+
+  const record = (i: number, req: TargetRequest, res: TargetResponse): void => {
     out.candidate_latency_ms[i] = res.latency_ms;
     out.candidate_ttft_ms[i] = res.ttft_ms ?? NaN;
     out.candidate_output_tokens[i] = res.output_tokens ?? NaN;
     out.candidate_input_tokens[i] = res.input_tokens ?? NaN;
     out.candidate_cost_usd[i] = res.cost_usd ?? NaN;
-    out.finish_reason[i] = res.finish_reason;
-    out.error[i] = res.error;
+    out.finish_reason[i] = texts.code(res.finish_reason);
+    out.error[i] = texts.code(res.error);
     out.attempts[i] = res.attempts;
     const refused = res.status === 'refusal' || (res.status === 'ok' && isRefusal(detector, res.output, res.finish_reason));
-    out.candidate_status[i] = refused ? 'refusal' : res.status;
+    out.candidate_status[i] = refused ? STATUS_CODE.refusal! : STATUS_CODE[res.status]!;
     out.candidate_refusal[i] = refused ? 1 : 0;
-    if (batch.refusal[i] === 0 && batch.output[i]) out.baseline_refusal[i] = isRefusal(detector, batch.output[i]!, null) ? 1 : 0;
-    if (res.output !== null && batch.output[i]) out.similarity[i] = similarity(batch.output[i]!, res.output);
+    const baselineText = batch.output[i];
+    if (batch.refusal[i] === 0 && baselineText) out.baseline_refusal[i] = isRefusal(detector, baselineText, null) ? 1 : 0;
+    if (res.output !== null && baselineText) out.similarity[i] = similarity(baselineText, res.output);
     if (schema && res.status === 'ok') out.schema_valid[i] = schema.check(res.output) ? 1 : 0;
 
     // Where the trace is silent, the baseline stub answers for the baseline from the same draws.
     const traceHasCost = !Number.isNaN(out.baseline_cost_usd[i]!);
     if (baseline && (traceHasCost || Number.isNaN(out.baseline_latency_ms[i]!) || Number.isNaN(out.baseline_output_tokens[i]!))) {
-      const b = await baseline.call(req);
+      const b = baseline.model.answer(req, false);
       // A trace that records its own cost was priced by its own provider, not by the stub's
       // prices: the candidate's cost is the trace's, scaled as the stub's prices and tokens change.
       if (traceHasCost && b.cost_usd !== null && b.cost_usd > 0 && res.cost_usd !== null) {
@@ -175,21 +194,38 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
       if (Number.isNaN(out.baseline_output_tokens[i]!) && b.output_tokens !== null) out.baseline_output_tokens[i] = b.output_tokens;
       if (Number.isNaN(out.input_tokens[i]!) && b.input_tokens !== null) out.input_tokens[i] = b.input_tokens;
     }
-    if (Number.isNaN(out.baseline_cost_usd[i]!)) {
-      const price = task.baselinePrice ?? (candidate instanceof StubTarget ? candidate.config.price : null);
-      if (price) out.baseline_cost_usd[i] = costOf(nullable(out.input_tokens[i]!), nullable(out.baseline_output_tokens[i]!), price.input_per_million, price.output_per_million) ?? NaN;
+    if (Number.isNaN(out.baseline_cost_usd[i]!) && price) {
+      out.baseline_cost_usd[i] = costOf(nullable(out.input_tokens[i]!), nullable(out.baseline_output_tokens[i]!), price.input_per_million, price.output_per_million) ?? NaN;
     }
   };
 
-  // `concurrency` loops pull row indices in order: at most that many requests in flight.
-  let next = 0;
-  const loops = Array.from({ length: Math.max(1, Math.min(task.concurrency, batch.length)) }, async () => {
-    while (next < batch.length) await one(next++);
-  });
-  await Promise.all(loops);
+  if (candidate instanceof StubTarget && candidate.config.inject === 'virtual' && task.pacing.kind === 'max') {
+    // A virtual stub as fast as possible waits for nothing: one plain loop, no promise per request.
+    const sent = Date.now() - task.startEpochMs;
+    for (let i = 0; i < batch.length; i++) {
+      const req = requestOf(i);
+      out.sent_offset_ms[i] = sent;
+      record(i, req, candidate.model.answer(req, stubText));
+    }
+  } else {
+    const one = async (i: number): Promise<void> => {
+      const req = requestOf(i);
+      const due = task.startEpochMs + dueOffsetMs(task.pacing, task.indexBase + i, batch.timestamp[i]!, task.firstTimestampMs);
+      await sleepUntil(due);
+      out.sent_offset_ms[i] = Date.now() - task.startEpochMs;
+      record(i, req, await (candidate instanceof StubTarget ? candidate.call(req, undefined, stubText) : candidate.call(req)));
+    };
+    // `concurrency` loops pull row indices in order: at most that many requests in flight.
+    let next = 0;
+    const loops = Array.from({ length: Math.max(1, Math.min(task.concurrency, batch.length)) }, async () => {
+      while (next < batch.length) await one(next++);
+    });
+    await Promise.all(loops);
+  }
+  out.texts = texts.texts;
 
   const buffers = Object.values(out)
-    .filter((v): v is Float64Array | Uint8Array => v instanceof Float64Array || v instanceof Uint8Array)
+    .filter((v): v is Float64Array | Uint8Array | Uint16Array => ArrayBuffer.isView(v))
     .map((v) => v.buffer as ArrayBuffer);
   return move({
     get [transferableSymbol]() {

@@ -7,9 +7,9 @@ import { abortOutcome, costUsd, sleep } from './timing.js';
 /**
  * The stub candidate: the baseline as the trace recorded it, with the scenario's regressions
  * applied. Its answer to a request depends on its seed and the request id alone: the random
- * stream is `new Rng(\`stub:${seed}:${request_id}\`)`, drawn in a fixed order (status uniform,
- * three normals for the latency, output and input draws, the non-determinism normal, then the
- * words of the answer), whatever the request carries.
+ * stream is {@link requestStream}(seed, request_id), drawn in a fixed order (status uniform, three
+ * normals for the latency, output and input draws, the non-determinism normal, then the words of
+ * the answer), whatever the request carries.
  */
 export class StubModel {
   private readonly latencySigma: number;
@@ -31,11 +31,15 @@ export class StubModel {
 
   /** The random stream of one request. */
   rngFor(requestId: string): Rng {
-    return new Rng(`stub:${this.config.seed}:${requestId}`);
+    return requestStream(this.config.seed, requestId);
   }
 
-  /** The answer to `req`, with its latency recorded (nothing is waited here). */
-  answer(req: TargetRequest): TargetResponse {
+  /**
+   * The answer to `req`, with its latency recorded (nothing is waited here). Without `text` an
+   * answer that would be made-up words has output null: the words are the last draws, so
+   * everything else is the same either way, and a replay that compares no text skips the cost.
+   */
+  answer(req: TargetRequest, text = true): TargetResponse {
     const cfg = this.config;
     const c = cfg.candidate;
     const rng = this.rngFor(req.request_id);
@@ -59,12 +63,15 @@ export class StubModel {
     latency *= factor;
     const ttft = latency * cfg.ttft_share;
 
-    const parsed = parseInput(req.input);
-    const text = inputText(parsed);
-    const inputTokens = isCount(req.input_tokens)
-      ? req.input_tokens
-      : text
-        ? estimateTokens(text)
+    // Parsing the input (often chat messages as JSON) is the costly part of a virtual answer:
+    // done only when the token count or the answer's text depends on it.
+    const countGiven = isCount(req.input_tokens);
+    const parsed = countGiven && !text ? null : parseInput(req.input);
+    const inputChars = parsed ? inputText(parsed) : '';
+    const inputTokens = countGiven
+      ? (req.input_tokens as number)
+      : inputChars
+        ? estimateTokens(inputChars)
         : Math.max(1, Math.round(cfg.baseline.input_tokens.p50 * Math.exp(this.inputSigma * zInput)));
     const baseOutput = isCount(req.output_tokens) ? req.output_tokens : cfg.baseline.output_tokens.p50 * Math.exp(this.outputSigma * zOutput);
     const outputTokens = Math.max(1, Math.round(baseOutput * c.output_length * factor));
@@ -105,13 +112,43 @@ export class StubModel {
       ttft_ms: ttft,
       input_tokens: inputTokens,
       output_tokens: outputTokens,
-      output: parsed.kind === 'none' ? null : madeUpAnswer(rng, outputTokens),
+      output: parsed === null || parsed.kind === 'none' ? null : madeUpAnswer(rng, outputTokens),
       finish_reason: 'stop',
       cost_usd: costUsd(cfg.price, inputTokens, outputTokens, c.price),
       error: null,
       attempts: 1,
     };
   }
+}
+
+/**
+ * The random stream of one request of a stub seeded with `seed`: the request id hashed (cyrb53's
+ * two 32-bit lanes, with the seed's two halves folded into their start) and spread over
+ * xoshiro128**'s four state words by splitmix32. A replay makes one stream per request, so this
+ * must cost far less than seedrandom's key expansion; it is fixed here, so a stub answers the same
+ * request the same way in every version.
+ */
+export function requestStream(seed: number, requestId: string): Rng {
+  const lo = seed >>> 0;
+  const hi = Math.floor(seed / 4294967296) >>> 0;
+  let h1 = 0xdeadbeef ^ lo;
+  let h2 = 0x41c6ce57 ^ hi;
+  for (let i = 0; i < requestId.length; i++) {
+    const ch = requestId.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  let x = h1 ^ Math.imul(h2, 0x9e3779b9);
+  const next = (): number => {
+    x = (x + 0x9e3779b9) | 0;
+    let z = x;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return z ^ (z >>> 16);
+  };
+  return Rng.fromState(next() ^ h2, next(), next(), next());
 }
 
 function isCount(v: number | null | undefined): v is number {
@@ -135,9 +172,10 @@ export class StubTarget implements Target {
     return this.model.config;
   }
 
-  async call(req: TargetRequest, signal?: AbortSignal): Promise<TargetResponse> {
+  /** `text: false` leaves out made-up answer words (see {@link StubModel.answer}). */
+  async call(req: TargetRequest, signal?: AbortSignal, text = true): Promise<TargetResponse> {
     if (signal?.aborted) return aborted(signal, 0);
-    const res = this.model.answer(req);
+    const res = this.model.answer(req, text);
     if (this.model.config.inject === 'real') {
       const started = performance.now();
       if (!(await sleep(res.latency_ms, signal))) return aborted(signal!, performance.now() - started);

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance, type DuckDBVector } from '@duckdb/node-api';
 import { UserError } from '../config/errors.js';
 import {
   BAD_ROW_REASONS,
@@ -11,6 +11,7 @@ import {
   type CanonicalColumn,
   STATUSES,
   TEXT_COLUMNS,
+  type TextColumn,
   type TraceBatch,
   type TraceError,
   type TraceRow,
@@ -25,6 +26,11 @@ import { ident, lit, num } from './sql.js';
 
 export type { TraceFormat, TraceSpec } from './formats.js';
 export type { MapSpec, MappingEntry } from './mapping.js';
+
+/** What {@link Trace.batches} reads of each text column: all of it (the default), none, or only on rows without input_tokens. */
+export interface BatchOptions {
+  texts?: Partial<Record<TextColumn, 'all' | 'none' | 'without-input-tokens'>>;
+}
 
 /** A time bound: milliseconds (a number, or a string of digits), an ISO date-time (UTC unless it says otherwise), or a Date. */
 export type TimeBound = number | string | Date;
@@ -407,7 +413,7 @@ export class Trace {
    * each batch owns its arrays (transferable). Canonical columns the trace lacks are NaN / null /
    * 'ok' / 0.
    */
-  async *batches(): AsyncGenerator<TraceBatch, void, undefined> {
+  async *batches(options: BatchOptions = {}): AsyncGenerator<TraceBatch, void, undefined> {
     const out: { name: string; kind: OutKind }[] = [
       { name: 'row', kind: 'row' },
       { name: 'request_id', kind: 'id' },
@@ -419,7 +425,22 @@ export class Trace {
       if ((TEXT_COLUMNS as readonly string[]).includes(c)) out.push({ name: c, kind: 'text' });
       else if ((MEASURE_SOURCES as readonly string[]).includes(c)) out.push({ name: c, kind: 'f64' });
     }
-    const select = out.map((o) => (o.kind === 'row' ? '__row::DOUBLE' : ident(o.name))).join(', ');
+    // Numbers come as DOUBLE with NaN for NULL and the codes as UTINYINT, never NULL: their
+    // vectors are then copied whole from DuckDB's memory, with no per-value validity test.
+    const select = out
+      .map((o) => {
+        if (o.kind === 'row') return '__row::DOUBLE';
+        if (o.kind === 'f64') return `coalesce(${ident(o.name)}::DOUBLE, 'NaN'::DOUBLE)`;
+        if (o.kind === 'status') return `coalesce(status, 0)::UTINYINT`;
+        if (o.kind === 'refusal') return `coalesce(refusal, false)::UTINYINT`;
+        // Texts are the costly part of a row to bring into JavaScript: one left out where it is
+        // not wanted is never read from DuckDB.
+        const wanted = options.texts?.[o.name as TextColumn];
+        if (wanted === 'none') return `NULL::VARCHAR AS ${ident(o.name)}`;
+        if (wanted === 'without-input-tokens') return `CASE WHEN input_tokens IS NULL THEN ${ident(o.name)} END AS ${ident(o.name)}`;
+        return ident(o.name);
+      })
+      .join(', ');
     const sql = `SELECT ${select} FROM __final WHERE ${this.where()}${this.tail()}`;
     const size = this.batchSize;
     const conn = await this.connect();
@@ -443,29 +464,26 @@ export class Trace {
             const o = out[j]!;
             switch (o.kind) {
               case 'row':
-                for (let k = 0; k < take; k++) batch.row[n + k] = v.getItem(i + k) as number;
+                batch.row.set(doubles(v).subarray(i, i + take), n);
                 break;
               case 'id':
                 for (let k = 0; k < take; k++) batch.request_id[n + k] = v.getItem(i + k) as string;
                 break;
-              case 'f64': {
-                const a = batch[o.name as NumericSource | 'timestamp'];
-                for (let k = 0; k < take; k++) {
-                  const x = v.getItem(i + k) as number | null;
-                  a[n + k] = x === null ? NaN : x;
-                }
+              case 'f64':
+                batch[o.name as NumericSource | 'timestamp'].set(doubles(v).subarray(i, i + take), n);
                 break;
-              }
               case 'text': {
                 const a = batch[o.name as (typeof TEXT_COLUMNS)[number]];
                 for (let k = 0; k < take; k++) a[n + k] = v.getItem(i + k) as string | null;
                 break;
               }
-              case 'status':
-                for (let k = 0; k < take; k++) batch.status[n + k] = STATUSES[v.getItem(i + k) as number]!;
+              case 'status': {
+                const codes = bytes(v);
+                for (let k = 0; k < take; k++) batch.status[n + k] = STATUSES[codes[i + k]!]!;
                 break;
+              }
               case 'refusal':
-                for (let k = 0; k < take; k++) batch.refusal[n + k] = v.getItem(i + k) ? 1 : 0;
+                batch.refusal.set(bytes(v).subarray(i, i + take), n);
                 break;
             }
           }
@@ -543,6 +561,22 @@ export class Trace {
     rmSync(this.tempDir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A DOUBLE or UTINYINT column's values as a typed array over DuckDB's own memory (the query makes
+ * sure none is NULL). The vector classes keep that array in a field their typings mark private;
+ * the package is pinned to one version, and a vector without it is read value by value instead.
+ */
+function valuesOf<A extends Float64Array | Uint8Array>(v: DuckDBVector, kind: new (n: number) => A): A {
+  const items = (v as unknown as { items?: unknown }).items;
+  if (items instanceof kind) return items as A;
+  const out = new kind(v.itemCount);
+  for (let i = 0; i < out.length; i++) out[i] = Number(v.getItem(i));
+  return out;
+}
+
+const doubles = (v: DuckDBVector): Float64Array => valuesOf(v, Float64Array);
+const bytes = (v: DuckDBVector): Uint8Array => valuesOf(v, Uint8Array);
 
 function checkSelection(o: OpenTraceOptions): TraceSelection {
   const s: TraceSelection = {};

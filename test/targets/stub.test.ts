@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Z99 } from '../../src/stats/random.js';
-import { StubModel, StubTarget } from '../../src/targets/stub.js';
+import { StubModel, StubTarget, requestStream } from '../../src/targets/stub.js';
 import type { TargetResponse } from '../../src/targets/target.js';
 import { mean, quantile, request, stubConfig } from './helpers.js';
 
@@ -125,9 +125,18 @@ describe('stub answers', () => {
       expect(r.output!.length).toBeGreaterThan(120 * 4 - 20);
       expect(r.output).toMatch(/^[A-Z][a-z]+ .*\.$/);
     }
-    expect(model.answer(request('t', { input: null })).output).toBeNull();
+    const okId = ids[rs.findIndex((x) => x.status === 'ok')]!;
+    expect(model.answer(request(okId, { input: null })).output).toBeNull();
     const fromMessages = model.answer(request('req-1', { input: JSON.stringify([{ role: 'user', content: 'hi' }]) }));
     expect(fromMessages.output ?? fromMessages.error).toBeTruthy();
+  });
+
+  it('answers the same without the text when asked not to make it up', () => {
+    ids.slice(0, 200).forEach((id, k) => {
+      const req = request(id, { input: 'What is a canary release?', output_tokens: 120 });
+      const lean = model.answer(req, false);
+      expect(lean).toEqual({ ...rs[k]!, output: rs[k]!.status === 'ok' ? null : rs[k]!.output });
+    });
   });
 
   it('refuses with the refusal text and its finish_reason, sooner than a full answer', () => {
@@ -175,5 +184,34 @@ describe('stub inject', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('replay interrupted')), 20);
     expect(await t.call(request('c', { latency_ms: 5000 }), controller.signal)).toMatchObject({ status: 'error', error: 'aborted: replay interrupted' });
+  });
+});
+
+describe('requestStream', () => {
+  it('depends on the seed and the request id alone', () => {
+    const first = (seed: number, id: string) => requestStream(seed, id).nextUint32();
+    expect(first(7, 'row-000001')).toBe(first(7, 'row-000001'));
+    expect(first(7, 'row-000001')).not.toBe(first(8, 'row-000001'));
+    expect(first(7, 'row-000001')).not.toBe(first(7, 'row-000002'));
+    // Seeds beyond 32 bits still count: their high half is folded in.
+    expect(first(2 ** 32 + 7, 'a')).not.toBe(first(7, 'a'));
+  });
+
+  it('gives consecutive request ids independent-looking uniform streams', () => {
+    // 20,000 ids row-000000…: the first uniform of each has mean 1/2 and variance 1/12, so the
+    // sample mean is within 4σ = 4·sqrt(1/12/n) of 1/2, and the lag-1 correlation between
+    // neighbours' uniforms within 4/sqrt(n) of 0 (both fail by chance with p ≈ 6e-5).
+    const n = 20_000;
+    const u = Array.from({ length: n }, (_, i) => requestStream(1, `row-${String(i).padStart(6, '0')}`).uniform());
+    const m = u.reduce((a, b) => a + b, 0) / n;
+    expect(Math.abs(m - 0.5)).toBeLessThan(4 * Math.sqrt(1 / 12 / n));
+    let cov = 0;
+    for (let i = 1; i < n; i++) cov += (u[i]! - 0.5) * (u[i - 1]! - 0.5);
+    expect(Math.abs(cov / (n - 1) / (1 / 12))).toBeLessThan(4 / Math.sqrt(n));
+  });
+
+  it('is pinned: the same stub answers the same request the same way in every version', () => {
+    // Recorded when the hash was introduced; a change here changes every stored stub replay.
+    expect(requestStream(1, 'req-1').nextUint32()).toBe(478961121);
   });
 });
