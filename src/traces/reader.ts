@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type DuckDBConnection, DuckDBInstance, type DuckDBVector } from '@duckdb/node-api';
+import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance, type DuckDBVector } from '@duckdb/node-api';
 import { UserError } from '../config/errors.js';
 import {
   BAD_ROW_REASONS,
@@ -221,13 +221,18 @@ export class Trace {
 
     await Trace.createViews(conn, source, resolved.sources);
     const fail = (err: unknown) => new UserError(`${spec.name}: cannot read as ${spec.format}: ${(err as Error).message.split('\n')[0]}`);
-    // Duplicate request ids: a pass over the ids only, when the source has them.
+    // Duplicate request ids: a pass over the ids only, when the source has them. Without any,
+    // the join that marks them is left out: it would cost every later read more than the pass.
+    let duplicates = 0;
     if (present.has('request_id')) {
       try {
         await conn.run(`CREATE OR REPLACE TABLE __dups AS SELECT request_id, min(__row) AS first_row FROM __base GROUP BY request_id HAVING count(*) > 1`);
+        duplicates = Number((await conn.runAndReadAll(`SELECT count(*)::DOUBLE FROM __dups`)).getRows()[0]![0]);
       } catch (err) {
         throw fail(err);
       }
+    }
+    if (duplicates > 0) {
       await conn.run(`CREATE OR REPLACE VIEW __final AS
         SELECT b.* REPLACE (CASE WHEN b.__code > 0 THEN b.__code WHEN d.first_row IS NOT NULL AND b.__row > d.first_row THEN ${BAD_ROW_REASONS.indexOf('duplicate_request_id') + 1} ELSE 0 END::UTINYINT AS __code,
           CASE WHEN b.__code > 0 THEN b.__column WHEN d.first_row IS NOT NULL AND b.__row > d.first_row THEN 'request_id' END AS __column)
@@ -445,15 +450,21 @@ export class Trace {
     const size = this.batchSize;
     const conn = await this.connect();
     let emitted = 0;
+    // The next chunk is always being fetched: DuckDB computes it on its own threads while this
+    // one is converted here and the consumer works between batches.
+    let ahead: Promise<DuckDBDataChunk | null> | null = null;
     try {
       const result = await conn.stream(sql);
       let batch = allocateBatch(size);
       let n = 0;
       let lastTs = -Infinity;
       let lastRow = -Infinity;
+      ahead = result.fetchChunk();
       for (;;) {
-        const chunk = await result.fetchChunk();
+        const chunk = await ahead;
+        ahead = null;
         if (!chunk || chunk.rowCount === 0) break;
+        ahead = result.fetchChunk();
         const count = chunk.rowCount;
         const vectors = out.map((_, j) => chunk.getColumnVector(j));
         let i = 0;
@@ -510,6 +521,8 @@ export class Trace {
       }
       this.emitted = emitted;
     } finally {
+      // A consumer that stops early leaves a fetch in flight: it must land before the close.
+      if (ahead) await ahead.catch(() => null);
       conn.closeSync();
     }
   }
