@@ -34,6 +34,7 @@ interface ReplayCliOptions {
   baselinePrice?: { input_per_million: number; output_per_million: number };
   resume?: string | boolean;
   batchSize: number;
+  traceMemory: string;
   db: string;
   json?: boolean;
   quiet?: boolean;
@@ -78,6 +79,7 @@ export function replayCommand(): Command {
     .option('--refusal-pattern <regex>', 'another pattern that marks a refusal (repeatable; finish_reason content_filter always does)', collect)
     .option('--schema <file.json>', 'a JSON Schema the candidate outputs must satisfy')
     .option('--baseline-price <in,out>', "USD per million tokens for the baseline's cost when the trace has none", prices)
+    .option('--trace-memory <size>', "DuckDB's memory limit for reading the trace (e.g. 512MB, 2GB); it spills beyond it, but a Parquet row group must fit", '256MB')
     .option('--batch-size <n>', 'requests per batch: the unit handed to a worker (results are committed every 32,768 requests or 2 seconds, whichever comes first)', positiveInt('--batch-size'), 2048)
     .option('--resume [invocation]', 'continue an interrupted replay (the latest unfinished one of this trace and target, or the id given)')
     .option('--db <file>', 'DuckDB file the results accumulate in', DEFAULT_DB)
@@ -130,11 +132,11 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
   const target = /^https?:\/\//i.test(opts.target) ? opts.target : path.resolve(opts.target);
 
   // Both DuckDB instances get a modest memory limit (they spill beyond it): a replay of millions
-  // of rows must not grow with them. The reader needs room for Parquet row groups on each of
-  // DuckDB's threads (64 MB failed); the store only appends, and evicts what it has written.
+  // of rows must not grow with them. The reader needs room for a Parquet row group on each of
+  // DuckDB's threads (--trace-memory); the store only appends, and evicts what it has written.
   const trace = await openTrace(traceSpec, {
     batchSize: opts.batchSize,
-    memoryLimit: '128MB',
+    memoryLimit: opts.traceMemory,
     ...(opts.map ? { map: opts.map } : {}),
     ...(opts.sample !== undefined ? { sample: opts.sample } : {}),
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
@@ -174,7 +176,7 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
         a.closeSync();
       }
     }
-    const [{ n }] = (await trace.query(`SELECT count(*)::DOUBLE AS n FROM (${trace.selectSql()})`)) as [{ n: number }];
+    const n = await trace.selectedRows();
     let errorsSeen = 0;
     const progress = new Progress(Number(n), 'replaying', Boolean(opts.quiet || opts.json), () => `${errorsSeen} errors`);
     const started = Date.now();

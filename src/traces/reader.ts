@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance, type DuckDBVector } from '@duckdb/node-api';
+import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance, type DuckDBResult, type DuckDBVector } from '@duckdb/node-api';
 import { UserError } from '../config/errors.js';
 import {
   BAD_ROW_REASONS,
@@ -67,6 +67,8 @@ export interface TraceSelection {
   sample?: number;
   limit?: number;
 }
+
+const DEFAULT_MEMORY_LIMIT = '1GB';
 
 const MEASURE_SOURCES = ['input_tokens', 'output_tokens', 'latency_ms', 'ttft_ms', 'cost_usd', 'feedback'] as const;
 type NumericSource = (typeof MEASURE_SOURCES)[number];
@@ -159,6 +161,8 @@ export class Trace {
     readonly sorted: boolean,
     readonly selection: TraceSelection,
     readonly batchSize: number,
+    /** DuckDB's memory limit for this trace, as configured. */
+    readonly memoryLimit: string,
   ) {}
 
   /** Use {@link openTrace}. */
@@ -170,7 +174,7 @@ export class Trace {
     // DuckDB creates its spill folder only when it spills; it is removed on close either way.
     const tempDir = path.join(os.tmpdir(), `rehearse-trace-${process.pid}-${randomBytes(6).toString('hex')}`);
     const config: Record<string, string> = {
-      memory_limit: options.memoryLimit ?? '1GB',
+      memory_limit: options.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
       temp_directory: tempDir,
       preserve_insertion_order: 'true',
     };
@@ -295,6 +299,7 @@ export class Trace {
       sorted,
       selection,
       batchSize,
+      options.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
     );
   }
 
@@ -383,6 +388,18 @@ export class Trace {
     return `SELECT ${exprs.join(', ')} FROM __final WHERE ${this.where()}${this.tail()}`;
   }
 
+  private selected: Promise<number> | null = null;
+
+  /** How many rows {@link batches} yields: the good rows, or a count when from/to, sample or limit select among them. */
+  selectedRows(): Promise<number> {
+    const s = this.selection;
+    if (s.from === undefined && s.to === undefined && s.sample === undefined) {
+      return Promise.resolve(s.limit === undefined ? this.good : Math.min(s.limit, this.good));
+    }
+    this.selected ??= this.query(`SELECT count(*)::DOUBLE AS n FROM (${this.selectSql()})`).then((r) => Number(r[0]!.n));
+    return this.selected;
+  }
+
   /** Runs SQL (e.g. over `(${trace.selectSql()})`) on a connection of its own; rows as JSON-ready objects. */
   async query(sql: string): Promise<Record<string, unknown>[]> {
     const conn = await this.connect();
@@ -454,15 +471,28 @@ export class Trace {
     // one is converted here and the consumer works between batches.
     let ahead: Promise<DuckDBDataChunk | null> | null = null;
     try {
-      const result = await conn.stream(sql);
+      const stopped = (err: unknown, rows: number) =>
+        new UserError(`${this.name}: reading stopped after ${rows.toLocaleString('en-US')} rows: ${(err as Error).message.split('\n')[0]} (DuckDB's memory limit for this trace is ${this.memoryLimit})`);
+      let result: DuckDBResult;
+      try {
+        result = await conn.stream(sql);
+      } catch (err) {
+        throw stopped(err, 0);
+      }
       let batch = allocateBatch(size);
       let n = 0;
       let lastTs = -Infinity;
       let lastRow = -Infinity;
       ahead = result.fetchChunk();
       for (;;) {
-        const chunk = await ahead;
-        ahead = null;
+        let chunk: DuckDBDataChunk | null;
+        try {
+          chunk = await ahead;
+        } catch (err) {
+          throw stopped(err, emitted + n);
+        } finally {
+          ahead = null;
+        }
         if (!chunk || chunk.rowCount === 0) break;
         ahead = result.fetchChunk();
         const count = chunk.rowCount;
@@ -520,6 +550,14 @@ export class Trace {
         yield truncateBatch(batch, n);
       }
       this.emitted = emitted;
+      // DuckDB ends a stream that failed midway (e.g. out of memory on a large Parquet row
+      // group) as if it were complete: a short count is the only sign, and must not pass as one.
+      const expected = await this.selectedRows();
+      if (emitted !== expected) {
+        throw new UserError(
+          `${this.name}: reading stopped after ${emitted.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} rows: DuckDB gave up without a reason, most often for memory (its limit for this trace is ${this.memoryLimit}; large row groups need more)`,
+        );
+      }
     } finally {
       // A consumer that stops early leaves a fetch in flight: it must land before the close.
       if (ahead) await ahead.catch(() => null);

@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UserError } from '../../src/config/errors.js';
+import { openTrace } from '../../src/traces/reader.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const ROWS = 2_000_000;
@@ -53,5 +55,39 @@ describe('streaming', () => {
     expect(out).toMatchObject({ rows: ROWS, good: ROWS, batches: Math.ceil(ROWS / 8192), errors: ROWS / 100, sorted: true, streamedSorted: true });
     expect(out.heapMB).toBeLessThan(96);
     expect(out.rssGrowthMB).toBeLessThan(200);
+  });
+
+  it('fails loudly, never short, when DuckDB gives up midway through a stream', async () => {
+    // Four 100,000-row groups with ~250 bytes of text a row and a 48 MB limit: DuckDB reads the
+    // first group, fails on the next and ends the stream as if it were done (measured with
+    // DuckDB 1.5: 81,920 rows arrive). The reader must notice from the count.
+    const wide = path.join(dir, 'wide.parquet');
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    await conn.run(`COPY (SELECT i * 1000 AS timestamp, 10 AS input_tokens, repeat('lorem ipsum ', 20) || i AS output
+      FROM range(400000) t(i)) TO '${wide}' (FORMAT parquet, ROW_GROUP_SIZE 100000)`);
+    conn.closeSync();
+    db.closeSync();
+    const trace = await openTrace(wide, { memoryLimit: '48MB', threads: 1 });
+    try {
+      let rows = 0;
+      const read = (async () => {
+        for await (const b of trace.batches()) rows += b.length;
+      })();
+      await expect(read).rejects.toThrow(UserError);
+      await expect(read).rejects.toThrow(/wide\.parquet: reading stopped after [\d,]+ of 400,000 rows/);
+      expect(rows).toBeLessThan(400_000);
+    } finally {
+      trace.close();
+    }
+    // With room for the row group, every row arrives.
+    const roomy = await openTrace(wide, { memoryLimit: '1GB', threads: 1 });
+    try {
+      let rows = 0;
+      for await (const b of roomy.batches()) rows += b.length;
+      expect(rows).toBe(400_000);
+    } finally {
+      roomy.close();
+    }
   });
 });
