@@ -79,7 +79,7 @@ export function replayCommand(): Command {
     .option('--refusal-pattern <regex>', 'another pattern that marks a refusal (repeatable; finish_reason content_filter always does)', collect)
     .option('--schema <file.json>', 'a JSON Schema the candidate outputs must satisfy')
     .option('--baseline-price <in,out>', "USD per million tokens for the baseline's cost when the trace has none", prices)
-    .option('--trace-memory <size>', "DuckDB's memory limit for reading the trace (e.g. 512MB, 2GB); it spills beyond it, but a Parquet row group must fit", '256MB')
+    .option('--trace-memory <size>', "DuckDB's memory limit for reading the trace (e.g. 512MB, 2GB); it spills beyond it, but a Parquet row group must fit", '128MB')
     .option('--batch-size <n>', 'requests per batch: the unit handed to a worker (results are committed every 32,768 requests or 2 seconds, whichever comes first)', positiveInt('--batch-size'), 2048)
     .option('--resume [invocation]', 'continue an interrupted replay (the latest unfinished one of this trace and target, or the id given)')
     .option('--db <file>', 'DuckDB file the results accumulate in', DEFAULT_DB)
@@ -133,7 +133,8 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
 
   // Both DuckDB instances get a modest memory limit (they spill beyond it): a replay of millions
   // of rows must not grow with them. The reader needs room for a Parquet row group on each of
-  // DuckDB's threads (--trace-memory); the store only appends, and evicts what it has written.
+  // DuckDB's threads (--trace-memory); the store only appends and evicts what it has written
+  // (32 MB was too little for its commits).
   const trace = await openTrace(traceSpec, {
     batchSize: opts.batchSize,
     memoryLimit: opts.traceMemory,
@@ -143,7 +144,7 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
     ...(opts.from !== undefined ? { from: opts.from } : {}),
     ...(opts.to !== undefined ? { to: opts.to } : {}),
   });
-  const store = await Store.open(opts.db, { memoryLimit: '64MB' });
+  const store = await Store.open(opts.db, { memoryLimit: '48MB' });
   let invocation: string | null = null;
   let stopping = false;
   const onSigint = () => {

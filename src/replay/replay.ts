@@ -47,6 +47,12 @@ export interface ReplayCounts {
   interrupted: boolean;
 }
 
+/**
+ * Workers hold a few batches at a time; V8's default young generation (tens of MB per thread on
+ * a large machine) only adds resident memory that a 10-million-row replay must not have.
+ */
+const WORKER_HEAP = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 512 };
+
 function workerFile(): string {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.js')) return path.join(path.dirname(here), 'worker.js');
@@ -134,7 +140,7 @@ function requestColumns(b: TraceBatch, r: ReplayResult): ReplayRequestColumns {
 export async function replayTrace(trace: Trace, store: Store, invocationId: string, options: ReplayOptions): Promise<ReplayCounts> {
   const stored = await storedRows(store, invocationId);
   const workers = Math.max(1, options.workers);
-  const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 2000 });
+  const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 2000, resourceLimits: WORKER_HEAP });
   const perWorker = Math.max(1, Math.ceil(options.concurrency / workers));
   const counts: ReplayCounts = { replayed: 0, skipped: 0, candidateErrors: 0, interrupted: false };
   const first = trace.timeSpan?.start ?? 0;

@@ -163,6 +163,8 @@ export class Trace {
     readonly batchSize: number,
     /** DuckDB's memory limit for this trace, as configured. */
     readonly memoryLimit: string,
+    /** Good rows without input_tokens. */
+    readonly withoutInputTokens: number,
   ) {}
 
   /** Use {@link openTrace}. */
@@ -253,28 +255,38 @@ export class Trace {
     let lastTs = -Infinity;
     let lastRow = -Infinity;
     let rows = 0;
+    let withoutInputTokens = 0;
     try {
-      const result = await conn.stream(`SELECT __row::DOUBLE, __code, timestamp FROM __final`);
+      const result = await conn.stream(
+        `SELECT __row::DOUBLE, __code, coalesce(timestamp, 'NaN'::DOUBLE), (__code = 0 AND input_tokens IS NULL)::UTINYINT FROM __final`,
+      );
       for (;;) {
         const chunk = await result.fetchChunk();
         if (!chunk || chunk.rowCount === 0) break;
-        const rv = chunk.getColumnVector(0);
-        const cv = chunk.getColumnVector(1);
-        const tv = chunk.getColumnVector(2);
+        const rv = doubles(chunk.getColumnVector(0));
+        const cv = bytes(chunk.getColumnVector(1));
+        const tv = doubles(chunk.getColumnVector(2));
+        const nv = bytes(chunk.getColumnVector(3));
         for (let i = 0; i < chunk.rowCount; i++) {
-          const code = cv.getItem(i) as number;
-          const row = rv.getItem(i) as number;
+          const code = cv[i]!;
+          const row = rv[i]!;
           if (row <= lastRow) sorted = false;
           lastRow = row;
           counts[code]!++;
           if (code !== 0) continue;
-          const ts = tv.getItem(i) as number;
+          withoutInputTokens += nv[i]!;
+          const ts = tv[i]!;
           if (ts < start) start = ts;
           if (ts > end) end = ts;
           if (ts < lastTs) sorted = false;
           lastTs = ts;
         }
         rows += chunk.rowCount;
+      }
+      // A stream DuckDB gave up on ends like a finished one (see batches): check the count.
+      const total = Number((await conn.runAndReadAll(`SELECT count(*)::DOUBLE FROM __src`)).getRows()[0]![0]);
+      if (rows !== total) {
+        throw new Error(`DuckDB stopped after ${rows.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} rows (its memory limit here is ${options.memoryLimit ?? DEFAULT_MEMORY_LIMIT})`);
       }
     } catch (err) {
       throw fail(err);
@@ -300,6 +312,7 @@ export class Trace {
       selection,
       batchSize,
       options.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
+      withoutInputTokens,
     );
   }
 
@@ -458,7 +471,8 @@ export class Trace {
         // Texts are the costly part of a row to bring into JavaScript: one left out where it is
         // not wanted is never read from DuckDB.
         const wanted = options.texts?.[o.name as TextColumn];
-        if (wanted === 'none') return `NULL::VARCHAR AS ${ident(o.name)}`;
+        // With input_tokens on every row, the column is never even read from the file.
+        if (wanted === 'none' || (wanted === 'without-input-tokens' && this.withoutInputTokens === 0)) return `NULL::VARCHAR AS ${ident(o.name)}`;
         if (wanted === 'without-input-tokens') return `CASE WHEN input_tokens IS NULL THEN ${ident(o.name)} END AS ${ident(o.name)}`;
         return ident(o.name);
       })
