@@ -16,6 +16,16 @@ const [parquet, out, factor = '1.4'] = process.argv.slice(2);
 const q = (s) => `'${s.replace(/'/g, "''")}'`;
 const instance = await DuckDBInstance.create(out);
 const c = await instance.connect();
+// A trace with the Azure LLM trace's columns only gets the canonical names, as rehearse's mapping
+// gives them, and row-number request ids; the columns it lacks are NULL.
+const have = new Set((await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${q(parquet)})`)).getRowObjectsJson().map((r) => r.column_name));
+const source = have.has('ContextTokens')
+  ? `(SELECT printf('row-%06d', row_number() OVER ()) AS request_id, TIMESTAMP AS timestamp, NULL::VARCHAR AS session_id,
+      NULL::VARCHAR AS tenant, NULL::VARCHAR AS route, NULL::VARCHAR AS model, ContextTokens AS input_tokens,
+      GeneratedTokens AS output_tokens, NULL::DOUBLE AS latency_ms, NULL::DOUBLE AS ttft_ms,
+      (ContextTokens * 0.5 + GeneratedTokens * 1.5) / 1e6 AS cost_usd, 'ok' AS status, NULL::BOOLEAN AS refusal,
+      NULL::TINYINT AS feedback FROM read_parquet(${q(parquet)}))`
+  : `read_parquet(${q(parquet)})`;
 await c.run(`CREATE TABLE replay_requests AS
 SELECT
   'bench' AS invocation_id,
@@ -44,7 +54,7 @@ SELECT
   NULL::VARCHAR AS error,
   1::DOUBLE AS attempts,
   0::DOUBLE AS sent_offset_ms
-FROM read_parquet(${q(parquet)})`);
+FROM ${source}`);
 const r = await c.runAndReadAll('SELECT count(*)::DOUBLE FROM replay_requests');
 c.closeSync?.();
 instance.closeSync?.();

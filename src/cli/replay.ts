@@ -5,7 +5,7 @@ import pc from 'picocolors';
 import { UserError } from '../config/errors.js';
 import { loadGateFile } from '../config/load.js';
 import { describePacing, type Pacing } from '../replay/pacing.js';
-import { replayTrace } from '../replay/replay.js';
+import { replayTrace, startReplayPool } from '../replay/replay.js';
 import { type ShadowVerdict, judgeShadowGates, writeShadowVerdicts } from '../replay/shadow-gates.js';
 import { integer, percent, renderTable } from '../report/table.js';
 import { defaultWorkers } from '../sim/pool.js';
@@ -13,7 +13,7 @@ import { Store } from '../store/database.js';
 import { finishInvocation, startInvocation } from '../store/invocations.js';
 import { StubTarget } from '../targets/stub.js';
 import { loadTarget } from '../targets/target.js';
-import { openTrace } from '../traces/reader.js';
+import { type Trace, openTrace } from '../traces/reader.js';
 import { DEFAULT_DB, Progress, action, collect, positiveInt } from './common.js';
 
 interface ReplayCliOptions {
@@ -135,16 +135,31 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
   // of rows must not grow with them. The reader needs room for a Parquet row group on each of
   // DuckDB's threads (--trace-memory); the store only appends and evicts what it has written
   // (32 MB was too little for its commits).
-  const trace = await openTrace(traceSpec, {
-    batchSize: opts.batchSize,
-    memoryLimit: opts.traceMemory,
-    ...(opts.map ? { map: opts.map } : {}),
-    ...(opts.sample !== undefined ? { sample: opts.sample } : {}),
-    ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
-    ...(opts.from !== undefined ? { from: opts.from } : {}),
-    ...(opts.to !== undefined ? { to: opts.to } : {}),
-  });
-  const store = await Store.open(opts.db, { memoryLimit: '48MB' });
+  // The workers load their code while the trace is opened and checked.
+  const pool = startReplayPool(opts.workers);
+  let trace: Trace;
+  let store: Store;
+  try {
+    trace = await openTrace(traceSpec, {
+      batchSize: opts.batchSize,
+      memoryLimit: opts.traceMemory,
+      ...(opts.map ? { map: opts.map } : {}),
+      ...(opts.sample !== undefined ? { sample: opts.sample } : {}),
+      ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+      ...(opts.from !== undefined ? { from: opts.from } : {}),
+      ...(opts.to !== undefined ? { to: opts.to } : {}),
+    });
+  } catch (err) {
+    await pool.destroy();
+    throw err;
+  }
+  try {
+    store = await Store.open(opts.db, { memoryLimit: '48MB' });
+  } catch (err) {
+    trace.close();
+    await pool.destroy();
+    throw err;
+  }
   let invocation: string | null = null;
   let stopping = false;
   const onSigint = () => {
@@ -186,6 +201,7 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
       pacing,
       concurrency: opts.concurrency,
       workers: opts.workers,
+      pool,
       refusalPatterns: opts.refusalPattern ?? [],
       schema,
       baselinePrice: opts.baselinePrice ?? null,
@@ -249,6 +265,7 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
     throw err;
   } finally {
     process.off('SIGINT', onSigint);
+    await pool.destroy();
     trace.close();
     store.close();
   }

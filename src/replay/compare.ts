@@ -1,4 +1,4 @@
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 
 /**
  * Request-by-request comparison of the candidate with the baseline the trace recorded. Pure
@@ -49,12 +49,17 @@ export function similarity(a: string, b: string): number {
   return shared / (wa.size + wb.size - shared);
 }
 
+/** What a replayed request's candidate ended as, in the order `replay_requests` codes them. */
+export const CANDIDATE_STATUSES = ['ok', 'error', 'timeout', 'refusal'] as const;
+
 /** Validates outputs against a JSON Schema: null when no schema is set. */
 export class OutputSchema {
-  private readonly validate: ValidateFunction;
+  private constructor(private readonly validate: ValidateFunction) {}
 
-  constructor(schema: object) {
-    this.validate = new Ajv({ allErrors: false, strict: false }).compile(schema);
+  /** ajv is loaded only when a replay checks a schema. */
+  static async compile(schema: object): Promise<OutputSchema> {
+    const { Ajv } = await import('ajv');
+    return new OutputSchema(new Ajv({ allErrors: false, strict: false }).compile(schema));
   }
 
   check(text: string | null): boolean {

@@ -8,7 +8,8 @@ import { batchToArrowTable } from '../traces/arrow.js';
 import type { TraceBatch } from '../traces/canonical.js';
 import type { Trace } from '../traces/reader.js';
 import type { Pacing } from './pacing.js';
-import { CANDIDATE_STATUSES, type ReplayResult, type ReplayTask } from './worker.js';
+import { CANDIDATE_STATUSES } from './compare.js';
+import type { ReplayResult, ReplayTask } from './worker.js';
 
 const ERROR = CANDIDATE_STATUSES.indexOf('error');
 const TIMEOUT = CANDIDATE_STATUSES.indexOf('timeout');
@@ -36,6 +37,8 @@ export interface ReplayOptions {
    * (and to make up answers to check against a schema); real targets send it.
    */
   inputText?: 'all' | 'without-input-tokens';
+  /** A pool from {@link startReplayPool} with `workers` threads, left for the caller to destroy (one is started and destroyed here otherwise). */
+  pool?: Piscina;
   /** Rows gathered before a commit (default 32,768); a commit also happens every 2 seconds. */
   commitRows?: number;
 }
@@ -57,6 +60,15 @@ function workerFile(): string {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.js')) return path.join(path.dirname(here), 'worker.js');
   return path.resolve(path.dirname(here), '../../dist/replay/worker.js');
+}
+
+/**
+ * The replay's worker pool. Its threads start loading their code at once, so a caller that
+ * starts it before opening the trace overlaps the two.
+ */
+export function startReplayPool(workers: number): Piscina {
+  const n = Math.max(1, workers);
+  return new Piscina({ filename: workerFile(), minThreads: n, maxThreads: n, idleTimeout: 2000, resourceLimits: WORKER_HEAP });
 }
 
 /** Row indices (1-based source rows) already stored for this invocation: what a resume skips. */
@@ -140,7 +152,7 @@ function requestColumns(b: TraceBatch, r: ReplayResult): ReplayRequestColumns {
 export async function replayTrace(trace: Trace, store: Store, invocationId: string, options: ReplayOptions): Promise<ReplayCounts> {
   const stored = await storedRows(store, invocationId);
   const workers = Math.max(1, options.workers);
-  const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 2000, resourceLimits: WORKER_HEAP });
+  const pool = options.pool ?? startReplayPool(workers);
   const perWorker = Math.max(1, Math.ceil(options.concurrency / workers));
   const counts: ReplayCounts = { replayed: 0, skipped: 0, candidateErrors: 0, interrupted: false };
   const first = trace.timeSpan?.start ?? 0;
@@ -208,6 +220,6 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
     // Whatever was appended is whole batches: it is committed even when a worker failed.
     await writing.catch(() => {});
     writer.commit();
-    await pool.destroy();
+    if (!options.pool) await pool.destroy();
   }
 }

@@ -4,7 +4,7 @@ import { loadTarget } from '../targets/target.js';
 import { StubTarget } from '../targets/stub.js';
 import { batchFromArrow } from '../traces/arrow.js';
 import type { TraceBatch } from '../traces/canonical.js';
-import { OutputSchema, costOf, isRefusal, refusalDetector, similarity } from './compare.js';
+import { CANDIDATE_STATUSES, OutputSchema, costOf, isRefusal, refusalDetector, similarity } from './compare.js';
 import { type Pacing, dueOffsetMs } from './pacing.js';
 
 /**
@@ -41,7 +41,7 @@ export interface ReplayResult {
   candidate_output_tokens: Float64Array;
   candidate_input_tokens: Float64Array;
   candidate_cost_usd: Float64Array;
-  /** Index in {@link CANDIDATE_STATUSES}. */
+  /** Index in CANDIDATE_STATUSES (compare.ts). */
   candidate_status: Uint8Array;
   candidate_refusal: Uint8Array;
   baseline_refusal: Uint8Array;
@@ -62,8 +62,7 @@ export interface ReplayResult {
   sent_offset_ms: Float64Array;
 }
 
-export const CANDIDATE_STATUSES = ['ok', 'error', 'timeout', 'refusal'] as const;
-const STATUS_CODE: Record<string, number> = { ok: 0, error: 1, timeout: 2, refusal: 3 };
+const STATUS_CODE: Record<string, number> = Object.fromEntries(CANDIDATE_STATUSES.map((s, i) => [s, i]));
 
 /** Interns strings as small codes for the trip back; code 0 is null. */
 class TextCodes {
@@ -145,7 +144,7 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
   const out = allocate(batch);
   const { candidate, baseline } = await targetsFor(task.target);
   const detector = refusalDetector(task.refusalPatterns);
-  const schema = task.schema ? new OutputSchema(task.schema) : null;
+  const schema = task.schema ? await OutputSchema.compile(task.schema) : null;
   const texts = new TextCodes();
   const price = task.baselinePrice ?? (candidate instanceof StubTarget ? candidate.config.price : null);
 

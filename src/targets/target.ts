@@ -2,8 +2,6 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, UserError } from '../config/errors.js';
 import { displayPath, readConfigFile } from '../config/load.js';
-import { HttpTarget } from './http.js';
-import { ModuleTarget } from './module.js';
 import { describeValue, parseConfig } from '../config/issues.js';
 import { HttpFileSchema, ModuleFileSchema, StubFileSchema, TARGET_KINDS, type TargetKind } from './schema.js';
 import { StubTarget } from './stub.js';
@@ -82,6 +80,8 @@ function labelOf(file: string, name: string | undefined): string {
  * - a YAML or JSON target file whose `kind` is `stub`, `http` or `module`.
  * Bad files throw a ConfigError naming the file and the field.
  */
+// HTTP and module targets are imported when asked for: a stub replay's workers start without
+// loading an HTTP client they never use.
 export async function loadTarget(spec: string): Promise<Target> {
   if (/^https?:\/\//i.test(spec)) {
     let url: URL;
@@ -92,7 +92,7 @@ export async function loadTarget(spec: string): Promise<Target> {
     }
     const cfg = parseConfig(HttpFileSchema, { kind: 'http', url: url.href }, spec);
     const key = process.env.REHEARSE_API_KEY;
-    return new HttpTarget(cfg, { label: spec, source: spec, apiKey: key ? key : null });
+    return new (await import('./http.js')).HttpTarget(cfg, { label: spec, source: spec, apiKey: key ? key : null });
   }
   const abs = path.resolve(spec);
   const shown = displayPath(abs);
@@ -105,7 +105,7 @@ export async function loadTarget(spec: string): Promise<Target> {
   if (!isFile) throw new UserError(`${shown}: is a folder, expected a target file, an http(s):// URL or a .js/.mjs module`);
   if (/\.(mjs|cjs|js)$/i.test(abs)) {
     const cfg = parseConfig(ModuleFileSchema, { kind: 'module', module: abs }, shown);
-    return ModuleTarget.load(cfg, { label: path.basename(abs), source: shown, baseDir: path.dirname(abs) });
+    return (await import('./module.js')).ModuleTarget.load(cfg, { label: path.basename(abs), source: shown, baseDir: path.dirname(abs) });
   }
   const data = readConfigFile(abs);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
@@ -128,11 +128,11 @@ export async function loadTarget(spec: string): Promise<Target> {
         }
         apiKey = v;
       }
-      return new HttpTarget(cfg, { label: labelOf(abs, cfg.name), source: shown, apiKey });
+      return new (await import('./http.js')).HttpTarget(cfg, { label: labelOf(abs, cfg.name), source: shown, apiKey });
     }
     case 'module': {
       const cfg = parseConfig(ModuleFileSchema, data, shown);
-      return ModuleTarget.load(cfg, { label: labelOf(abs, cfg.name), source: shown, baseDir: path.dirname(abs) });
+      return (await import('./module.js')).ModuleTarget.load(cfg, { label: labelOf(abs, cfg.name), source: shown, baseDir: path.dirname(abs) });
     }
     default:
       throw new ConfigError(shown, 'kind', `must be one of ${TARGET_KINDS.join(', ')}, got ${describeValue(kind)}`);

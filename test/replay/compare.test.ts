@@ -30,8 +30,8 @@ describe('similarity', () => {
 });
 
 describe('output schema', () => {
-  const schema = new OutputSchema({ type: 'object', required: ['answer'], properties: { answer: { type: 'string' } } });
-  it('accepts valid JSON, fenced or not, and rejects the rest', () => {
+  it('accepts valid JSON, fenced or not, and rejects the rest', async () => {
+    const schema = await OutputSchema.compile({ type: 'object', required: ['answer'], properties: { answer: { type: 'string' } } });
     expect(schema.check('{"answer": "42"}')).toBe(true);
     expect(schema.check('```json\n{"answer": "42"}\n```')).toBe(true);
     expect(schema.check('{"answer": 42}')).toBe(false);
