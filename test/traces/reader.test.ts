@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { Bool, Float64, Int32, Utf8, tableFromArrays, tableToIPC, vectorFromArray, Table } from 'apache-arrow';
+import { Bool, Float64, Int32, Utf8, tableFromArrays, tableFromIPC, tableToIPC, vectorFromArray, Table } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/config/errors.js';
-import { batchFromArrow, batchToIPC, batchToRecordBatch } from '../../src/traces/arrow.js';
+import { batchFromArrow, batchToIPC, batchToRecordBatch, utf8Vector } from '../../src/traces/arrow.js';
 import { type TraceRow, batchRows } from '../../src/traces/canonical.js';
 import { type SyntheticRow, syntheticRows, writeSyntheticTrace } from '../../src/traces/generate.js';
 import { inSample, openTrace, parseTimeBound, readTraceRows, sampleHash } from '../../src/traces/reader.js';
@@ -400,5 +400,23 @@ describe('batches as Arrow', () => {
       [5, null],
       [null, 3],
     ]);
+  });
+});
+
+describe('utf8Vector', () => {
+  it('encodes text, nulls and empty strings as Arrow builds them, through IPC and back', () => {
+    const strings = ['plain', null, '', 'naïve café', '日本語のテキスト', '🚀 emoji', null, 'lone \ud800 surrogate', 'x'.repeat(5000)];
+    const ours = utf8Vector(strings);
+    const arrows = vectorFromArray(strings, new Utf8());
+    expect(ours.nullCount).toBe(2);
+    expect(ours.toArray()).toEqual(arrows.toArray());
+    const back = tableFromIPC(tableToIPC(new Table({ s: ours }), 'stream')).getChild('s')!;
+    // The lone surrogate becomes U+FFFD in UTF-8, as with Arrow's own builder.
+    expect([...back]).toEqual([...arrows]);
+  });
+
+  it('handles an all-null and an empty column', () => {
+    expect(utf8Vector([null, null]).toArray()).toEqual([null, null]);
+    expect(utf8Vector([]).length).toBe(0);
   });
 });
