@@ -6,6 +6,9 @@ import {
   DuckDBDataChunk,
   type DuckDBType,
   type DuckDBVector,
+  ENUM16,
+  ENUM32,
+  ENUM8,
   INTEGER,
   VARCHAR,
 } from '@duckdb/node-api';
@@ -154,19 +157,104 @@ export async function appendReplayRequests(store: Store, invocationId: string, b
   w.commit();
 }
 
+/**
+ * Text goes in as DuckDB ENUM vectors (the chunk's distinct values once, then a small code per
+ * row), which DuckDB casts to the table's VARCHAR: setting a VARCHAR vector costs one call into
+ * DuckDB per value, and the replay's nine text columns made that its main cost per row.
+ */
 function appendColumns(appender: DuckDBAppender, invocationId: string, b: ReplayRequestColumns): void {
-  const types = COLUMNS.map(([, kind]) => TYPES[kind]);
   for (let from = 0; from < b.length; from += CHUNK_ROWS) {
     const n = Math.min(CHUNK_ROWS, b.length - from);
+    const dictionaries = COLUMNS.map(([name, kind]) => {
+      if (kind === 'invocation') return constant(invocationId, n);
+      if (kind === 'text') return dictionary(b[name as keyof ReplayRequestColumns] as readonly (string | null)[], from, n, MAX_MEMBERS);
+      if (kind === 'coded') return recode(b[name as keyof ReplayRequestColumns] as Coded, from, n);
+      return null;
+    });
+    const types = COLUMNS.map(([, kind], j) => dictionaries[j]?.type ?? TYPES[kind]);
     const chunk = DuckDBDataChunk.create(types, n);
     COLUMNS.forEach(([name, kind], j) => {
       const v = chunk.getColumnVector(j);
-      if (kind === 'invocation') for (let i = 0; i < n; i++) v.setItem(i, invocationId);
+      const dict = dictionaries[j];
+      if (dict) fillCodes(v, dict, n);
+      else if (kind === 'text') fillText(v, b[name as keyof ReplayRequestColumns] as readonly (string | null)[], from, n);
       else fill(v, kind, b[name as keyof ReplayRequestColumns], from, n);
       v.flush();
     });
     appender.appendDataChunk(chunk);
   }
+}
+
+/** A text column of a chunk as ENUM codes: -1 for NULL. */
+interface Dictionary {
+  type: DuckDBType;
+  codes: Int32Array;
+}
+
+function enumOf(values: string[]): DuckDBType {
+  // An ENUM needs at least one member; an all-NULL column gets a placeholder nobody points to.
+  const members = values.length > 0 ? values : [''];
+  return members.length <= 0xff ? ENUM8(members) : members.length <= 0xffff ? ENUM16(members) : ENUM32(members);
+}
+
+function constant(value: string, n: number): Dictionary {
+  return { type: enumOf([value]), codes: new Int32Array(n) };
+}
+
+/**
+ * Past this many distinct values in a chunk (request ids, say) an ENUM costs more to build than
+ * the values cost to set one by one.
+ */
+const MAX_MEMBERS = 255;
+
+function fillText(v: DuckDBVector, src: readonly (string | null)[], from: number, n: number): void {
+  for (let i = 0; i < n; i++) v.setItem(i, src[from + i] ?? null);
+}
+
+/** The chunk's values as codes, or null when they have more than `max` distinct values. */
+function dictionary(src: readonly (string | null)[], from: number, n: number, max: number): Dictionary | null {
+  const index = new Map<string, number>();
+  const values: string[] = [];
+  const codes = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = src[from + i];
+    if (s === null || s === undefined) {
+      codes[i] = -1;
+      continue;
+    }
+    let c = index.get(s);
+    if (c === undefined) {
+      if (values.length === max) return null;
+      c = values.length;
+      values.push(s);
+      index.set(s, c);
+    }
+    codes[i] = c;
+  }
+  return { type: enumOf(values), codes };
+}
+
+function recode(col: Coded, from: number, n: number): Dictionary {
+  const values: string[] = [];
+  const member = col.texts.map((t) => (t === null ? -1 : values.push(t) - 1));
+  const codes = new Int32Array(n);
+  for (let i = 0; i < n; i++) codes[i] = member[col.codes[from + i]!] ?? -1;
+  return { type: enumOf(values), codes };
+}
+
+function fillCodes(v: DuckDBVector, d: Dictionary, n: number): void {
+  const items = (v as unknown as { items?: unknown }).items;
+  if (items instanceof Uint8Array || items instanceof Uint16Array || items instanceof Uint32Array) {
+    for (let i = 0; i < n; i++) {
+      const c = d.codes[i]!;
+      if (c < 0) v.setItem(i, null);
+      else items[i] = c;
+    }
+    return;
+  }
+  // Not the vector class this was written against: by value, through the enum's own lookup.
+  const values = (d.type as unknown as { values: readonly string[] }).values;
+  for (let i = 0; i < n; i++) v.setItem(i, d.codes[i]! < 0 ? null : values[d.codes[i]!]!);
 }
 
 function fill(v: DuckDBVector, kind: Kind, column: unknown, from: number, n: number): void {
@@ -198,18 +286,8 @@ function fill(v: DuckDBVector, kind: Kind, column: unknown, from: number, n: num
       }
       return;
     }
-    case 'text': {
-      const src = column as readonly (string | null)[];
-      for (let i = 0; i < n; i++) v.setItem(i, src[from + i] ?? null);
-      return;
-    }
-    case 'coded': {
-      const { codes, texts } = column as Coded;
-      for (let i = 0; i < n; i++) v.setItem(i, texts[codes[from + i]!] ?? null);
-      return;
-    }
-    case 'invocation':
-      throw new Error('the invocation id is filled by appendColumns (internal error)');
+    default:
+      throw new Error(`${kind} columns are filled as ENUM codes (internal error)`);
   }
 }
 
