@@ -71,14 +71,51 @@ export function startReplayPool(workers: number): Piscina {
   return new Piscina({ filename: workerFile(), minThreads: n, maxThreads: n, idleTimeout: 2000, resourceLimits: WORKER_HEAP });
 }
 
+/** A set of 1-based row numbers as one bit each: a resumed 10-million-row replay needs 1.25 MB. */
+export class RowSet {
+  private bits = new Uint8Array(0);
+  size = 0;
+
+  add(row: number): void {
+    const byte = row >> 3;
+    if (byte >= this.bits.length) {
+      const grown = new Uint8Array(Math.max(byte + 1, this.bits.length * 2));
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    const mask = 1 << (row & 7);
+    if ((this.bits[byte]! & mask) === 0) {
+      this.bits[byte]! |= mask;
+      this.size++;
+    }
+  }
+
+  has(row: number): boolean {
+    const byte = row >> 3;
+    return byte < this.bits.length && (this.bits[byte]! & (1 << (row & 7))) !== 0;
+  }
+}
+
 /** Row indices (1-based source rows) already stored for this invocation: what a resume skips. */
-export async function storedRows(store: Store, invocationId: string): Promise<Set<number>> {
-  const reader = await store.connection.runAndReadAll(`SELECT row_index FROM replay_requests WHERE invocation_id = '${invocationId.replace(/'/g, "''")}'`);
-  return new Set(reader.getRowsJson().map((r) => Number(r[0])));
+export async function storedRows(store: Store, invocationId: string): Promise<RowSet> {
+  const rows = new RowSet();
+  const result = await store.connection.stream(`SELECT row_index::INTEGER FROM replay_requests WHERE invocation_id = '${invocationId.replace(/'/g, "''")}'`);
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) break;
+    const v = chunk.getColumnVector(0);
+    for (let i = 0; i < chunk.rowCount; i++) rows.add(v.getItem(i) as number);
+  }
+  // A stream DuckDB gave up on looks finished (see Trace.batches); a short set would store
+  // requests twice.
+  const counted = await store.connection.runAndReadAll(`SELECT count(DISTINCT row_index)::DOUBLE FROM replay_requests WHERE invocation_id = '${invocationId.replace(/'/g, "''")}'`);
+  const expected = Number(counted.getRows()[0]![0]);
+  if (rows.size !== expected) throw new Error(`reading the stored rows of ${invocationId} stopped after ${rows.size} of ${expected}`);
+  return rows;
 }
 
 /** The rows of a batch not yet stored, as a batch of its own. */
-function withoutStored(b: TraceBatch, stored: ReadonlySet<number>): TraceBatch | null {
+function withoutStored(b: TraceBatch, stored: RowSet): TraceBatch | null {
   if (stored.size === 0) return b;
   const keep: number[] = [];
   for (let i = 0; i < b.length; i++) if (!stored.has(b.row[i]!)) keep.push(i);
