@@ -137,6 +137,12 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
   // (32 MB was too little for its commits).
   // The workers load their code while the trace is opened and checked.
   const pool = startReplayPool(opts.workers);
+  let poolStopped = false;
+  const stopPool = async () => {
+    if (poolStopped) return;
+    poolStopped = true;
+    await pool.destroy();
+  };
   let trace: Trace;
   let store: Store;
   try {
@@ -214,6 +220,10 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
     });
     progress.add(counts.skipped);
     progress.end();
+    // The workers and the trace's DuckDB are done: their memory goes before the gates and the
+    // summary read the stored requests.
+    await stopPool();
+    trace.close();
     const seconds = (Date.now() - started) / 1000;
     if (counts.interrupted) {
       await finishInvocation(store, invocation, 'interrupted');
@@ -265,7 +275,7 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
     throw err;
   } finally {
     process.off('SIGINT', onSigint);
-    await pool.destroy();
+    await stopPool();
     trace.close();
     store.close();
   }
@@ -280,24 +290,29 @@ interface SummaryRow {
 
 async function replaySummary(store: Store, invocation: string): Promise<SummaryRow[]> {
   const ok = (arm: 'baseline' | 'candidate') => (arm === 'baseline' ? "coalesce(baseline_status, 'ok') NOT IN ('error', 'timeout')" : "candidate_status NOT IN ('error', 'timeout')");
+  const from = `FROM replay_requests WHERE invocation_id = '${invocation}'`;
   const [r] = (await store.connection.runAndReadAll(`
     SELECT count(*)::DOUBLE AS n,
       avg(CASE WHEN coalesce(baseline_status, 'ok') IN ('error', 'timeout') THEN 1 ELSE 0 END) AS b_err,
       avg(CASE WHEN candidate_status IN ('error', 'timeout') THEN 1 ELSE 0 END) AS c_err,
       avg(CASE WHEN baseline_refusal THEN 1 ELSE 0 END) AS b_ref,
       avg(CASE WHEN candidate_refusal THEN 1 ELSE 0 END) AS c_ref,
-      quantile_cont(baseline_latency_ms, 0.5) FILTER (WHERE ${ok('baseline')}) AS b_p50,
-      quantile_cont(candidate_latency_ms, 0.5) FILTER (WHERE ${ok('candidate')}) AS c_p50,
-      quantile_cont(baseline_latency_ms, 0.99) FILTER (WHERE ${ok('baseline')}) AS b_p99,
-      quantile_cont(candidate_latency_ms, 0.99) FILTER (WHERE ${ok('candidate')}) AS c_p99,
-      quantile_cont(baseline_ttft_ms, 0.5) FILTER (WHERE ${ok('baseline')}) AS b_ttft,
-      quantile_cont(candidate_ttft_ms, 0.5) FILTER (WHERE ${ok('candidate')}) AS c_ttft,
       avg(baseline_output_tokens) FILTER (WHERE ${ok('baseline')}) AS b_out,
       avg(candidate_output_tokens) FILTER (WHERE ${ok('candidate')}) AS c_out,
       avg(baseline_cost_usd) FILTER (WHERE ${ok('baseline')}) AS b_cost,
       avg(candidate_cost_usd) FILTER (WHERE ${ok('candidate')}) AS c_cost,
       sum(baseline_cost_usd) AS b_total, sum(candidate_cost_usd) AS c_total
-    FROM replay_requests WHERE invocation_id = '${invocation}'`)).getRowObjectsJson() as Record<string, unknown>[];
+    ${from}`)).getRowObjectsJson() as Record<string, unknown>[];
+  // An exact quantile holds every value of its column: one column per query keeps a
+  // 10-million-request replay's summary within the memory the replay itself needed.
+  const quantiles = async (column: string, arm: 'baseline' | 'candidate', probs: number[], names: string[]) => {
+    const [q] = (await store.connection.runAndReadAll(`SELECT quantile_cont(${column}, [${probs.join(', ')}]) FILTER (WHERE ${ok(arm)}) AS q ${from}`)).getRowObjectsJson() as { q: number[] | null }[];
+    names.forEach((name, i) => (r![name] = q?.q?.[i] ?? null));
+  };
+  await quantiles('baseline_latency_ms', 'baseline', [0.5, 0.99], ['b_p50', 'b_p99']);
+  await quantiles('candidate_latency_ms', 'candidate', [0.5, 0.99], ['c_p50', 'c_p99']);
+  await quantiles('baseline_ttft_ms', 'baseline', [0.5], ['b_ttft']);
+  await quantiles('candidate_ttft_ms', 'candidate', [0.5], ['c_ttft']);
   const v = (k: string) => (r![k] === null || r![k] === undefined ? null : Number(r![k]));
   return [
     { metric: 'requests', baseline: v('n'), candidate: v('n'), format: 'count' },

@@ -100,14 +100,21 @@ async function summarise(store: Store, where: string, gates: readonly Gate[]): P
   for (const metric of CONTINUOUS_METRICS) {
     const k = CONTINUOUS_METRICS.indexOf(metric);
     const [b, cand] = COLUMN[metric];
-    const [q] = await rows(
+    // One arm per query: an exact quantile holds all its column's values, and two at once
+    // doubled a 10-million-request replay's peak memory.
+    const [qb] = await rows(
       store,
       `SELECT count(${b}) FILTER (WHERE ${BASELINE_OK})::DOUBLE AS b_n, avg(${b}) FILTER (WHERE ${BASELINE_OK}) AS b_mean,
-              quantile_cont(${b}, ${probs}) FILTER (WHERE ${BASELINE_OK}) AS b_q,
-              count(${cand}) FILTER (WHERE ${CANDIDATE_OK})::DOUBLE AS c_n, avg(${cand}) FILTER (WHERE ${CANDIDATE_OK}) AS c_mean,
+              quantile_cont(${b}, ${probs}) FILTER (WHERE ${BASELINE_OK}) AS b_q
+       FROM replay_requests WHERE ${where}`,
+    );
+    const [qc] = await rows(
+      store,
+      `SELECT count(${cand}) FILTER (WHERE ${CANDIDATE_OK})::DOUBLE AS c_n, avg(${cand}) FILTER (WHERE ${CANDIDATE_OK}) AS c_mean,
               quantile_cont(${cand}, ${probs}) FILTER (WHERE ${CANDIDATE_OK}) AS c_q
        FROM replay_requests WHERE ${where}`,
     );
+    const q = { ...qb, ...qc };
     for (const [arm, prefix] of [[CANARY, 'c'], [BASELINE, 'b']] as const) {
       const base = arm + ARM_COUNTS.length + k * METRIC_WIDTH;
       s[base] = num(q![`${prefix}_n`]);
@@ -117,14 +124,10 @@ async function summarise(store: Store, where: string, gates: readonly Gate[]): P
     }
     // Tests need the samples themselves: only for metrics a test gate reads.
     if (gates.some((g) => g.metric === metric && g.test && g.test.kind !== 'proportion')) {
-      const sample = async (col: string, ok: string) =>
-        Float64Array.from(
-          (await store.connection.runAndReadAll(`SELECT ${col}::DOUBLE FROM replay_requests WHERE ${where} AND ${ok} AND ${col} IS NOT NULL ORDER BY 1`))
-            .getRowsJson()
-            .map((r) => Number(r[0])),
-        );
-      const canary = await sample(cand, CANDIDATE_OK);
-      const baseline = await sample(b, BASELINE_OK);
+      const sample = (col: string, ok: string, count: unknown) =>
+        doubles(store, `SELECT ${col}::DOUBLE FROM replay_requests WHERE ${where} AND ${ok} AND ${col} IS NOT NULL ORDER BY 1`, num(count));
+      const canary = await sample(cand, CANDIDATE_OK, q.c_n);
+      const baseline = await sample(b, BASELINE_OK, q.b_n);
       const mw = mannWhitney(canary, baseline);
       const at = TESTS_OFFSET + k * TEST_FIELDS.length;
       s[at] = mw.pIncrease;
@@ -133,6 +136,30 @@ async function summarise(store: Store, where: string, gates: readonly Gate[]): P
     }
   }
   return { summary: s, requests: n };
+}
+
+/**
+ * A one-column DOUBLE query's values, chunk by chunk into a typed array: the samples of a test
+ * gate over millions of requests, without a JavaScript array per row.
+ */
+async function doubles(store: Store, sql: string, expected: number): Promise<Float64Array> {
+  const result = await store.connection.stream(sql);
+  let out = new Float64Array(1 << 16);
+  let n = 0;
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) break;
+    if (n + chunk.rowCount > out.length) {
+      const grown = new Float64Array(Math.max(n + chunk.rowCount, out.length * 2));
+      grown.set(out.subarray(0, n));
+      out = grown;
+    }
+    const v = chunk.getColumnVector(0);
+    for (let i = 0; i < chunk.rowCount; i++) out[n++] = v.getItem(i) as number;
+  }
+  // DuckDB can end a stream it gave up on (memory) as if complete: a short sample must not be judged.
+  if (n !== expected) throw new Error(`reading a test gate's sample stopped after ${n} of ${expected} values`);
+  return out.slice(0, n);
 }
 
 /** Judges every gate over all traffic and over each segment of each kind. */
