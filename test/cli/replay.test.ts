@@ -118,6 +118,26 @@ describe('rehearse replay over real HTTP (serve-stub on loopback)', () => {
     expect(Number(row!.ratio)).toBeLessThan(1.4);
   });
 
+  it('judges a test gate on every stored value of both arms', async () => {
+    // The bundled gates' output_length_shift is a two-sided KS test over output tokens: its p-value
+    // from replay_gates must equal the test over the samples read back here, all of them.
+    const db = path.join(dir, 'ks.duckdb');
+    const r = rehearse(['replay', AZURE, '--target', path.join(dir, 'slow.yaml'), '--gates', path.join(root, 'scenarios/gates/default.yaml'), '--limit', '2500', '--db', db, '--quiet']);
+    expect(r.stderr).toBe('');
+    const [gate] = query(db, `SELECT p_value, breached, requests FROM replay_gates WHERE gate = 'output_length_shift' AND segment IS NULL`);
+    const sample = (col: string, ok: string) =>
+      Float64Array.from(query(db, `SELECT ${col}::DOUBLE AS x FROM replay_requests WHERE ${ok} AND ${col} IS NOT NULL`).map((x) => Number(x.x)));
+    const { ksTwoSample } = await import('../../src/stats/tests.js');
+    const candidate = sample('candidate_output_tokens', "candidate_status NOT IN ('error', 'timeout')");
+    const baseline = sample('baseline_output_tokens', "coalesce(baseline_status, 'ok') NOT IN ('error', 'timeout')");
+    expect(baseline.length).toBe(2500);
+    expect(candidate.length).toBeGreaterThan(2400);
+    expect(gate!.p_value).toBeCloseTo(ksTwoSample(candidate, baseline).p, 12);
+    // 30% longer outputs over 2,500 requests: the shift is unmistakable.
+    expect(gate!.p_value as number).toBeLessThan(1e-6);
+    expect(gate!.breached).toBe(true);
+  });
+
   it('killed with SIGKILL mid-run and resumed: every request exactly once', async () => {
     const db = path.join(dir, 'resume.duckdb');
     const args = ['replay', AZURE, '--target', `${url}/v1`, '--speed', '20', '--batch-size', '100', '--concurrency', '16', '--limit', '600', '--db', db, '--quiet'];
