@@ -201,7 +201,7 @@ await referenceJob(trace, ROWS);
 const jobs = {
   replay: () => replayJob('replay', trace, [], ROWS),
   reference: () => referenceJob(trace, ROWS),
-  replayWorkers1: () => replayJob('replayWorkers1', trace, ['--workers', '1'], ROWS),
+  replayWorkers2: () => replayJob('replayWorkers2', trace, ['--workers', '2'], ROWS),
   replayLimitFew: () => replayJob('replayLimitFew', trace, ['--limit', String(FEW)], FEW),
   replayLimitSome: () => replayJob('replayLimitSome', trace, ['--limit', String(SOME)], SOME),
   replayTokenOnly: () => replayJob('replayTokenOnly', tokenTrace, [], ROWS),
@@ -223,7 +223,7 @@ const referenceRate = med('reference', 'rowsPerSecond');
 // Fixed cost and cost per row: the --limit runs against the full run, within a round.
 const perRowSeconds = perRound((i) => (m.replay[i].wall - m.replayLimitSome[i].wall) / (ROWS - SOME));
 const fixedSeconds = perRound((i) => m.replayLimitFew[i].wall - FEW * ((m.replay[i].wall - m.replayLimitSome[i].wall) / (ROWS - SOME)));
-const workersRatio = perRound((i) => m.replay[i].rowsPerSecond / m.replayWorkers1[i].rowsPerSecond);
+const workersRatio = perRound((i) => m.replayWorkers2[i].rowsPerSecond / m.replay[i].rowsPerSecond);
 const tokenRatio = perRound((i) => m.replayTokenOnly[i].rowsPerSecond / m.referenceTokenOnly[i].rowsPerSecond);
 const tokenRate = med('replayTokenOnly', 'rowsPerSecond');
 
@@ -272,7 +272,8 @@ const result = {
     limitFewSeconds: r3(med('replayLimitFew', 'wall')),
     limitSomeSeconds: r3(med('replayLimitSome', 'wall')),
     workers2OverWorkers1: r3(workersRatio),
-    workers1RowsPerSecond: r3(med('replayWorkers1', 'rowsPerSecond')),
+    workers2RowsPerSecond: r3(med('replayWorkers2', 'rowsPerSecond')),
+    workersNote: 'a virtual stub replays with 1 worker unless --workers says otherwise',
     note: `--limit ${FEW} and ${SOME} against the full ${ROWS} rows, within a round; fixed = the ${FEW}-row run less ${FEW} rows at the marginal cost`,
   },
   tokenOnly: {
@@ -301,7 +302,7 @@ result.summary = [
   { figure: '  replay / DuckDB SQL alone', value: r3(ratio), target: `≥ ${TARGETS.ratioVsDuckdb}`, met: result.throughput.met },
   { figure: '  replay rows/s on 2 cores', value: `${fmt(replayRate)} /s`, target: `≥ ${fmt(TARGETS.tracesPerSecond)} /s`, met: result.throughput.absoluteTarget.met },
   { figure: '  fixed cost per invocation', value: `${r3(fixedSeconds)} s` },
-  { figure: '  workers 2 / workers 1', value: r3(workersRatio) },
+  { figure: '  --workers 2 / the default 1 (virtual stub)', value: r3(workersRatio) },
   { figure: `token-only trace, ${fmt(ROWS)} rows (rows/s)`, value: `${fmt(tokenRate)} /s`, target: `≥ ${fmt(TARGETS.tracesPerSecond)} /s`, met: result.tokenOnly.absoluteTarget.met },
   { figure: '  token-only replay / DuckDB SQL alone', value: r3(tokenRatio) },
   ...sizes.map((x) => ({ figure: `peak RSS replaying ${fmt(x.rows)} rows`, value: `${fmt(x.maxRssMiB)} MiB`, ...(x.rows >= 10_000_000 ? { target: `≤ ${TARGETS.peakRssMiBAt10M} MiB`, met: x.maxRssMiB <= TARGETS.peakRssMiBAt10M } : {}) })),

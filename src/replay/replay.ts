@@ -54,7 +54,7 @@ export interface ReplayCounts {
  * Workers hold a few batches at a time; V8's default young generation (tens of MB per thread on
  * a large machine) only adds resident memory that a 10-million-row replay must not have.
  */
-const WORKER_HEAP = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 512 };
+const WORKER_HEAP = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 512 };
 
 function workerFile(): string {
   const here = fileURLToPath(import.meta.url);
@@ -247,7 +247,8 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
           inFlight.delete(p);
         });
       inFlight.add(p);
-      while (inFlight.size >= 2 * workers) await Promise.race(inFlight);
+      // At least 4 batches out: with one worker, 2 left the main thread waiting on each round trip.
+      while (inFlight.size >= Math.max(4, 2 * workers)) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
     await writing;
