@@ -1,8 +1,11 @@
 import type { Candidate, EmpiricalTraffic, Quantiles, Scenario } from '../config/model.js';
 import { CANDIDATE_FIELDS } from '../config/model.js';
 import { CONTINUOUS_METRICS } from '../config/metrics.js';
-import { quantileSorted, quantilesBySelection } from '../stats/quantile.js';
+import { quantileSorted } from '../stats/quantile.js';
+import { quantilesByFilter } from '../stats/quantile-filter.js';
+import { fastExp } from '../stats/fast-exp.js';
 import { type Rng, Z99 } from '../stats/random.js';
+import { fillNormals } from '../stats/ziggurat.js';
 import { ksTwoSample, mannWhitney } from '../stats/tests.js';
 import type { CheckWindow } from './ladder.js';
 import {
@@ -26,7 +29,9 @@ import {
 /**
  * The `sample` engine: every request of every window is drawn, as DESIGN.md describes them, and
  * the window's statistics are computed from the draws. It is the reference the faster engines are
- * checked against, so it follows the semantics literally rather than cleverly.
+ * checked against, so its laws are DESIGN.md's literally; its speed comes only from how the draws
+ * are organised (drawArm) and from doing no work nobody reads (values are kept only for the
+ * metrics whose order statistics or tests a gate reads).
  */
 
 const METRICS = CONTINUOUS_METRICS.length;
@@ -195,53 +200,122 @@ class StageArm {
   }
 }
 
-/** Draws one arm's requests for a window. */
-function drawArm(rng: Rng, law: ArmLaw, count: number, factor: number, s: ArmSamples): void {
+/**
+ * Raw 32-bit draws for the status and thumbs-down uniforms, refilled from the run's stream by
+ * Rng.fillUint32 (the generator stepped with its state in locals), a fraction of the cost of a
+ * method call per draw. Each fill is consumed whole and never reused. One buffer per thread.
+ */
+const RAW = new Uint32Array(4096);
+const TWO_POW_32 = 4294967296;
+const COUNTS = new Float64Array(2);
+/** A chunk of standard normals: exponentiated a chunk at a time, so they stay in cache. */
+const NORMALS = new Float64Array(2048);
+
+/**
+ * Draws n uniforms, as raw 32-bit draws, and counts those below lowCut·2^32 and below
+ * highCut·2^32 into COUNTS: P(draw < c·2^32) = c to within 2^-32, so the draw needs no scaling
+ * to (0, 1).
+ */
+function countUniforms(rng: Rng, n: number, lowCut: number, highCut: number): void {
+  const low = lowCut * TWO_POW_32, high = highCut * TWO_POW_32;
+  let below = 0, belowHigh = 0;
+  for (let done = 0; done < n; ) {
+    const c = Math.min(RAW.length, n - done);
+    rng.fillUint32(RAW, c);
+    for (let j = 0; j < c; j++) {
+      const u = RAW[j]!;
+      if (u < high) {
+        belowHigh++;
+        if (u < low) below++;
+      }
+    }
+    done += c;
+  }
+  COUNTS[0] = below;
+  COUNTS[1] = belowHigh;
+}
+
+/**
+ * Draws m values exp(mu + sigma·Z)·factor, Z standard normal (rounded to token counts when
+ * `rounded`), and returns their sum; the values go to keep[0, m) when given.
+ */
+function lognormalSum(rng: Rng, m: number, mu: number, sigma: number, factor: number, rounded: boolean, keep: Float64Array | null): number {
+  const z = NORMALS;
+  let sum = 0;
+  for (let done = 0; done < m; ) {
+    const c = Math.min(z.length, m - done);
+    fillNormals(rng, z, c);
+    if (rounded) {
+      for (let j = 0; j < c; j++) {
+        const v = tokens(fastExp(mu + sigma * z[j]!) * factor);
+        sum += v;
+        if (keep !== null) keep[done + j] = v;
+      }
+    } else {
+      for (let j = 0; j < c; j++) {
+        const v = fastExp(mu + sigma * z[j]!) * factor;
+        sum += v;
+        if (keep !== null) keep[done + j] = v;
+      }
+    }
+    done += c;
+  }
+  return sum;
+}
+
+/**
+ * A token count: Math.max(1, Math.round(v)) for v ≥ 0, without Math.round and Math.max, which V8
+ * runs several times slower than an int32 truncation. (v + 0.5) | 0 is floor(v + 0.5) for
+ * 0 ≤ v < 2^31 − 1, and floor(v + 0.5) is Math.round(v): v + 0.5 is exact for v ≥ 1, and for
+ * v < 1 both give 0 or 1, which the lower bound makes 1. Above 2^52, v is already an integer.
+ */
+export function tokens(v: number): number {
+  if (v < 2147483647) {
+    const r = (v + 0.5) | 0;
+    return r > 0 ? r : 1;
+  }
+  return v < 4503599627370496 ? Math.floor(v + 0.5) : v;
+}
+
+/**
+ * Draws one arm's requests for a window; keeps the values of the metrics flagged in `keep`.
+ *
+ * Every request is drawn as DESIGN.md says, phase by phase rather than request by request (as a
+ * vectorised implementation would): the n status uniforms, then a thumbs-down uniform for each
+ * ok request, then each metric's values for the m requests that are not errors. Statuses and
+ * values are independent and the values of different requests exchangeable, so the joint law is
+ * the same; each phase is then a short loop V8 compiles tightly.
+ */
+function drawArm(rng: Rng, law: ArmLaw, count: number, factor: number, s: ArmSamples, keep: readonly boolean[]): void {
   if (law.empirical) {
     drawArmEmpirical(rng, law, law.empirical, count, factor, s);
     return;
   }
   s.reset(count);
   s.n = count;
-  const errorRate = Math.min(1, law.errorRate * factor);
   // One uniform decides the status: error with errorRate, else refusal with refusalRate.
-  const refusalCut = errorRate + (1 - errorRate) * Math.min(1, law.refusalRate * factor);
+  const errorRate = Math.min(1, law.errorRate * factor);
+  countUniforms(rng, count, errorRate, errorRate + (1 - errorRate) * Math.min(1, law.refusalRate * factor));
+  const errors = COUNTS[0]!, notOk = COUNTS[1]!;
+  const m = count - errors, ok = count - notOk;
   const tdRate = Math.min(1, law.thumbsDownRate * factor);
-  const hasTtft = !Number.isNaN(law.muTtft);
-  const lat = s.values[LAT]!, ttft = s.values[TTFT]!, out = s.values[OUT]!, inp = s.values[IN]!, cost = s.values[COST]!;
-  let m = 0, errors = 0, refusals = 0, ok = 0, td = 0;
-  let sLat = 0, sTtft = 0, sOut = 0, sIn = 0, sCost = 0;
-  for (let i = 0; i < count; i++) {
-    const u = rng.uniform();
-    if (u < errorRate) {
-      errors++;
-      continue;
-    }
-    if (u < refusalCut) refusals++;
-    else {
-      ok++;
-      if (rng.uniform() < tdRate) td++;
-    }
-    const l = Math.exp(law.muLatency + law.sigmaLatency * rng.normal()) * factor;
-    lat[m] = l;
-    sLat += l;
-    if (hasTtft) {
-      const t = Math.exp(law.muTtft + law.sigmaTtft * rng.normal()) * factor;
-      ttft[m] = t;
-      sTtft += t;
-    }
-    const ti = Math.max(1, Math.round(Math.exp(law.muInput + law.sigmaInput * rng.normal()) * factor));
-    const to = Math.max(1, Math.round(Math.exp(law.muOutput + law.sigmaOutput * rng.normal()) * factor));
-    const c = ti * law.inputPrice + to * law.outputPrice;
-    inp[m] = ti;
-    out[m] = to;
-    cost[m] = c;
-    sIn += ti;
-    sOut += to;
-    sCost += c;
-    m++;
+  countUniforms(rng, ok, tdRate, tdRate);
+  const td = COUNTS[0]!;
+  const { values } = s;
+  // Cost values are formed from the kept token counts.
+  const sLat = lognormalSum(rng, m, law.muLatency, law.sigmaLatency, factor, false, keep[LAT] ? values[LAT]! : null);
+  const sTtft = Number.isNaN(law.muTtft) ? 0 : lognormalSum(rng, m, law.muTtft, law.sigmaTtft, factor, false, keep[TTFT] ? values[TTFT]! : null);
+  const sIn = lognormalSum(rng, m, law.muInput, law.sigmaInput, factor, true, keep[IN] || keep[COST] ? values[IN]! : null);
+  const sOut = lognormalSum(rng, m, law.muOutput, law.sigmaOutput, factor, true, keep[OUT] || keep[COST] ? values[OUT]! : null);
+  if (keep[COST]) {
+    const cost = values[COST]!, inp = values[IN]!, out = values[OUT]!;
+    for (let j = 0; j < m; j++) cost[j] = inp[j]! * law.inputPrice + out[j]! * law.outputPrice;
   }
-  s.tally(m, errors, refusals, ok, td, sLat, sTtft, sOut, sIn, sCost);
+  // Token counts are integers, so their sums are exact, and Σ(in·pᵢ + out·pₒ) = pᵢ·Σin + pₒ·Σout
+  // to within three roundings (closer than adding per-request costs): no per-request cost is
+  // formed unless a gate reads the cost distribution.
+  const sCost = sIn * law.inputPrice + sOut * law.outputPrice;
+  s.tally(m, errors, notOk - errors, ok, td, sLat, sTtft, sOut, sIn, sCost);
 }
 
 /**
@@ -337,6 +411,7 @@ export class SampleRun {
   private readonly arms = [new ArmSamples(), new ArmSamples()];
   private readonly stageArms = [new StageArm(), new StageArm()];
   private readonly hasTtft: boolean;
+  private readonly keep: boolean[];
 
   constructor(
     private readonly scenario: Scenario,
@@ -346,6 +421,9 @@ export class SampleRun {
     this.canaryLaw = armLaw(scenario, runCandidate(scenario, rng));
     this.baselineLaw = armLaw(scenario, UNCHANGED);
     this.hasTtft = scenario.baseline.ttft_ms !== null;
+    // Per-request values are kept only where something reads their order: quantiles, tests or
+    // the stage pool. Counts and sums (so means) come from every draw whatever the needs.
+    this.keep = CONTINUOUS_METRICS.map((_, k) => needs.check.sorted[k]! || (needs.stage?.sorted[k] ?? false));
   }
 
   /**
@@ -361,8 +439,8 @@ export class SampleRun {
     const fCanary = checkFactor(this.scenario, rng);
     const fBaseline = checkFactor(this.scenario, rng);
     const [canary, baseline] = this.arms as [ArmSamples, ArmSamples];
-    drawArm(rng, this.canaryLaw, nCanary, fCanary, canary);
-    drawArm(rng, this.baselineLaw, nBaseline, fBaseline, baseline);
+    drawArm(rng, this.canaryLaw, nCanary, fCanary, canary, this.keep);
+    drawArm(rng, this.baselineLaw, nBaseline, fBaseline, baseline, this.keep);
 
     const checkNeeds = this.needs.check;
     this.summarise(out, at, checkNeeds, canary, baseline);
@@ -413,7 +491,7 @@ export class SampleRun {
   private writeSelected(out: Float64Array, armAt: number, k: number, s: ArmSamples, wanted: readonly boolean[]): void {
     this.probs.length = 0;
     for (let q = 0; q < QUANTILE_PROBS.length; q++) if (wanted[q]) this.probs.push(QUANTILE_PROBS[q]!);
-    quantilesBySelection(s.values[k]!, s.m, this.probs, this.picked);
+    quantilesByFilter(s.values[k]!, s.m, this.probs, this.picked);
     const base = armAt + ARM_COUNTS.length + k * METRIC_WIDTH + 2;
     for (let q = 0, j = 0; q < QUANTILE_PROBS.length; q++) out[base + q] = wanted[q] ? this.picked[j++]! : NaN;
   }
