@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import pc from 'picocolors';
 import { UserError } from '../config/errors.js';
 import { loadGateFile } from '../config/load.js';
+import { columnQuantiles } from '../replay/column-values.js';
 import { describePacing, type Pacing } from '../replay/pacing.js';
 import { replayTrace, startReplayPool } from '../replay/replay.js';
 import { type ShadowVerdict, judgeShadowGates, writeShadowVerdicts } from '../replay/shadow-gates.js';
@@ -306,11 +307,11 @@ async function replaySummary(store: Store, invocation: string): Promise<SummaryR
       avg(candidate_cost_usd) FILTER (WHERE ${ok('candidate')}) AS c_cost,
       sum(baseline_cost_usd) AS b_total, sum(candidate_cost_usd) AS c_total
     ${from}`)).getRowObjectsJson() as Record<string, unknown>[];
-  // An exact quantile holds every value of its column: one column per query keeps a
-  // 10-million-request replay's summary within the memory the replay itself needed.
+  // Exact quantiles by selection over each column read into a typed array: DuckDB's own would
+  // hold more than the replay itself needed for a 10-million-request replay.
   const quantiles = async (column: string, arm: 'baseline' | 'candidate', probs: number[], names: string[]) => {
-    const [q] = (await store.connection.runAndReadAll(`SELECT quantile_cont(${column}, [${probs.join(', ')}]) FILTER (WHERE ${ok(arm)}) AS q ${from}`)).getRowObjectsJson() as { q: number[] | null }[];
-    names.forEach((name, i) => (r![name] = q?.q?.[i] ?? null));
+    const q = await columnQuantiles(store, column, `invocation_id = '${invocation}' AND ${ok(arm)}`, probs);
+    names.forEach((name, i) => (r![name] = Number.isNaN(q[i]!) ? null : q[i]));
   };
   await quantiles('baseline_latency_ms', 'baseline', [0.5, 0.99], ['b_p50', 'b_p99']);
   await quantiles('candidate_latency_ms', 'candidate', [0.5, 0.99], ['c_p50', 'c_p99']);

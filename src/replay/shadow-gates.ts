@@ -16,7 +16,9 @@ import {
   TESTS_OFFSET,
   WINDOW_WIDTH,
 } from '../gates/window.js';
+import { quantilesBySelection } from '../stats/quantile.js';
 import { ksTwoSample, mannWhitney } from '../stats/tests.js';
+import { columnValues } from './column-values.js';
 import type { Store } from '../store/database.js';
 
 /**
@@ -96,25 +98,31 @@ async function summarise(store: Store, where: string, gates: readonly Gate[]): P
   s[BASELINE + OK] = n - num(c!.b_errors) - num(c!.b_refusals);
   s[BASELINE + THUMBS_DOWN] = num(c!.b_feedback) > 0 ? num(c!.b_thumbs) : NaN;
 
-  const probs = `[${QUANTILE_PROBS.join(', ')}]`;
   for (const metric of CONTINUOUS_METRICS) {
     const k = CONTINUOUS_METRICS.indexOf(metric);
     const [b, cand] = COLUMN[metric];
-    // One arm per query: an exact quantile holds all its column's values, and two at once
-    // doubled a 10-million-request replay's peak memory.
-    const [qb] = await rows(
+    // Means and counts in SQL; quantiles and tests from the values themselves, one column at a
+    // time in a typed array (DuckDB's exact quantile holds more than that at 10 million requests).
+    const [q] = await rows(
       store,
       `SELECT count(${b}) FILTER (WHERE ${BASELINE_OK})::DOUBLE AS b_n, avg(${b}) FILTER (WHERE ${BASELINE_OK}) AS b_mean,
-              quantile_cont(${b}, ${probs}) FILTER (WHERE ${BASELINE_OK}) AS b_q
+              count(${cand}) FILTER (WHERE ${CANDIDATE_OK})::DOUBLE AS c_n, avg(${cand}) FILTER (WHERE ${CANDIDATE_OK}) AS c_mean
        FROM replay_requests WHERE ${where}`,
     );
-    const [qc] = await rows(
-      store,
-      `SELECT count(${cand}) FILTER (WHERE ${CANDIDATE_OK})::DOUBLE AS c_n, avg(${cand}) FILTER (WHERE ${CANDIDATE_OK}) AS c_mean,
-              quantile_cont(${cand}, ${probs}) FILTER (WHERE ${CANDIDATE_OK}) AS c_q
-       FROM replay_requests WHERE ${where}`,
-    );
-    const q = { ...qb, ...qc };
+    const needsTest = gates.some((g) => g.metric === metric && g.test && g.test.kind !== 'proportion');
+    const needsQuantile = gates.some((g) => g.metric === metric && g.stat !== 'mean');
+    const arms: Record<'b' | 'c', Float64Array | null> = { b: null, c: null };
+    for (const [prefix, col, ok] of [['b', b, BASELINE_OK], ['c', cand, CANDIDATE_OK]] as const) {
+      if (!needsTest && !needsQuantile) {
+        q![`${prefix}_q`] = null;
+        continue;
+      }
+      const values = await columnValues(store, col, `${where} AND ${ok}`);
+      const out: number[] = [];
+      quantilesBySelection(values, values.length, QUANTILE_PROBS, out);
+      q![`${prefix}_q`] = out;
+      if (needsTest) arms[prefix] = values.sort();
+    }
     for (const [arm, prefix] of [[CANARY, 'c'], [BASELINE, 'b']] as const) {
       const base = arm + ARM_COUNTS.length + k * METRIC_WIDTH;
       s[base] = num(q![`${prefix}_n`]);
@@ -123,11 +131,9 @@ async function summarise(store: Store, where: string, gates: readonly Gate[]): P
       for (let i = 0; i < QUANTILE_PROBS.length; i++) s[base + 2 + i] = num(qs[i]);
     }
     // Tests need the samples themselves: only for metrics a test gate reads.
-    if (gates.some((g) => g.metric === metric && g.test && g.test.kind !== 'proportion')) {
-      const sample = (col: string, ok: string, count: unknown) =>
-        doubles(store, `SELECT ${col}::DOUBLE FROM replay_requests WHERE ${where} AND ${ok} AND ${col} IS NOT NULL ORDER BY 1`, num(count));
-      const canary = await sample(cand, CANDIDATE_OK, q.c_n);
-      const baseline = await sample(b, BASELINE_OK, q.b_n);
+    if (needsTest) {
+      const canary = arms.c!;
+      const baseline = arms.b!;
       const mw = mannWhitney(canary, baseline);
       const at = TESTS_OFFSET + k * TEST_FIELDS.length;
       s[at] = mw.pIncrease;
@@ -136,30 +142,6 @@ async function summarise(store: Store, where: string, gates: readonly Gate[]): P
     }
   }
   return { summary: s, requests: n };
-}
-
-/**
- * A one-column DOUBLE query's values, chunk by chunk into a typed array: the samples of a test
- * gate over millions of requests, without a JavaScript array per row.
- */
-async function doubles(store: Store, sql: string, expected: number): Promise<Float64Array> {
-  const result = await store.connection.stream(sql);
-  let out = new Float64Array(1 << 16);
-  let n = 0;
-  for (;;) {
-    const chunk = await result.fetchChunk();
-    if (!chunk || chunk.rowCount === 0) break;
-    if (n + chunk.rowCount > out.length) {
-      const grown = new Float64Array(Math.max(n + chunk.rowCount, out.length * 2));
-      grown.set(out.subarray(0, n));
-      out = grown;
-    }
-    const v = chunk.getColumnVector(0);
-    for (let i = 0; i < chunk.rowCount; i++) out[n++] = v.getItem(i) as number;
-  }
-  // DuckDB can end a stream it gave up on (memory) as if complete: a short sample must not be judged.
-  if (n !== expected) throw new Error(`reading a test gate's sample stopped after ${n} of ${expected} values`);
-  return out.slice(0, n);
 }
 
 /** Judges every gate over all traffic and over each segment of each kind. */
