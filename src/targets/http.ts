@@ -1,5 +1,6 @@
-import { Pool } from 'undici';
-import type { HttpFile } from './schema.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { type Dispatcher, Pool } from 'undici';
+import type { HttpFile, Price } from './schema.js';
 import type { Target, TargetRequest, TargetResponse } from './target.js';
 import { type ChatMessage, fillerPrompt, parseInput } from './text.js';
 import { type TimeoutSpec, abortOutcome, costUsd, describeTimeout, durationMs, parseRetryAfter, parseTimeout, sleep, timeoutFor } from './timing.js';
@@ -10,15 +11,19 @@ import { type TimeoutSpec, abortOutcome, costUsd, describeTimeout, durationMs, p
  * or for token-only traces a filler prompt of the trace's input tokens with max_tokens set to its
  * output tokens), measures the latency (and, streaming, the time to first token), reads usage,
  * and retries 429s honouring Retry-After. Nothing is thrown out of `call`.
+ *
+ * Requests go through `Pool.dispatch` with one small handler object per attempt rather than
+ * `Pool.request`: a replay sends thousands of requests a second from each worker, and the body
+ * stream, AbortController, timers and listeners `request` builds around every response made up
+ * about 40% of the target's CPU per request (bench/replay-http.mjs, `targetAlone`).
  */
 
-type Body = Omit<TargetResponse, 'attempts'>;
+/** An attempt's answer; `call` sets its `attempts`. */
+type Body = TargetResponse;
 type Attempt = { kind: 'done'; res: Body } | { kind: 'rate_limited'; retryAfterMs: number | null; latency: number; message: string };
 
-const EMPTY = { ttft_ms: null, input_tokens: null, output_tokens: null, output: null, finish_reason: null, cost_usd: null } as const;
-
-function fail(status: 'error' | 'timeout', latency: number, error: string): Body {
-  return { status, latency_ms: latency, ...EMPTY, error };
+function fail(status: 'error' | 'timeout', latency: number, error: string, attempts = 0): Body {
+  return { status, latency_ms: latency, ttft_ms: null, input_tokens: null, output_tokens: null, output: null, finish_reason: null, cost_usd: null, error, attempts };
 }
 
 /** A short reason from an error body: OpenAI's `error.message`, else the start of the text. */
@@ -57,6 +62,237 @@ interface Usage {
   completion_tokens?: unknown;
 }
 
+function answer(price: Price | undefined, latency: number, ttft: number | null, output: string | null, finish: string | null, usage: Usage | null | undefined): Body {
+  const inputTokens = num(usage?.prompt_tokens);
+  const outputTokens = num(usage?.completion_tokens);
+  return {
+    status: 'ok',
+    latency_ms: latency,
+    ttft_ms: ttft,
+    input_tokens: inputTokens,
+    output_tokens: outputTokens,
+    output,
+    finish_reason: finish,
+    cost_usd: costUsd(price, inputTokens, outputTokens),
+    error: null,
+    attempts: 0,
+  };
+}
+
+function readJson(price: Price | undefined, text: string, latency: number): Body {
+  let j: {
+    error?: unknown;
+    choices?: { message?: { content?: unknown; refusal?: unknown }; text?: unknown; finish_reason?: unknown }[];
+    usage?: Usage;
+  };
+  try {
+    j = JSON.parse(text);
+  } catch {
+    return fail('error', latency, `invalid JSON response: ${errorMessage(text) || '(empty body)'}`);
+  }
+  if (j === null || typeof j !== 'object') return fail('error', latency, 'invalid response: not a JSON object');
+  if (j.error) return fail('error', latency, `error response: ${errorMessage(text)}`);
+  const choice = Array.isArray(j.choices) ? j.choices[0] : undefined;
+  if (!choice) return fail('error', latency, 'invalid response: no choices');
+  const content = choice.message?.content ?? choice.message?.refusal ?? choice.text ?? null;
+  return answer(price, latency, null, typeof content === 'string' ? content : null, typeof choice.finish_reason === 'string' ? choice.finish_reason : null, j.usage);
+}
+
+/** The body as text, as undici's `body.text()` reads it: UTF-8, a leading byte-order mark dropped. */
+function decode(chunks: Buffer[]): string {
+  if (chunks.length === 0) return '';
+  const b = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  const start = b.length > 2 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+  return b.toString('utf8', start);
+}
+
+const EVENT_END = /\r?\n\r?\n/;
+const LINE_END = /\r?\n/;
+/** Delta fields other than content whose arrival also counts as the first token. */
+const OTHER_DELTAS = ['reasoning_content', 'reasoning', 'tool_calls'];
+
+/** Server-sent events, fed chunk by chunk as they arrive: `data: {chunk}` events until `data: [DONE]`. */
+class SseReader {
+  private readonly decoder = new TextDecoder();
+  private buffer = '';
+  private output = '';
+  private sawContent = false;
+  private ttft: number | null = null;
+  private finish: string | null = null;
+  private usage: Usage | null = null;
+  private done = false;
+
+  constructor(
+    private readonly started: number,
+    private readonly price: Price | undefined,
+  ) {}
+
+  /** Reads a chunk; an error event ends the answer (returned), else null. */
+  push(chunk: Buffer): Body | null {
+    this.buffer += this.decoder.decode(chunk, { stream: true });
+    let m: RegExpExecArray | null;
+    while ((m = EVENT_END.exec(this.buffer)) !== null) {
+      const event = this.buffer.slice(0, m.index);
+      this.buffer = this.buffer.slice(m.index + m[0].length);
+      const err = this.handle(event);
+      if (err) return err;
+    }
+    return null;
+  }
+
+  end(): Body {
+    this.buffer += this.decoder.decode();
+    if (this.buffer.trim() !== '') {
+      const err = this.handle(this.buffer);
+      if (err) return err;
+    }
+    const latency = performance.now() - this.started;
+    if (!this.done && this.finish === null) return fail('error', latency, 'stream ended before data: [DONE]');
+    return answer(this.price, latency, this.ttft, this.sawContent ? this.output : null, this.finish, this.usage);
+  }
+
+  private handle(event: string): Body | null {
+    let data = '';
+    let lines = 0;
+    for (const l of event.split(LINE_END)) {
+      if (!l.startsWith('data:')) continue;
+      data += (lines++ > 0 ? '\n' : '') + (l.charCodeAt(5) === 32 ? l.slice(6) : l.slice(5));
+    }
+    if (data === '') return null;
+    if (data.trim() === '[DONE]') {
+      this.done = true;
+      return null;
+    }
+    let chunk: {
+      error?: unknown;
+      choices?: { delta?: Record<string, unknown>; finish_reason?: unknown }[];
+      usage?: Usage | null;
+    };
+    try {
+      chunk = JSON.parse(data);
+    } catch {
+      return null; // a malformed event is skipped, as SSE clients do
+    }
+    if (chunk?.error) return fail('error', performance.now() - this.started, `error in stream: ${errorMessage(data)}`);
+    if (chunk?.usage) this.usage = chunk.usage;
+    const choice = Array.isArray(chunk?.choices) ? chunk.choices[0] : undefined;
+    if (choice) {
+      const d = choice.delta ?? {};
+      const piece = typeof d.content === 'string' ? d.content : typeof d.refusal === 'string' ? d.refusal : '';
+      if (this.ttft === null && (piece !== '' || OTHER_DELTAS.some((k) => d[k] !== undefined && d[k] !== null && d[k] !== ''))) this.ttft = performance.now() - this.started;
+      if (piece !== '') {
+        this.output += piece;
+        this.sawContent = true;
+      }
+      if (typeof choice.finish_reason === 'string') this.finish = choice.finish_reason;
+    }
+    return null;
+  }
+}
+
+function onTimeout(x: Exchange): void {
+  x.timedOut();
+}
+
+/**
+ * One attempt, as an undici dispatch handler: it collects the response (or feeds an SSE reader
+ * as chunks arrive), and settles exactly once, with the answer, a 429 to retry, a failure, a
+ * timeout, or the outside signal's abort. Settling first and aborting the exchange after means
+ * late callbacks from undici find it settled and do nothing.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private readonly started = performance.now();
+  private controller: Dispatcher.DispatchController | null = null;
+  private settled = false;
+  private statusCode = 0;
+  private headers: IncomingHttpHeaders | null = null;
+  private chunks: Buffer[] = [];
+  private sse: SseReader | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onAbort: (() => void) | null = null;
+
+  constructor(
+    private readonly stream: boolean,
+    private readonly price: Price | undefined,
+    private readonly timeoutMs: number,
+    private readonly signal: AbortSignal | undefined,
+    private readonly resolve: (a: Attempt) => void,
+  ) {
+    this.timer = setTimeout(onTimeout, timeoutMs, this);
+    if (signal) {
+      this.onAbort = () => {
+        const o = abortOutcome(signal);
+        this.settle({ kind: 'done', res: fail(o.status, this.elapsed(), o.error) }, true);
+      };
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  private elapsed(): number {
+    return performance.now() - this.started;
+  }
+
+  /** Settles the attempt; with `drop`, also aborts the exchange (now, or when it starts). */
+  private settle(a: Attempt, drop = false): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
+    this.resolve(a);
+    if (drop) this.controller?.abort(new Error('the attempt has ended'));
+  }
+
+  timedOut(): void {
+    this.settle({ kind: 'done', res: fail('timeout', this.elapsed(), `timeout after ${describeTimeout(this.timeoutMs)}`) }, true);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    // Settled while it waited in the pool's queue (a timeout, an abort): it is never sent.
+    if (this.settled) controller.abort(new Error('the attempt has ended'));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (this.settled) return;
+    this.statusCode = statusCode;
+    this.headers = headers;
+    if (this.stream && statusCode >= 200 && statusCode < 300 && !String(headers['content-type'] ?? '').includes('application/json')) {
+      this.sse = new SseReader(this.started, this.price);
+    }
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.settled) return;
+    if (this.sse === null) {
+      this.chunks.push(chunk);
+      return;
+    }
+    const err = this.sse.push(chunk);
+    // An error event ends the answer; the rest of the stream is not waited for.
+    if (err) this.settle({ kind: 'done', res: err }, true);
+  }
+
+  onResponseEnd(): void {
+    if (this.settled) return;
+    if (this.sse !== null) return this.settle({ kind: 'done', res: this.sse.end() });
+    const text = decode(this.chunks);
+    const latency = this.elapsed();
+    const status = this.statusCode;
+    if (status === 429) {
+      return this.settle({ kind: 'rate_limited', retryAfterMs: parseRetryAfter(this.headers!['retry-after']), latency, message: errorMessage(text) });
+    }
+    if (status < 200 || status >= 300) {
+      const msg = errorMessage(text);
+      return this.settle({ kind: 'done', res: fail('error', latency, `HTTP ${status}${msg ? `: ${msg}` : ''}`) });
+    }
+    this.settle({ kind: 'done', res: readJson(this.price, text, latency) });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.settle({ kind: 'done', res: fail('error', this.elapsed(), describeFailure(err)) });
+  }
+}
+
 export class HttpTarget implements Target {
   readonly kind = 'http' as const;
   readonly label: string;
@@ -68,6 +304,8 @@ export class HttpTarget implements Target {
   private readonly headers: Record<string, string>;
   private readonly retry: { maxAttempts: number; maxWait: number; baseDelay: number; maxDelay: number };
   private modelPromise: Promise<string | null> | null = null;
+  /** The model /models named, once known: later calls need not wait on the discovery. */
+  private discovered: string | undefined;
   private closed = false;
 
   constructor(
@@ -127,9 +365,9 @@ export class HttpTarget implements Target {
   async call(req: TargetRequest, signal?: AbortSignal): Promise<TargetResponse> {
     let attempts = 0;
     try {
-      const model = await this.resolveModel(req);
+      const model = this.config.model ?? this.discovered ?? (await this.resolveModel(req));
       if (model === null) {
-        return { ...fail('error', 0, 'no model to ask for: give `model` in the target file (the endpoint lists none at /models and the trace names none)'), attempts: 0 };
+        return fail('error', 0, 'no model to ask for: give `model` in the target file (the endpoint lists none at /models and the trace names none)');
       }
       const body = JSON.stringify(this.buildBody(req, model));
       const headers = this.config.send_request_id ? { ...this.headers, 'x-request-id': req.request_id } : this.headers;
@@ -138,180 +376,47 @@ export class HttpTarget implements Target {
       for (;;) {
         attempts++;
         const a = await this.attempt(body, headers, timeoutMs, signal);
-        if (a.kind === 'done') return { ...a.res, attempts };
+        if (a.kind === 'done') {
+          a.res.attempts = attempts;
+          return a.res;
+        }
         const backoff = Math.min(this.retry.maxDelay, this.retry.baseDelay * 2 ** (attempts - 1));
         const delay = a.retryAfterMs ?? backoff;
         const why = a.message ? `: ${a.message}` : '';
         if (attempts >= this.retry.maxAttempts) {
-          return { ...fail('error', a.latency, `rate limited (HTTP 429) after ${attempts} attempt${attempts === 1 ? '' : 's'}${why}`), attempts };
+          return fail('error', a.latency, `rate limited (HTTP 429) after ${attempts} attempt${attempts === 1 ? '' : 's'}${why}`, attempts);
         }
         if (waited + delay > this.retry.maxWait) {
           const wait = a.retryAfterMs !== null ? `Retry-After ${describeTimeout(delay)}` : `the next backoff (${describeTimeout(delay)})`;
-          return {
-            ...fail('error', a.latency, `rate limited (HTTP 429): ${wait} exceeds what is left of retry.max_wait (${describeTimeout(this.retry.maxWait - waited)}) after ${attempts} attempt${attempts === 1 ? '' : 's'}${why}`),
-            attempts,
-          };
+          const left = describeTimeout(this.retry.maxWait - waited);
+          return fail('error', a.latency, `rate limited (HTTP 429): ${wait} exceeds what is left of retry.max_wait (${left}) after ${attempts} attempt${attempts === 1 ? '' : 's'}${why}`, attempts);
         }
-        if (!(await sleep(delay, signal))) return { ...fail(abortOutcome(signal!).status, a.latency, abortOutcome(signal!).error), attempts };
+        if (!(await sleep(delay, signal))) return fail(abortOutcome(signal!).status, a.latency, abortOutcome(signal!).error, attempts);
         waited += delay;
       }
     } catch (err) {
       // Nothing above should throw; if something does, it is recorded, not propagated.
-      return { ...fail('error', 0, `internal error in the HTTP target: ${(err as Error)?.message ?? String(err)}`), attempts };
+      return fail('error', 0, `internal error in the HTTP target: ${(err as Error)?.message ?? String(err)}`, attempts);
     }
   }
 
-  private async attempt(body: string, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal | undefined): Promise<Attempt> {
+  private attempt(body: string, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal | undefined): Promise<Attempt> {
     if (signal?.aborted) {
       const o = abortOutcome(signal);
-      return { kind: 'done', res: fail(o.status, 0, o.error) };
+      return Promise.resolve({ kind: 'done', res: fail(o.status, 0, o.error) });
     }
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new Error(`timeout after ${describeTimeout(timeoutMs)}`));
-    }, timeoutMs);
-    const onAbort = () => controller.abort(signal!.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const started = performance.now();
-    const elapsed = () => performance.now() - started;
-    try {
-      const res = await this.pool.request({ path: this.completionsPath, method: 'POST', headers, body, signal: controller.signal });
-      if (res.statusCode === 429) {
-        const text = await res.body.text();
-        return { kind: 'rate_limited', retryAfterMs: parseRetryAfter(res.headers['retry-after']), latency: elapsed(), message: errorMessage(text) };
-      }
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        const text = await res.body.text();
-        const msg = errorMessage(text);
-        return { kind: 'done', res: fail('error', elapsed(), `HTTP ${res.statusCode}${msg ? `: ${msg}` : ''}`) };
-      }
-      const contentType = String(res.headers['content-type'] ?? '');
-      if (this.config.stream && !contentType.includes('application/json')) {
-        return { kind: 'done', res: await this.readStream(res.body, started) };
-      }
-      const text = await res.body.text();
-      return { kind: 'done', res: this.readJson(text, elapsed()) };
-    } catch (err) {
-      const latency = elapsed();
-      if (timedOut) return { kind: 'done', res: fail('timeout', latency, `timeout after ${describeTimeout(timeoutMs)}`) };
-      if (signal?.aborted) {
-        const o = abortOutcome(signal);
-        return { kind: 'done', res: fail(o.status, latency, o.error) };
-      }
-      return { kind: 'done', res: fail('error', latency, describeFailure(err)) };
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    }
-  }
-
-  private answer(latency: number, ttft: number | null, output: string | null, finish: string | null, usage: Usage | null | undefined): Body {
-    const inputTokens = num(usage?.prompt_tokens);
-    const outputTokens = num(usage?.completion_tokens);
-    return {
-      status: 'ok',
-      latency_ms: latency,
-      ttft_ms: ttft,
-      input_tokens: inputTokens,
-      output_tokens: outputTokens,
-      output,
-      finish_reason: finish,
-      cost_usd: costUsd(this.config.price, inputTokens, outputTokens),
-      error: null,
-    };
-  }
-
-  private readJson(text: string, latency: number): Body {
-    let j: {
-      error?: unknown;
-      choices?: { message?: { content?: unknown; refusal?: unknown }; text?: unknown; finish_reason?: unknown }[];
-      usage?: Usage;
-    };
-    try {
-      j = JSON.parse(text);
-    } catch {
-      return fail('error', latency, `invalid JSON response: ${errorMessage(text) || '(empty body)'}`);
-    }
-    if (j === null || typeof j !== 'object') return fail('error', latency, 'invalid response: not a JSON object');
-    if (j.error) return fail('error', latency, `error response: ${errorMessage(text)}`);
-    const choice = Array.isArray(j.choices) ? j.choices[0] : undefined;
-    if (!choice) return fail('error', latency, 'invalid response: no choices');
-    const content = choice.message?.content ?? choice.message?.refusal ?? choice.text ?? null;
-    return this.answer(latency, null, typeof content === 'string' ? content : null, typeof choice.finish_reason === 'string' ? choice.finish_reason : null, j.usage);
-  }
-
-  /** Server-sent events: `data: {chunk}` events until `data: [DONE]`. */
-  private async readStream(body: AsyncIterable<Buffer>, started: number): Promise<Body> {
-    const decoder = new TextDecoder();
-    let buffer = '';
-    let output = '';
-    let sawContent = false;
-    let ttft: number | null = null;
-    let finish: string | null = null;
-    let usage: Usage | null = null;
-    let done = false;
-    const handle = (event: string): Body | null => {
-      const data = event
-        .split(/\r?\n/)
-        .filter((l) => l.startsWith('data:'))
-        .map((l) => l.slice(5).replace(/^ /, ''))
-        .join('\n');
-      if (data === '') return null;
-      if (data.trim() === '[DONE]') {
-        done = true;
-        return null;
-      }
-      let chunk: {
-        error?: unknown;
-        choices?: { delta?: Record<string, unknown>; finish_reason?: unknown }[];
-        usage?: Usage | null;
-      };
-      try {
-        chunk = JSON.parse(data);
-      } catch {
-        return null; // a malformed event is skipped, as SSE clients do
-      }
-      if (chunk?.error) return fail('error', performance.now() - started, `error in stream: ${errorMessage(data)}`);
-      if (chunk?.usage) usage = chunk.usage;
-      const choice = Array.isArray(chunk?.choices) ? chunk.choices[0] : undefined;
-      if (choice) {
-        const d = choice.delta ?? {};
-        const piece = typeof d.content === 'string' ? d.content : typeof d.refusal === 'string' ? d.refusal : '';
-        const other = ['reasoning_content', 'reasoning', 'tool_calls'].some((k) => d[k] !== undefined && d[k] !== null && d[k] !== '');
-        if ((piece !== '' || other) && ttft === null) ttft = performance.now() - started;
-        if (piece !== '') {
-          output += piece;
-          sawContent = true;
-        }
-        if (typeof choice.finish_reason === 'string') finish = choice.finish_reason;
-      }
-      return null;
-    };
-    for await (const chunk of body) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let m: RegExpExecArray | null;
-      while ((m = /\r?\n\r?\n/.exec(buffer)) !== null) {
-        const event = buffer.slice(0, m.index);
-        buffer = buffer.slice(m.index + m[0].length);
-        const err = handle(event);
-        if (err) return err;
-      }
-    }
-    buffer += decoder.decode();
-    if (buffer.trim() !== '') {
-      const err = handle(buffer);
-      if (err) return err;
-    }
-    const latency = performance.now() - started;
-    if (!done && finish === null) return fail('error', latency, 'stream ended before data: [DONE]');
-    return this.answer(latency, ttft, sawContent ? output : null, finish, usage);
+    return new Promise<Attempt>((resolve) => {
+      const exchange = new Exchange(this.config.stream, this.config.price, timeoutMs, signal, resolve);
+      this.pool.dispatch({ path: this.completionsPath, method: 'POST', headers, body }, exchange);
+    });
   }
 
   private resolveModel(req: TargetRequest): Promise<string | null> {
     if (this.config.model !== undefined) return Promise.resolve(this.config.model);
-    this.modelPromise ??= this.discoverModel();
+    this.modelPromise ??= this.discoverModel().then((m) => {
+      if (m !== null) this.discovered = m;
+      return m;
+    });
     return this.modelPromise.then((m) => m ?? req.model);
   }
 

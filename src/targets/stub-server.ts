@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../config/errors.js';
@@ -6,8 +6,8 @@ import { Rng } from '../stats/random.js';
 import type { StubFile } from './schema.js';
 import { StubModel } from './stub.js';
 import type { TargetRequest, TargetResponse } from './target.js';
-import { estimateTokens, inputText, parseInput } from './text.js';
-import { durationMs, sleep } from './timing.js';
+import { estimateTokens, inputText, parsedJsonInput } from './text.js';
+import { durationMs } from './timing.js';
 
 /**
  * A stub served over real HTTP as an OpenAI-compatible API (what `rehearse serve-stub` runs):
@@ -26,6 +26,11 @@ import { durationMs, sleep } from './timing.js';
  * so the same request gets the same answer. The baseline's output tokens are the request's
  * `max_tokens` (or `max_completion_tokens`), not capped: the stub's output_length regression
  * shows through. Requests carry no baseline latency, so it is drawn from `baseline.latency_ms`.
+ *
+ * The server is the far end of the replay's own load tests (bench/replay-http.mjs), so a
+ * completion costs as little CPU as it can: the constant parts of every response are
+ * serialised once, waits are bare timers, and nothing is allocated per request just in case the
+ * client goes away (a wait checks on waking whether the response is still open).
  */
 
 const MAX_BODY = 16 * 1024 * 1024;
@@ -65,9 +70,46 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(size > MAX_BODY ? null : Buffer.concat(chunks)));
+    req.on('end', () => resolve(size > MAX_BODY ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+const OPEN = Promise.resolve(true);
+const GONE = Promise.resolve(false);
+
+function stillOpen(resolve: (open: boolean) => void, res: http.ServerResponse): void {
+  resolve(!res.destroyed);
+}
+
+/**
+ * Waits `ms`; true when the response can still be written, false when the client (or the
+ * server's close) destroyed it meanwhile. The timer is unref'd: an open socket keeps the process
+ * alive for a request in progress, and once the socket is gone nothing waits on the timer.
+ */
+function wait(res: http.ServerResponse, ms: number): Promise<boolean> {
+  if (!(ms > 0)) return res.destroyed ? GONE : OPEN;
+  return new Promise((resolve) => {
+    setTimeout(stillOpen, ms, resolve, res).unref();
+  });
+}
+
+function usageOf(r: TargetResponse): string {
+  const prompt = r.input_tokens ?? 0;
+  const completion = r.output_tokens ?? 0;
+  return JSON.stringify({ prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion });
+}
+
+/** Splits text into at most `n` pieces at word boundaries (spaces kept), never an empty list. */
+function splitPieces(text: string, n: number): string[] {
+  if (text === '') return [''];
+  const words = text.match(/\S+\s*/g) ?? [text];
+  const count = Math.min(n, words.length);
+  const out: string[] = [];
+  for (let k = 0; k < count; k++) {
+    out.push(words.slice(Math.floor((k * words.length) / count), Math.floor(((k + 1) * words.length) / count)).join(''));
+  }
+  return out;
 }
 
 /** The request listener of a stub server; exported so that it can be mounted elsewhere. */
@@ -76,8 +118,16 @@ export function stubRequestListener(config: StubFile): http.RequestListener {
   const attempts = new Map<string, number>();
   const rateLimitRate = config.serve.rate_limit_rate;
   const retryAfterSeconds = String(Math.max(0, Math.ceil(durationMs(config.serve.retry_after) / 1000)));
+  // Everything of a completion but its id, time, content, finish_reason and usage, serialised once:
+  // the text is what JSON.stringify gives for the whole object (the tests parse it back).
+  const modelJson = JSON.stringify(config.model);
+  const completionHead = '","object":"chat.completion","created":';
+  const completionContent = `,"model":${modelJson},"choices":[{"index":0,"message":{"role":"assistant","content":`;
+  const completionFinish = '},"logprobs":null,"finish_reason":';
+  const chunkHead = '","object":"chat.completion.chunk","created":';
+  const chunkChoices = `,"model":${modelJson},"choices":`;
 
-  const completions = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal) => {
+  const completions = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const raw = await readBody(req);
     if (raw === null) return apiError(res, 413, `request body larger than ${MAX_BODY} bytes`, 'invalid_request_error');
     let body: Record<string, unknown>;
@@ -92,15 +142,14 @@ export function stubRequestListener(config: StubFile): http.RequestListener {
 
     const header = req.headers['x-request-id'];
     const headerId = Array.isArray(header) ? header[0] : header;
-    const requestId = headerId && headerId.trim() !== '' ? headerId : `body:${createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
-    const idHeaders = { 'x-request-id': requestId };
+    const requestId = headerId && headerId.trim() !== '' ? headerId : `body:${hash('sha256', raw).slice(0, 16)}`;
 
     if (rateLimitRate > 0) {
       const n = (attempts.get(requestId) ?? 0) + 1;
       if (attempts.size >= MAX_TRACKED && !attempts.has(requestId)) attempts.clear();
       attempts.set(requestId, n);
       if (new Rng(`stub:${config.seed}:${requestId}:429:${n}`).uniform() < rateLimitRate) {
-        return apiError(res, 429, 'Rate limit reached (injected by rehearse serve-stub)', 'rate_limit_error', { ...idHeaders, 'retry-after': retryAfterSeconds });
+        return apiError(res, 429, 'Rate limit reached (injected by rehearse serve-stub)', 'rate_limit_error', { 'x-request-id': requestId, 'retry-after': retryAfterSeconds });
       }
     }
 
@@ -110,72 +159,61 @@ export function stubRequestListener(config: StubFile): http.RequestListener {
       request_id: requestId,
       timestamp_ms: Date.now(),
       input,
-      input_tokens: estimateTokens(inputText(parseInput(input))),
+      input_tokens: estimateTokens(inputText(parsedJsonInput(messages, input))),
       output_tokens: maxTokens ?? null,
       latency_ms: null,
       model: typeof body.model === 'string' ? body.model : null,
     };
     const answer = model.answer(treq);
     const started = performance.now();
-    const until = (ms: number) => sleep(started + ms - performance.now(), signal);
+    const until = (ms: number) => wait(res, started + ms - performance.now());
 
     if (answer.status === 'error') {
       if (!(await until(answer.latency_ms))) return;
-      return apiError(res, 500, answer.error ?? 'injected error', 'server_error', idHeaders);
+      return apiError(res, 500, answer.error ?? 'injected error', 'server_error', { 'x-request-id': requestId });
     }
-    const id = `chatcmpl-${createHash('sha256').update(requestId).digest('hex').slice(0, 24)}`;
+    const id = `chatcmpl-${hash('sha256', requestId).slice(0, 24)}`;
     const created = Math.floor(Date.now() / 1000);
     const usage = usageOf(answer);
     const content = answer.output ?? '';
+    const finish = JSON.stringify(answer.finish_reason);
     if (body.stream !== true) {
       if (!(await until(answer.latency_ms))) return;
-      return send(
-        res,
-        200,
-        {
-          id,
-          object: 'chat.completion',
-          created,
-          model: config.model,
-          choices: [{ index: 0, message: { role: 'assistant', content }, logprobs: null, finish_reason: answer.finish_reason }],
-          usage,
-        },
-        idHeaders,
-      );
+      const text = `{"id":"${id}${completionHead}${created}${completionContent}${JSON.stringify(content)}${completionFinish}${finish}}],"usage":${usage}}`;
+      res.writeHead(200, ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(text)), 'x-request-id', requestId]);
+      res.end(text);
+      return;
     }
 
     const includeUsage = Boolean((body.stream_options as { include_usage?: unknown } | undefined)?.include_usage);
-    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: config.model, choices, ...extra })}\n\n`;
+    const head = `data: {"id":"${id}${chunkHead}${created}${chunkChoices}`;
     const pieces = splitPieces(content, STREAM_PIECES);
     const ttft = answer.ttft_ms ?? 0;
     if (!(await until(ttft))) return;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...idHeaders });
+    res.writeHead(200, ['content-type', 'text/event-stream', 'cache-control', 'no-cache', 'connection', 'keep-alive', 'x-request-id', requestId]);
     for (let k = 0; k < pieces.length; k++) {
       if (k > 0 && !(await until(ttft + ((answer.latency_ms - ttft) * k) / pieces.length))) return;
-      const delta = k === 0 ? { role: 'assistant', content: pieces[k] } : { content: pieces[k] };
-      res.write(chunk([{ index: 0, delta, logprobs: null, finish_reason: null }]));
+      const delta = k === 0 ? `{"role":"assistant","content":${JSON.stringify(pieces[k])}}` : `{"content":${JSON.stringify(pieces[k])}}`;
+      res.write(`${head}[{"index":0,"delta":${delta},"logprobs":null,"finish_reason":null}]}\n\n`);
     }
     if (!(await until(answer.latency_ms))) return;
-    res.write(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: answer.finish_reason }]));
-    if (includeUsage) res.write(chunk([], { usage }));
+    res.write(`${head}[{"index":0,"delta":{},"logprobs":null,"finish_reason":${finish}}]}\n\n`);
+    if (includeUsage) res.write(`${head}[],"usage":${usage}}\n\n`);
     res.end('data: [DONE]\n\n');
   };
 
+  const failed = (res: http.ServerResponse) => (err: unknown) => {
+    if (!res.headersSent) apiError(res, 500, `stub failure: ${(err as Error)?.message ?? String(err)}`, 'server_error');
+    else res.destroy();
+  };
+
   return (req, res) => {
-    const controller = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) controller.abort();
-    });
-    const pathname = new URL(req.url ?? '/', 'http://stub').pathname.replace(/\/+$/, '').replace(/^\/v1(?=\/|$)/, '');
-    const done = (p: Promise<void> | void) =>
-      Promise.resolve(p).catch((err: unknown) => {
-        if (!res.headersSent) apiError(res, 500, `stub failure: ${(err as Error)?.message ?? String(err)}`, 'server_error');
-        else res.destroy();
-      });
+    // The replay's every request takes this path: spare it the URL parsing below.
+    const pathname =
+      req.url === '/v1/chat/completions' ? '/chat/completions' : new URL(req.url ?? '/', 'http://stub').pathname.replace(/\/+$/, '').replace(/^\/v1(?=\/|$)/, '');
     if (pathname === '/chat/completions') {
       if (req.method !== 'POST') return void apiError(res, 405, 'use POST', 'invalid_request_error', { allow: 'POST' });
-      return void done(completions(req, res, controller.signal));
+      return void completions(req, res).catch(failed(res));
     }
     if (pathname === '/models') {
       if (req.method !== 'GET') return void apiError(res, 405, 'use GET', 'invalid_request_error', { allow: 'GET' });
@@ -183,24 +221,6 @@ export function stubRequestListener(config: StubFile): http.RequestListener {
     }
     apiError(res, 404, `no route ${req.method} ${req.url}: the stub serves POST /v1/chat/completions and GET /v1/models`, 'invalid_request_error');
   };
-}
-
-function usageOf(r: TargetResponse) {
-  const prompt = r.input_tokens ?? 0;
-  const completion = r.output_tokens ?? 0;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-}
-
-/** Splits text into at most `n` pieces at word boundaries (spaces kept), never an empty list. */
-function splitPieces(text: string, n: number): string[] {
-  if (text === '') return [''];
-  const words = text.match(/\S+\s*/g) ?? [text];
-  const count = Math.min(n, words.length);
-  const out: string[] = [];
-  for (let k = 0; k < count; k++) {
-    out.push(words.slice(Math.floor((k * words.length) / count), Math.floor(((k + 1) * words.length) / count)).join(''));
-  }
-  return out;
 }
 
 /** Starts a stub server on `host:port` (port 0: a free one). A port in use is a UserError. */

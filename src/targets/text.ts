@@ -35,14 +35,22 @@ export function parseInput(input: string | null | undefined): ParsedInput {
   const t = input.trimStart();
   if (t.startsWith('[') || t.startsWith('{')) {
     try {
-      const v: unknown = JSON.parse(input);
-      if (isMessageList(v)) return { kind: 'messages', messages: v };
-      if (v !== null && typeof v === 'object' && isMessageList((v as { messages?: unknown }).messages)) {
-        return { kind: 'messages', messages: (v as { messages: ChatMessage[] }).messages };
-      }
+      return parsedJsonInput(JSON.parse(input), input);
     } catch {
       // not JSON: plain text that happens to start with a bracket
     }
+  }
+  return { kind: 'text', text: input };
+}
+
+/**
+ * What {@link parseInput} makes of `input` once JSON-parsed into `value`: for a caller that
+ * already holds the parsed value (serve-stub has a request's messages), so it is not parsed twice.
+ */
+export function parsedJsonInput(value: unknown, input: string): ParsedInput {
+  if (isMessageList(value)) return { kind: 'messages', messages: value };
+  if (value !== null && typeof value === 'object' && isMessageList((value as { messages?: unknown }).messages)) {
+    return { kind: 'messages', messages: (value as { messages: ChatMessage[] }).messages };
   }
   return { kind: 'text', text: input };
 }
@@ -74,12 +82,19 @@ export function estimateTokens(text: string): number {
 /** Common English words that most tokenizers encode as one token each (with their leading space). */
 const FILLER_WORDS = ['the', 'of', 'and', 'to', 'in', 'is', 'that', 'for', 'it', 'as', 'with', 'was', 'on', 'be', 'at', 'by', 'this', 'not', 'are', 'from'];
 
+const FILLER_CYCLE = FILLER_WORDS.join(' ') + ' ';
+/** FILLER_HEADS[k]: the first k filler words, joined. */
+const FILLER_HEADS = FILLER_WORDS.map((_, k) => FILLER_WORDS.slice(0, k).join(' '));
+
 /** A prompt of about `tokens` tokens: that many common one-token words, for traces without text. */
 export function fillerPrompt(tokens: number): string {
   const n = Math.max(1, Math.round(tokens));
-  const words = new Array<string>(n);
-  for (let i = 0; i < n; i++) words[i] = FILLER_WORDS[i % FILLER_WORDS.length]!;
-  return words.join(' ');
+  // Whole cycles of the word list by String.repeat: an HTTP replay of a token-only trace builds
+  // one of these, often thousands of words long, per request.
+  const cycles = Math.floor(n / FILLER_WORDS.length);
+  const rest = n % FILLER_WORDS.length;
+  if (rest === 0) return FILLER_CYCLE.repeat(cycles).slice(0, -1);
+  return FILLER_CYCLE.repeat(cycles) + FILLER_HEADS[rest]!;
 }
 
 const ANSWER_WORDS = [

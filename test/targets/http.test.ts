@@ -68,6 +68,25 @@ beforeAll(async () => {
           res.writeHead(200, { 'content-type': 'text/event-stream' });
           res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'one' }, finish_reason: null }] })}\n\n`);
           return; // and never finishes
+        case 'stream-error':
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'one' }, finish_reason: null }] })}\n\n`);
+          res.write(`data: ${JSON.stringify({ error: { message: 'the model crashed mid-answer' } })}\n\n`);
+          return; // and never finishes: the error event alone must end the call
+        case 'stream-split':
+          // Events cut at awkward places, CRLF line ends, a comment, a multi-byte character split across writes.
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          {
+            const text = `: keep-alive\r\n\r\ndata: ${JSON.stringify({ choices: [{ index: 0, delta: { role: 'assistant', content: 'naïve ' }, finish_reason: null }] })}\r\n\r\ndata: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'answer' }, finish_reason: 'stop' }] })}\n\ndata: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 2 } })}\n\ndata: [DONE]\n\n`;
+            const bytes = Buffer.from(text);
+            const cut = bytes.indexOf(Buffer.from('ï')) + 1; // inside the two bytes of ï
+            res.write(bytes.subarray(0, cut));
+            setTimeout(() => res.end(bytes.subarray(cut)), 20);
+          }
+          return;
+        case 'bom':
+          res.writeHead(200, { 'content-type': 'application/json' });
+          return res.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(completion('with a byte-order mark')))]));
         case 'reset':
           return req.socket.destroy();
         case 'error500':
@@ -219,6 +238,40 @@ describe('http target failures', () => {
 
     const numeric = await httpTarget({ url: `${failingUrl}/hang-stream/v1`, model: 'm', timeout: 150, stream: true });
     expect(await numeric.call(request('h-3'))).toMatchObject({ status: 'timeout', error: 'timeout after 150ms' });
+  });
+
+  it('a request still queued for a connection times out on time too', async () => {
+    // One connection, held by the first request: the second waits in the pool's queue and must
+    // time out from there, then be dropped when the connection frees up, never sent late.
+    const t = await httpTarget({ url: `${failingUrl}/hang/v1`, model: 'm', timeout: '200ms', connections: 1 });
+    const before = seen.filter((s) => s.path.startsWith('/hang/')).length;
+    const started = performance.now();
+    const rs = await Promise.all([t.call(request('q-a')), t.call(request('q-b'))]);
+    expect(rs.map((r) => r.status)).toEqual(['timeout', 'timeout']);
+    expect(performance.now() - started).toBeLessThan(1500);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen.filter((s) => s.path.startsWith('/hang/')).length - before).toBe(1);
+  });
+
+  it('an error event in a stream ends the call at once with the error', async () => {
+    const t = await httpTarget({ url: `${failingUrl}/stream-error/v1`, model: 'm', stream: true, timeout: '5s' });
+    const started = performance.now();
+    const r = await t.call(request('se-1'));
+    expect(r).toMatchObject({ status: 'error', error: 'error in stream: the model crashed mid-answer', attempts: 1 });
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('reads streams whatever the chunking: CRLF, comments, a character split across chunks', async () => {
+    const t = await httpTarget({ url: `${failingUrl}/stream-split/v1`, model: 'm', stream: true });
+    const r = await t.call(request('ss-1'));
+    expect(r).toMatchObject({ status: 'ok', output: 'naïve answer', finish_reason: 'stop', input_tokens: 5, output_tokens: 2 });
+    expect(r.ttft_ms).not.toBeNull();
+    expect(r.ttft_ms!).toBeLessThan(r.latency_ms);
+  });
+
+  it('reads a JSON body that starts with a byte-order mark', async () => {
+    const t = await httpTarget({ url: `${failingUrl}/bom/v1`, model: 'm' });
+    expect(await t.call(request('b-1'))).toMatchObject({ status: 'ok', output: 'with a byte-order mark' });
   });
 
   it('records a reset connection as an error with its reason', async () => {
