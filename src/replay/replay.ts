@@ -56,6 +56,12 @@ export interface ReplayCounts {
  */
 const WORKER_HEAP = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 512 };
 
+/**
+ * Batches a worker runs at once, each with its share of the concurrency: with one, requests in
+ * flight fell to zero at every batch boundary while the batch's last answers came in.
+ */
+const TASKS_PER_WORKER = 2;
+
 function workerFile(): string {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.js')) return path.join(path.dirname(here), 'worker.js');
@@ -68,7 +74,14 @@ function workerFile(): string {
  */
 export function startReplayPool(workers: number): Piscina {
   const n = Math.max(1, workers);
-  return new Piscina({ filename: workerFile(), minThreads: n, maxThreads: n, idleTimeout: 2000, resourceLimits: WORKER_HEAP });
+  return new Piscina({
+    filename: workerFile(),
+    minThreads: n,
+    maxThreads: n,
+    idleTimeout: 2000,
+    resourceLimits: WORKER_HEAP,
+    concurrentTasksPerWorker: TASKS_PER_WORKER,
+  });
 }
 
 /** A set of 1-based row numbers as one bit each: a resumed 10-million-row replay needs 1.25 MB. */
@@ -190,7 +203,7 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
   const stored = await storedRows(store, invocationId);
   const workers = Math.max(1, options.workers);
   const pool = options.pool ?? startReplayPool(workers);
-  const perWorker = Math.max(1, Math.ceil(options.concurrency / workers));
+  const perTask = Math.max(1, Math.ceil(options.concurrency / (workers * TASKS_PER_WORKER)));
   const counts: ReplayCounts = { replayed: 0, skipped: 0, candidateErrors: 0, interrupted: false };
   const first = trace.timeSpan?.start ?? 0;
   const startEpochMs = Date.now();
@@ -223,7 +236,7 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
         startEpochMs,
         firstTimestampMs: first,
         indexBase,
-        concurrency: perWorker,
+        concurrency: perTask,
         refusalPatterns: options.refusalPatterns,
         schema: options.schema,
         baselinePrice: options.baselinePrice,
@@ -248,7 +261,7 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
         });
       inFlight.add(p);
       // At least 4 batches out: with one worker, 2 left the main thread waiting on each round trip.
-      while (inFlight.size >= Math.max(4, 2 * workers)) await Promise.race(inFlight);
+      while (inFlight.size >= Math.max(4, 2 * TASKS_PER_WORKER * workers)) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
     await writing;
