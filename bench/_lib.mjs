@@ -138,3 +138,9 @@ export async function rounds(count, items, fn) {
     for (let i = 0; i < items.length; i++) await fn(items[(i + r) % items.length], r);
   }
 }
+
+/** A positive whole number from the environment (a bench's size or round count), else `dflt`. */
+export const envInt = (name, dflt) => {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : dflt;
+};

@@ -16,7 +16,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { BENCH_DIR, checkBuild, distUrl, machine, median, perSecond, round, rounds, spread, table, timed, writeResult } from './_lib.mjs';
+import { BENCH_DIR, checkBuild, distUrl, envInt, machine, median, perSecond, round, rounds, spread, table, timed, writeResult } from './_lib.mjs';
 import { QUIET, backgroundOf, benchScenarioYaml, engineLoop, pairedMedian, pairedQuiet, rows, scratchFile, timedChild } from './_exact-lib.mjs';
 
 const NAME = 'exact-engine';
@@ -24,10 +24,6 @@ const TARGET_FLAT = 1.5;
 const TARGET_VS_SAMPLE = 1000;
 const TARGET_VS_NUMPY = 100;
 const TARGET_SAMPLE_VS_NUMPY = 1;
-const envInt = (name, dflt) => {
-  const v = Number(process.env[name]);
-  return Number.isInteger(v) && v > 0 ? v : dflt;
-};
 const ROUNDS = envInt('BENCH_ROUNDS', 4);
 const SAMPLE_RUNS = envInt('BENCH_SAMPLE_RUNS', 1);
 const NUMPY_RUNS = SAMPLE_RUNS;

@@ -13,15 +13,11 @@
  * bench/results/judge-many.json. BENCH_RUNS=<n> (default 1000), BENCH_SLICES=<n> (default 4).
  */
 import path from 'node:path';
-import { ROOT, checkBuild, distUrl, machine, median, round, spread, table, timed, writeResult } from './_lib.mjs';
+import { checkBuild, distUrl, envInt, machine, median, ROOT, round, spread, table, timed, writeResult } from './_lib.mjs';
 import { QUIET, backgroundOf, rows } from './_exact-lib.mjs';
 
 const NAME = 'judge-many';
 const TARGET = 1;
-const envInt = (name, dflt) => {
-  const v = Number(process.env[name]);
-  return Number.isInteger(v) && v > 0 ? v : dflt;
-};
 const RUNS = envInt('BENCH_RUNS', 1000);
 const SLICES = Math.min(RUNS, envInt('BENCH_SLICES', 4));
 const GRID = 10;

@@ -22,7 +22,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BENCH_DIR, ROOT, TMP_DIR, checkBuild, distUrl, machine, median, perSecond, round, rounds, spread, table, writeResult } from './_lib.mjs';
+import { BENCH_DIR, checkBuild, distUrl, envInt, machine, median, perSecond, ROOT, round, rounds, spread, table, TMP_DIR, writeResult } from './_lib.mjs';
 import { QUIET, backgroundOf, pairedMedian, pairedQuiet, removeDb, rows as roundRows, timedChild } from './_exact-lib.mjs';
 
 const CONCURRENCY = 64;
@@ -59,10 +59,6 @@ async function targetAlone(url, requestsFile, n) {
 }
 
 const NAME = 'replay-http';
-const envInt = (name, dflt) => {
-  const v = Number(process.env[name]);
-  return Number.isInteger(v) && v > 0 ? v : dflt;
-};
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const ROWS = envInt('BENCH_HTTP_ROWS', 25_000);
 const FEW = 2_000;

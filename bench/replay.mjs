@@ -21,14 +21,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BENCH_DIR, ROOT, TMP_DIR, checkBuild, machine, median, perSecond, round, rounds, spread, table, writeResult } from './_lib.mjs';
+import { BENCH_DIR, checkBuild, envInt, machine, median, perSecond, ROOT, round, rounds, spread, table, TMP_DIR, writeResult } from './_lib.mjs';
 import { backgroundOf, removeDb, rows as roundRows, timedChild } from './_exact-lib.mjs';
 
 const NAME = 'replay';
-const envInt = (name, dflt) => {
-  const v = Number(process.env[name]);
-  return Number.isInteger(v) && v > 0 ? v : dflt;
-};
 const ROUNDS = envInt('BENCH_ROUNDS', 2);
 const ROWS = envInt('BENCH_REPLAY_ROWS', 200_000);
 const BIG_ROWS = envInt('BENCH_REPLAY_BIG_ROWS', 1_000_000);

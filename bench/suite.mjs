@@ -13,15 +13,11 @@
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { BENCH_DIR, ROOT, TMP_DIR, checkBuild, distUrl, machine, median, round, rounds, spread, table, timed, writeResult } from './_lib.mjs';
+import { BENCH_DIR, checkBuild, distUrl, envInt, machine, median, ROOT, round, rounds, spread, table, timed, TMP_DIR, writeResult } from './_lib.mjs';
 import { QUIET, backgroundOf, removeDb, rows, timedChild } from './_exact-lib.mjs';
 
 const NAME = 'suite';
 const TARGET_SECONDS = 5;
-const envInt = (name, dflt) => {
-  const v = Number(process.env[name]);
-  return Number.isInteger(v) && v > 0 ? v : dflt;
-};
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const RUNS = 1000;
 const FEW_RUNS = 100;
