@@ -1,5 +1,6 @@
 import { quantilesBySelection } from '../stats/quantile.js';
 import type { Store } from '../store/database.js';
+import { vectorItems } from '../store/vectors.js';
 
 /**
  * The stored requests' values of one column, read into a typed array: what the replay's summary
@@ -17,7 +18,7 @@ export async function columnValues(store: Store, column: string, where: string):
     const chunk = await result.fetchChunk();
     if (!chunk || chunk.rowCount === 0) break;
     const v = chunk.getColumnVector(0);
-    const items = (v as unknown as { items?: unknown }).items;
+    const items = vectorItems(v);
     if (n + chunk.rowCount > expected) throw new Error(`replay_requests.${column}: more values than counted (internal error)`);
     if (items instanceof Float64Array) out.set(items.subarray(0, chunk.rowCount), n);
     else for (let i = 0; i < chunk.rowCount; i++) out[n + i] = v.getItem(i) as number;

@@ -13,6 +13,7 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import type { Store } from './database.js';
+import { vectorItems } from './vectors.js';
 
 /**
  * One batch of replayed requests, column by column, as `replay_requests` stores them (see
@@ -243,7 +244,7 @@ function recode(col: Coded, from: number, n: number): Dictionary {
 }
 
 function fillCodes(v: DuckDBVector, d: Dictionary, n: number): void {
-  const items = (v as unknown as { items?: unknown }).items;
+  const items = vectorItems(v);
   if (items instanceof Uint8Array || items instanceof Uint16Array || items instanceof Uint32Array) {
     for (let i = 0; i < n; i++) {
       const c = d.codes[i]!;
@@ -261,7 +262,7 @@ function fill(v: DuckDBVector, kind: Kind, column: unknown, from: number, n: num
   switch (kind) {
     case 'double': {
       const src = column as Float64Array;
-      const items = (v as unknown as { items?: unknown }).items;
+      const items = vectorItems(v);
       if (items instanceof Float64Array) {
         items.set(src.subarray(from, from + n));
         for (let i = 0; i < n; i++) if (Number.isNaN(src[from + i]!)) v.setItem(i, null);

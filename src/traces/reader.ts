@@ -22,6 +22,7 @@ import {
 import { numberExpr, presentExpr, refusalExpr, statusExpr, textExpr, timestampExpr } from './expressions.js';
 import { type ResolvedSpec, type SourceRelation, type TraceFormat, type TraceSpec, openSource, resolveSpec } from './formats.js';
 import { type MapSpec, type MappingEntry, checkRequired, normaliseMap, resolveMapping } from './mapping.js';
+import { vectorItems } from '../store/vectors.js';
 import { ident, lit, num } from './sql.js';
 
 export type { TraceFormat, TraceSpec } from './formats.js';
@@ -627,13 +628,9 @@ export class Trace {
   }
 }
 
-/**
- * A DOUBLE or UTINYINT column's values as a typed array over DuckDB's own memory (the query makes
- * sure none is NULL). The vector classes keep that array in a field their typings mark private;
- * the package is pinned to one version, and a vector without it is read value by value instead.
- */
+/** A DOUBLE or UTINYINT column's values as a typed array (the query makes sure none is NULL). */
 function valuesOf<A extends Float64Array | Uint8Array>(v: DuckDBVector, kind: new (n: number) => A): A {
-  const items = (v as unknown as { items?: unknown }).items;
+  const items = vectorItems(v);
   if (items instanceof kind) return items as A;
   const out = new kind(v.itemCount);
   for (let i = 0; i < out.length; i++) out[i] = Number(v.getItem(i));
