@@ -49,8 +49,10 @@ export const QUANTILE_PROBS = [0.5, 0.9, 0.95, 0.99, 0.999] as const;
 
 /**
  * Which work a window summary must do, per window kind (check, stage): which metrics need their
- * samples sorted (for quantiles or tests) and which need tests. Counts and means are always
- * computed: they are cheap. The random draws never depend on this, only the work done with them.
+ * samples sorted (for quantiles or tests), which need tests and which need their mean. Counts are
+ * always computed. The `sample` engine draws every request whatever the needs (its means come
+ * free with the draws), so needs change only the work done with its draws; the `exact` engine
+ * draws only the statistics read, so its draws depend on the needs.
  */
 export interface SummaryNeeds {
   check: MetricNeeds;
@@ -63,6 +65,8 @@ export interface MetricNeeds {
   tests: boolean[];
   /** Per metric, per QUANTILE_PROBS entry: the quantiles read (an engine may fill more). */
   quantiles: boolean[][];
+  /** Per metric: the mean is read (an engine may fill more). */
+  means: boolean[];
 }
 
 function emptyNeeds(): MetricNeeds {
@@ -70,6 +74,7 @@ function emptyNeeds(): MetricNeeds {
     sorted: CONTINUOUS_METRICS.map(() => false),
     tests: CONTINUOUS_METRICS.map(() => false),
     quantiles: CONTINUOUS_METRICS.map(() => QUANTILE_PROBS.map(() => false)),
+    means: CONTINUOUS_METRICS.map(() => false),
   };
 }
 
@@ -85,7 +90,10 @@ export function needsOf(configs: readonly GateConfig[]): SummaryNeeds {
       if (gate.test && gate.test.kind !== 'proportion') {
         target.sorted[i] = true;
         target.tests[i] = true;
-      } else if (gate.stat !== 'mean') {
+      }
+      // A gate with a test reads its stat too (it abstains when that is missing).
+      if (gate.stat === 'mean') target.means[i] = true;
+      else {
         target.sorted[i] = true;
         target.quantiles[i]![STATS.indexOf(gate.stat) - 1] = true;
       }
@@ -100,6 +108,7 @@ export function allNeeds(): SummaryNeeds {
     sorted: CONTINUOUS_METRICS.map(() => true),
     tests: CONTINUOUS_METRICS.map(() => true),
     quantiles: CONTINUOUS_METRICS.map(() => QUANTILE_PROBS.map(() => true)),
+    means: CONTINUOUS_METRICS.map(() => true),
   });
   return { check: full(), stage: full() };
 }

@@ -62,14 +62,15 @@ const COST = 4;
 const QUANTILES = QUANTILE_PROBS.length;
 
 /**
- * Below this many values of a metric (m = requests − errors) in a window, the metric is drawn
- * request by request, and its mean and quantiles computed from the draws. The exact laws are
- * valid at any m (the sum's Cornish–Fisher law checks its own accuracy and falls back to drawing
- * values one by one), so this is a matter of cost: per-request draws take ~25 ns a value and
- * metric, plus a sort for quantiles, so ~50 µs for four metrics at m = 500, while the exact path
- * takes ~10–40 µs a window whatever m. Measured over the default ladder at 600 requests/minute
- * (whose canary windows have 30 to 750 requests), a window takes 30 µs with 500, 37 µs with 250,
- * 97 µs with 1000 and 96 µs with 2000.
+ * Below this many values of a metric (m = requests − errors) in a window, a metric whose mean is
+ * read is drawn request by request, and its mean and quantiles computed from the draws (a metric
+ * whose quantiles alone are read takes the order-statistic chain at any m: a few variates). The
+ * exact laws are valid at any m (the sum's Cornish–Fisher law checks its own accuracy and falls
+ * back to drawing values one by one), so this is a matter of cost: a token mean drawn per request
+ * costs ~7 ns a value, by its law 1.5–3 µs between 150 and 3,000 values (the tail above the split
+ * is drawn value by value) and 0.7 µs beyond. Measured on bench/exact-engine.mjs's scenario (p99
+ * latency and mean cost gates) at 600 requests/minute, whose canary windows have 30 to 750
+ * requests: 0.68 ms a run with 250 or 500, 0.79 with 150, 1.23 with 1,000.
  */
 export const MEAN_PER_REQUEST_BELOW = 500;
 
@@ -905,9 +906,10 @@ export class SumSampler {
    * Writes the window's quantiles p50..p999 (numpy's linear interpolation) at out[at..at+5) and
    * returns the sum of its m values, drawn jointly. With `wanted`, only the quantiles it marks
    * are drawn (the others are NaN): fewer links in the chain, hence fewer gaps to sum, and the
-   * same joint law of those quantiles and the sum.
+   * same joint law of those quantiles and the sum. Without `withSum` the chain alone is drawn
+   * and NaN returned.
    */
-  quantilesAndSum(rng: Rng, m: number, factor: number, out: Float64Array, at: number, wanted?: readonly boolean[]): number {
+  quantilesAndSum(rng: Rng, m: number, factor: number, out: Float64Array, at: number, wanted?: readonly boolean[], withSum = true): number {
     if (m === 0) {
       out.fill(NaN, at, at + QUANTILES);
       return 0;
@@ -924,7 +926,7 @@ export class SumSampler {
     }
     if (count === 0) {
       out.fill(NaN, at, at + QUANTILES);
-      return this.sum(rng, m, factor);
+      return withSum ? this.sum(rng, m, factor) : NaN;
     }
     let u = 0, v = 1, rank = 0;
     for (let i = 0; i < count; i++) {
@@ -953,6 +955,7 @@ export class SumSampler {
       const x = this.chainX[j]!;
       out[at + i] = h > lo && lo + 1 < m ? x + (h - lo) * (this.chainX[j + 1]! - x) : x;
     }
+    if (!withSum) return NaN;
     // The sum: the chain's values plus, for each gap between links, the sum of its values.
     let sum = 0;
     let zPrev = -Infinity, uPrev = 0, vPrev = 1, rPrev = 0;
@@ -983,6 +986,18 @@ export function perRequestMetrics(needs: SummaryNeeds): boolean[] {
   if (needs.check.sorted[COST]) pr[COST] = true;
   if (pr[COST]) pr[IN] = pr[OUT] = true;
   return pr;
+}
+
+/**
+ * Metrics whose window sum ExactRun draws: those whose mean a gate reads in either window (the
+ * stage mean pools the check sums), and input and output tokens when the cost mean is read
+ * (cost is priced from their sums). Where none is read the mean is NaN, and drawing it would
+ * cost more than the quantiles do (the sum given the quantiles goes gap by gap).
+ */
+export function meansRead(needs: SummaryNeeds): boolean[] {
+  const read = CONTINUOUS_METRICS.map((_, k) => needs.check.means[k]! || (needs.stage?.means[k] ?? false));
+  if (read[COST]) read[IN] = read[OUT] = true;
+  return read;
 }
 
 /**
@@ -1119,6 +1134,7 @@ export class ExactRun {
   private readonly stageArms: StageArm[];
   private readonly hasTtft: boolean;
   private readonly perRequest: boolean[];
+  private readonly meanRead: boolean[];
 
   constructor(
     private readonly scenario: Scenario,
@@ -1135,6 +1151,7 @@ export class ExactRun {
       new SumSampler(l.muInput, l.sigmaInput, true),
     ]);
     this.perRequest = perRequestMetrics(needs);
+    this.meanRead = meansRead(needs);
     this.stageArms = needs.stage ? [new StageArm(), new StageArm()] : [];
   }
 
@@ -1181,12 +1198,14 @@ export class ExactRun {
         continue;
       }
       const sampler = this.samplers[a]![k]!;
-      const pr = small || this.perRequest[k]!;
+      // Small windows draw a mean request by request (cheaper than its law there); quantiles alone
+      // come from the order-statistic chain, which costs the same at any size.
+      const pr = this.perRequest[k]! || (small && this.meanRead[k]!);
       s.perRequest[k] = pr ? 1 : 0;
       if (pr) {
         s.sums[k] = sampler.perRequest(rng, m, f, s.buffer(k, m));
-      } else if (this.needs.check.sorted[k]) s.sums[k] = sampler.quantilesAndSum(rng, m, f, s.quantiles, k * QUANTILES, this.needs.check.quantiles[k]);
-      else s.sums[k] = sampler.sum(rng, m, f);
+      } else if (this.needs.check.sorted[k]) s.sums[k] = sampler.quantilesAndSum(rng, m, f, s.quantiles, k * QUANTILES, this.needs.check.quantiles[k], this.meanRead[k]);
+      else s.sums[k] = this.meanRead[k] ? sampler.sum(rng, m, f) : NaN;
     }
     if (this.perRequest[COST]) {
       // Input and output were drawn request by request too (perRequestMetrics).

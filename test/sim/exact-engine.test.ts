@@ -50,7 +50,7 @@ import {
   wholeRoundedCumulants,
 } from '../../src/sim/exact-engine.js';
 import { type CheckWindow, checkSchedule } from '../../src/sim/ladder.js';
-import { SampleRun } from '../../src/sim/sample-engine.js';
+import { SampleRun, UNCHANGED, armLaw } from '../../src/sim/sample-engine.js';
 import { quantileSorted } from '../../src/stats/quantile.js';
 import { Rng } from '../../src/stats/random.js';
 import { normalQuantile } from '../../src/stats/samplers.js';
@@ -89,9 +89,9 @@ function ksP(a: readonly number[], b: readonly number[]): { d: number; p: number
 
 const QUANTILE_STATS = ['p50', 'p90', 'p95', 'p99', 'p999'] as const;
 
-/** Needs with every quantile of the `sorted` metrics read, and no test. */
+/** Needs with every quantile of the `sorted` metrics read, every mean read, and no test. */
 function metricNeeds(sorted: boolean[]): MetricNeeds {
-  return { sorted, tests: sorted.map(() => false), quantiles: sorted.map((x) => QUANTILE_PROBS.map(() => x)) };
+  return { sorted, tests: sorted.map(() => false), quantiles: sorted.map((x) => QUANTILE_PROBS.map(() => x)), means: sorted.map(() => true) };
 }
 
 const baselineDoc = {
@@ -468,6 +468,32 @@ describe('ExactRun output contract', () => {
       for (let i = 0; i < 2 * WINDOW_WIDTH; i++) expect(Number.isNaN(out[i]!), `field ${i}`).toBe(false);
       const p = out[testOffset('output_tokens', 'ks')]!;
       expect(p >= 0 && p <= 1).toBe(true);
+    }
+  });
+});
+
+describe('means only where a gate reads them', () => {
+  it('draws the token means a cost gate prices, leaves unread means NaN, and keeps the quantiles read', () => {
+    const scenario = load({ name: 'means', traffic: { requests_per_minute: 600, baseline: baselineDoc }, rollout: { stages: [{ percent: 5, hold: '30m' }, { percent: 25, hold: '30m' }, { percent: 100 }], check_every: '5m' } });
+    const gate = (partial: Partial<Gate> & Pick<Gate, 'name' | 'metric'>): Gate => ({ stat: 'mean', action: 'rollback', sustained: 1, minSamples: 0, window: 'check', ...partial });
+    const needs = needsOf([{ label: 'means', source: 'test', gates: [gate({ name: 'p99', metric: 'latency_ms', stat: 'p99', max_ratio: 2 }), gate({ name: 'cost', metric: 'cost_usd', max_ratio: 2 })] }]);
+    expect(needs.check.means).toEqual([false, false, false, false, true]);
+    const run = new ExactRun(scenario, needs, Rng.forRun(3, 0, 'exact'));
+    const out = new Float64Array(WINDOW_WIDTH);
+    const law = armLaw(scenario, UNCHANGED);
+    // Windows of ~30 to ~2,900 requests: per-request means below MEAN_PER_REQUEST_BELOW, exact above.
+    for (const w of checkSchedule(scenario.stages, scenario.checkEveryMinutes)) {
+      run.window(w, out, 0);
+      for (const arm of [CANARY, BASELINE]) {
+        if (!(out[arm + statOffset('latency_ms', 'count')]! > 0)) continue;
+        expect(out[arm + statOffset('latency_ms', 'p99')]).toBeGreaterThan(0);
+        expect(out[arm + statOffset('latency_ms', 'mean')]).toBeNaN();
+        expect(out[arm + statOffset('ttft_ms', 'mean')]).toBeNaN();
+        const input = out[arm + statOffset('input_tokens', 'mean')]!, output = out[arm + statOffset('output_tokens', 'mean')]!;
+        expect(input).toBeGreaterThanOrEqual(1);
+        expect(output).toBeGreaterThanOrEqual(1);
+        if (arm === BASELINE) expect(out[arm + statOffset('cost_usd', 'mean')]! / (input * law.inputPrice + output * law.outputPrice)).toBeCloseTo(1, 12);
+      }
     }
   });
 });

@@ -41,6 +41,7 @@ describe('SampleRun computes only what the needs ask, from the same draws', () =
     sorted: CONTINUOUS_METRICS.map(() => false),
     tests: CONTINUOUS_METRICS.map(() => false),
     quantiles: CONTINUOUS_METRICS.map(() => QUANTILE_PROBS.map(() => false)),
+    means: CONTINUOUS_METRICS.map(() => false),
   });
   const quantile = (metric: (typeof CONTINUOUS_METRICS)[number], q: number, needs = none()): MetricNeeds => {
     const k = CONTINUOUS_METRICS.indexOf(metric);
