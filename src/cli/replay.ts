@@ -6,7 +6,7 @@ import { UserError } from '../config/errors.js';
 import { loadGateFile } from '../config/load.js';
 import { columnQuantiles } from '../replay/column-values.js';
 import { describePacing, type Pacing } from '../replay/pacing.js';
-import { replayTrace, startReplayPool } from '../replay/replay.js';
+import { defaultBatchSize, replayTrace, startReplayPool } from '../replay/replay.js';
 import { type ShadowVerdict, judgeShadowGates, writeShadowVerdicts } from '../replay/shadow-gates.js';
 import { integer, percent, renderTable } from '../report/table.js';
 import { defaultWorkers } from '../sim/pool.js';
@@ -34,7 +34,7 @@ interface ReplayCliOptions {
   schema?: string;
   baselinePrice?: { input_per_million: number; output_per_million: number };
   resume?: string | boolean;
-  batchSize: number;
+  batchSize?: number;
   traceMemory: string;
   db: string;
   json?: boolean;
@@ -81,7 +81,11 @@ export function replayCommand(): Command {
     .option('--schema <file.json>', 'a JSON Schema the candidate outputs must satisfy')
     .option('--baseline-price <in,out>', "USD per million tokens for the baseline's cost when the trace has none", prices)
     .option('--trace-memory <size>', "DuckDB's memory limit for reading the trace (e.g. 512MB, 2GB); it spills beyond it, but a Parquet row group must fit", '128MB')
-    .option('--batch-size <n>', 'requests per batch: the unit handed to a worker (results are committed every 32,768 requests or 2 seconds, whichever comes first)', positiveInt('--batch-size'), 2048)
+    .option(
+      '--batch-size <n>',
+      'requests per batch: the unit handed to a worker and stored once answered (commits every 32,768 requests or 2 seconds) (default: 2048 for a virtual stub; for a target that waits, 8 times the requests in flight per batch, at least 64, so answers are stored every few seconds)',
+      positiveInt('--batch-size'),
+    )
     .option('--resume [invocation]', 'continue an interrupted replay (the latest unfinished one of this trace and target, or the id given)')
     .option('--db <file>', 'DuckDB file the results accumulate in', DEFAULT_DB)
     .option('--json', 'print the summary as JSON')
@@ -154,7 +158,7 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
   let store: Store;
   try {
     trace = await openTrace(traceSpec, {
-      batchSize: opts.batchSize,
+      batchSize: opts.batchSize ?? defaultBatchSize(!virtual, opts.concurrency, workers),
       memoryLimit: opts.traceMemory,
       ...(opts.map ? { map: opts.map } : {}),
       ...(opts.sample !== undefined ? { sample: opts.sample } : {}),
@@ -178,7 +182,7 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
   const onSigint = () => {
     if (stopping) process.exit(130);
     stopping = true;
-    if (!opts.quiet) process.stderr.write('\nrehearse: stopping after the requests in flight; `--resume` continues (Ctrl-C again to quit now)\n');
+    if (!opts.quiet) process.stderr.write('\nrehearse: stopping: no new requests; storing the answers of those in flight, `--resume` continues (Ctrl-C again to quit now)\n');
   };
   process.on('SIGINT', onSigint);
   try {
@@ -206,8 +210,8 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
       }
     }
     const n = await trace.selectedRows();
-    let errorsSeen = 0;
-    const progress = new Progress(Number(n), 'replaying', Boolean(opts.quiet || opts.json), () => `${errorsSeen} errors`);
+    let errorsSeen = 0, answered = 0, answeredErrors = 0;
+    const progress = new Progress(Number(n), 'replaying', Boolean(opts.quiet || opts.json), () => `${answeredErrors} errors`);
     const started = Date.now();
     const counts = await replayTrace(trace, store, invocation, {
       target,
@@ -220,9 +224,14 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
       baselinePrice: opts.baselinePrice ?? null,
       inputText: probeIsStub && !schema ? 'without-input-tokens' : 'all',
       stopped: () => stopping,
-      onResults: (rows, errors) => {
+      onResults: (_rows, errors) => {
         errorsSeen += errors;
-        progress.add(rows);
+      },
+      // Answers as they come, stored or not yet: a slow endpoint's batch takes a while to land.
+      onProgress: (done, errors) => {
+        answeredErrors = errors;
+        progress.add(done - answered);
+        answered = done;
       },
     });
     progress.add(counts.skipped);

@@ -29,9 +29,15 @@ export interface ReplayOptions {
   refusalPatterns: string[];
   schema: object | null;
   baselinePrice: { input_per_million: number; output_per_million: number } | null;
-  /** Stop dispatching new batches (Ctrl-C); in-flight batches still land. */
+  /**
+   * Polled: once true (Ctrl-C), no new request is sent; the requests in flight are answered and
+   * stored, the rest left for `--resume`.
+   */
   stopped?: () => boolean;
+  /** Rows stored, per batch as it is written. */
   onResults?: (rows: number, errors: number) => void;
+  /** Every 100 ms: requests answered so far (stored or not yet) and candidate errors among them. */
+  onProgress?: (answered: number, errors: number) => void;
   /**
    * Which rows' input text the target needs: a stub reads it only to estimate input tokens
    * (and to make up answers to check against a schema); real targets send it.
@@ -134,6 +140,11 @@ function withoutStored(b: TraceBatch, stored: RowSet): TraceBatch | null {
   for (let i = 0; i < b.length; i++) if (!stored.has(b.row[i]!)) keep.push(i);
   if (keep.length === b.length) return b;
   if (keep.length === 0) return null;
+  return pickRows(b, keep);
+}
+
+/** The rows `keep` (indices, ascending) of a batch, as a batch of its own. */
+function pickRows(b: TraceBatch, keep: readonly number[]): TraceBatch {
   const pick = <T>(xs: ArrayLike<T>): T[] => keep.map((i) => xs[i]!);
   return {
     length: keep.length,
@@ -156,6 +167,47 @@ function withoutStored(b: TraceBatch, stored: RowSet): TraceBatch | null {
     feedback: Float64Array.from(pick(b.feedback)),
   };
 }
+
+/** The rows `keep` of a worker's result: typed arrays picked, the text table shared. */
+function pickResult(r: ReplayResult, keep: readonly number[]): ReplayResult {
+  const out = { ...r, length: keep.length, sent: keep.length } as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(r)) {
+    if (!ArrayBuffer.isView(value)) continue;
+    const from = value as unknown as { length: number; [i: number]: number };
+    const Ctor = (value as unknown as { constructor: new (n: number) => typeof from }).constructor;
+    const to = new Ctor(keep.length);
+    for (let j = 0; j < keep.length; j++) to[j] = from[keep[j]!]!;
+    out[key] = to;
+  }
+  return out as unknown as ReplayResult;
+}
+
+/** Indices of the rows a worker sent (a stopped worker leaves the rest unsent, for --resume). */
+function sentRows(r: ReplayResult): number[] | null {
+  if (r.sent === r.length) return null;
+  const keep: number[] = [];
+  for (let i = 0; i < r.length; i++) if (!Number.isNaN(r.sent_offset_ms[i]!)) keep.push(i);
+  return keep;
+}
+
+/**
+ * The default rows per batch. A batch is the unit of hand-off and of storage, so for a target
+ * that waits (HTTP, a stub that really sleeps, a module) it is kept to a few rounds of its
+ * requests in flight: results then land, show in the progress bar's committed counts and
+ * survive a `kill -9` every few seconds, not every few thousand requests. A virtual stub answers
+ * 2,048 rows in milliseconds, and larger batches cost less per row.
+ */
+export function defaultBatchSize(waits: boolean, concurrency: number, workers: number): number {
+  if (!waits) return 2048;
+  return Math.min(2048, Math.max(64, 8 * perTaskConcurrency(concurrency, workers)));
+}
+
+function perTaskConcurrency(concurrency: number, workers: number): number {
+  return Math.max(1, Math.ceil(concurrency / (Math.max(1, workers) * TASKS_PER_WORKER)));
+}
+
+/** Shared counters between the replay and its workers (Int32 slots of `ReplayTask.control`). */
+export const CONTROL = { stop: 0, answered: 1, errors: 2, slots: 3 } as const;
 
 /** The trace's columns a worker reads: the rest stay here and are written beside its results. */
 const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', 'input_tokens', 'output_tokens', 'latency_ms', 'ttft_ms', 'refusal', 'cost_usd'] as const;
@@ -203,8 +255,16 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
   const stored = await storedRows(store, invocationId);
   const workers = Math.max(1, options.workers);
   const pool = options.pool ?? startReplayPool(workers);
-  const perTask = Math.max(1, Math.ceil(options.concurrency / (workers * TASKS_PER_WORKER)));
+  const perTask = perTaskConcurrency(options.concurrency, workers);
   const counts: ReplayCounts = { replayed: 0, skipped: 0, candidateErrors: 0, interrupted: false };
+  // Workers read the stop flag before each request (and while waiting for one's due time), and
+  // count answers as they come: Ctrl-C stops within one request's time, and the progress bar
+  // moves between batches.
+  const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL.slots));
+  const watch = setInterval(() => {
+    if (options.stopped?.()) Atomics.store(control, CONTROL.stop, 1);
+    options.onProgress?.(Atomics.load(control, CONTROL.answered), Atomics.load(control, CONTROL.errors));
+  }, 100);
   const first = trace.timeSpan?.start ?? 0;
   const startEpochMs = Date.now();
   const inFlight = new Set<Promise<void>>();
@@ -237,14 +297,21 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
         firstTimestampMs: first,
         indexBase,
         concurrency: perTask,
+        control: control.buffer as SharedArrayBuffer,
         refusalPatterns: options.refusalPatterns,
         schema: options.schema,
         baselinePrice: options.baselinePrice,
       };
       const p: Promise<void> = (pool.run(task, { transferList: [ipc.buffer as ArrayBuffer] }) as Promise<ReplayResult>)
-        .then((result) => {
+        .then((whole) => {
+          const keep = sentRows(whole);
+          // Rows a stopped worker never sent are not stored: `--resume` sends them.
+          if (keep !== null) counts.interrupted = true;
+          const result = keep === null ? whole : pickResult(whole, keep);
+          const rows = keep === null ? batch : pickRows(batch, keep);
           writing = writing.then(async () => {
-            await writer.append(requestColumns(batch, result));
+            if (result.length === 0) return;
+            await writer.append(requestColumns(rows, result));
             let errors = 0;
             for (const code of result.candidate_status) if (code === ERROR || code === TIMEOUT) errors++;
             counts.replayed += result.length;
@@ -265,9 +332,11 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
     }
     await Promise.all(inFlight);
     await writing;
+    options.onProgress?.(Atomics.load(control, CONTROL.answered), Atomics.load(control, CONTROL.errors));
     if (failure) throw failure;
     return counts;
   } finally {
+    clearInterval(watch);
     // Whatever was appended is whole batches: it is committed even when a worker failed.
     await writing.catch(() => {});
     writer.commit();

@@ -23,6 +23,8 @@ export interface ReplayTask {
   /** Position, in replay order, of the batch's first row (rate pacing counts requests). */
   indexBase: number;
   concurrency: number;
+  /** Int32 slots shared with the replay (CONTROL in replay.ts): the stop flag, answers and errors so far. */
+  control: SharedArrayBuffer;
   refusalPatterns: string[];
   schema: object | null;
   /** Prices for the baseline's cost when the trace has none. */
@@ -36,6 +38,8 @@ export interface ReplayTask {
  */
 export interface ReplayResult {
   length: number;
+  /** Rows sent (all but those a stop left unsent, whose sent_offset_ms is NaN). */
+  sent: number;
   candidate_latency_ms: Float64Array;
   candidate_ttft_ms: Float64Array;
   candidate_output_tokens: Float64Array;
@@ -109,6 +113,7 @@ function allocate(b: TraceBatch): ReplayResult {
   const f = () => new Float64Array(n).fill(NaN);
   return {
     length: n,
+    sent: 0,
     candidate_latency_ms: f(),
     candidate_ttft_ms: f(),
     candidate_output_tokens: f(),
@@ -134,9 +139,19 @@ function allocate(b: TraceBatch): ReplayResult {
 
 const nullable = (x: number) => (Number.isNaN(x) ? null : x);
 
-function sleepUntil(epochMs: number): Promise<void> {
-  const wait = epochMs - Date.now();
-  return wait > 0 ? new Promise((resolve) => setTimeout(resolve, wait)) : Promise.resolve();
+// Slots of ReplayTask.control (CONTROL in replay.ts, not imported: the worker loads no pool code).
+const STOP = 0, ANSWERED = 1, ERRORS = 2;
+/** Longest sleep between looks at the stop flag while a request waits for its due time. */
+const STOP_POLL_MS = 200;
+
+/** Waits until `epochMs`; false, early, once `stopped()` (a paced request due in an hour must not hold up Ctrl-C). */
+async function sleepUntil(epochMs: number, stopped: () => boolean): Promise<boolean> {
+  for (;;) {
+    if (stopped()) return false;
+    const wait = epochMs - Date.now();
+    if (wait <= 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(wait, STOP_POLL_MS)));
+  }
 }
 
 export default async function replayTask(task: ReplayTask): Promise<unknown> {
@@ -147,6 +162,9 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
   const schema = task.schema ? await OutputSchema.compile(task.schema) : null;
   const texts = new TextCodes();
   const price = task.baselinePrice ?? (candidate instanceof StubTarget ? candidate.config.price : null);
+  const control = new Int32Array(task.control);
+  const stopped = () => Atomics.load(control, STOP) !== 0;
+  const failed = (i: number) => out.candidate_status[i] === STATUS_CODE.error || out.candidate_status[i] === STATUS_CODE.timeout;
 
   const requestOf = (i: number): TargetRequest => ({
     request_id: batch.request_id[i]!,
@@ -200,24 +218,34 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
 
   if (candidate instanceof StubTarget && candidate.config.inject === 'virtual' && task.pacing.kind === 'max') {
     // A virtual stub as fast as possible waits for nothing: one plain loop, no promise per request.
+    // (A batch takes milliseconds: a stop lands between batches.)
     const sent = Date.now() - task.startEpochMs;
+    let errors = 0;
     for (let i = 0; i < batch.length; i++) {
       const req = requestOf(i);
       out.sent_offset_ms[i] = sent;
       record(i, req, candidate.model.answer(req, stubText));
+      if (failed(i)) errors++;
     }
+    out.sent = batch.length;
+    Atomics.add(control, ANSWERED, batch.length);
+    Atomics.add(control, ERRORS, errors);
   } else {
     const one = async (i: number): Promise<void> => {
       const req = requestOf(i);
       const due = task.startEpochMs + dueOffsetMs(task.pacing, task.indexBase + i, batch.timestamp[i]!, task.firstTimestampMs);
-      await sleepUntil(due);
+      if (!(await sleepUntil(due, stopped))) return;
       out.sent_offset_ms[i] = Date.now() - task.startEpochMs;
+      out.sent++;
       record(i, req, await (candidate instanceof StubTarget ? candidate.call(req, undefined, stubText) : candidate.call(req)));
+      Atomics.add(control, ANSWERED, 1);
+      if (failed(i)) Atomics.add(control, ERRORS, 1);
     };
-    // `concurrency` loops pull row indices in order: at most that many requests in flight.
+    // `concurrency` loops pull row indices in order: at most that many requests in flight. After
+    // a stop none is sent; those in flight are answered and kept.
     let next = 0;
     const loops = Array.from({ length: Math.max(1, Math.min(task.concurrency, batch.length)) }, async () => {
-      while (next < batch.length) await one(next++);
+      while (next < batch.length && !stopped()) await one(next++);
     });
     await Promise.all(loops);
   }

@@ -138,6 +138,37 @@ describe('rehearse replay over real HTTP (serve-stub on loopback)', () => {
     expect(gate!.breached).toBe(true);
   });
 
+  it("stopped with Ctrl-C mid-batch: exits 130 within one request's time, stores what was answered, and resumes the rest", async () => {
+    const db = path.join(dir, 'sigint.duckdb');
+    // One batch holds all 600 rows and --speed 1 spreads them over the trace's own hours: a stop
+    // that waited for the batch would wait for hours; one that waits for the requests in flight
+    // (serve-stub answers within ~100 ms) is quick.
+    const args = ['replay', AZURE, '--target', `${url}/v1`, '--speed', '1', '--batch-size', '600', '--concurrency', '16', '--limit', '600', '--db', db];
+    const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // The trace's first requests arrive within seconds of each other.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    const stoppedAt = Date.now();
+    child.kill('SIGINT');
+    const code = await exited;
+    const took = Date.now() - stoppedAt;
+    expect(code).toBe(130);
+    expect(took).toBeLessThan(5000);
+    const m = /interrupted after (\d+) requests; resume with the same command and --resume ([0-9a-f-]+)/.exec(stderr);
+    expect(m, stderr).not.toBeNull();
+    const stored = query(db, 'SELECT count(*)::INT AS n FROM replay_requests')[0]!.n as number;
+    expect(stored).toBe(Number(m![1]));
+    expect(stored).toBeGreaterThan(0);
+    expect(stored).toBeLessThan(600);
+    expect(query(db, `SELECT status FROM invocations WHERE invocation_id = '${m![2]}'`)[0]!.status).toBe('interrupted');
+    const resumed = rehearse(['replay', AZURE, '--target', `${url}/v1`, '--max', '--concurrency', '16', '--limit', '600', '--db', db, '--resume', m![2]!]);
+    expect(resumed.code).toBe(0);
+    const [row] = query(db, 'SELECT count(*)::INT AS n, count(DISTINCT row_index)::INT AS rows, count(DISTINCT invocation_id)::INT AS inv FROM replay_requests');
+    expect(row).toEqual({ n: 600, rows: 600, inv: 1 });
+  });
+
   it('killed with SIGKILL mid-run and resumed: every request exactly once', async () => {
     const db = path.join(dir, 'resume.duckdb');
     const args = ['replay', AZURE, '--target', `${url}/v1`, '--speed', '20', '--batch-size', '100', '--concurrency', '16', '--limit', '600', '--db', db, '--quiet'];
