@@ -24,6 +24,8 @@ export function describeValue(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
+const entries = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
+
 /** zod's issue → a located ConfigError. `prefix` is prepended to the issue's path. */
 export function issueToConfigError(file: string, data: unknown, issue: z.core.$ZodIssue, prefix: readonly PropertyKey[] = []): ConfigError {
   const at = [...prefix, ...issue.path];
@@ -31,16 +33,17 @@ export function issueToConfigError(file: string, data: unknown, issue: z.core.$Z
   switch (issue.code) {
     case 'too_big':
       problem = issue.inclusive === false ? `must be less than ${issue.maximum}` : `must be at most ${issue.maximum}`;
-      if (issue.origin === 'array') problem = `must have at most ${issue.maximum} entries`;
+      if (issue.origin === 'array') problem = `must have at most ${entries(Number(issue.maximum))}`;
       break;
     case 'too_small':
-      if (issue.origin === 'array') problem = `must have at least ${issue.minimum} entries`;
+      if (issue.origin === 'array') problem = `must have at least ${entries(Number(issue.minimum))}`;
       else if (issue.origin === 'string') problem = 'must not be empty';
       else problem = issue.inclusive === false ? `must be greater than ${issue.minimum}` : `must be at least ${issue.minimum}`;
       break;
     case 'invalid_type': {
       const got = valueAt(data, issue.path);
-      const expected = issue.expected === 'int' ? 'an integer' : issue.expected === 'object' || issue.expected === 'record' ? 'a mapping' : `a ${issue.expected}`;
+      const expected =
+        issue.expected === 'int' ? 'an integer' : issue.expected === 'object' || issue.expected === 'record' ? 'a mapping' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`;
       problem = got === undefined ? 'is required' : `must be ${expected}, got ${describeValue(got)}`;
       break;
     }

@@ -38,7 +38,7 @@ export const GateSchema = z
     stat: z
       .enum(STATS)
       .optional()
-      .describe('The statistic of a continuous metric compared between the arms: mean, or a quantile p50 to p999 (linear interpolation between order statistics, as numpy). Default mean. Not allowed on rate metrics, and ignored by `test` gates.'),
+      .describe('The statistic of a continuous metric compared between the arms: mean, or a quantile p50 to p999 (linear interpolation between order statistics, as numpy). Default mean. Not allowed on rate metrics. A `test` gate reads it too: its thresholds, if any, apply to this statistic (and the test to the samples), and it abstains while the statistic is missing.'),
     max_ratio: finite().gt(0).optional().describe('Breach when canary / baseline > this. A zero baseline gives a ratio of +∞ when the canary is above zero, and 1 when both are zero.'),
     min_ratio: finite().min(0).optional().describe('Breach when canary / baseline < this.'),
     max: finite().optional().describe('Breach when the canary value alone > this (an absolute ceiling, e.g. an error-rate SLO).'),

@@ -10,6 +10,7 @@ import {
   tuneTable,
   verdictTable,
 } from './report-data.js';
+import { markdownCell } from './table.js';
 
 /**
  * The Markdown report: the HTML report's tables, chart-free, for a pull request, a wiki or
@@ -52,7 +53,6 @@ export function markdownReport(data: ReportData): string {
 }
 
 export function markdownTable(table: ReportTable): string {
-  const cell = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\n/g, ' ');
-  const row = (cells: readonly string[]) => `| ${cells.map(cell).join(' | ')} |`;
+  const row = (cells: readonly string[]) => `| ${cells.map(markdownCell).join(' | ')} |`;
   return [row(table.headers), `|${table.numeric.map((n) => (n ? '---:' : '---')).join('|')}|`, ...table.rows.map(row)].join('\n');
 }

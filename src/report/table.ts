@@ -29,5 +29,12 @@ export function percent(x: number, digits = 0): string {
 }
 
 export function integer(x: number): string {
-  return Math.round(x).toLocaleString('en-US');
+  const r = Math.round(x);
+  // Math.round(-0.4) is -0, which would print as "-0".
+  return (r === 0 ? 0 : r).toLocaleString('en-US');
+}
+
+/** Text for one Markdown table cell: a `|` would end the cell and a newline the row. */
+export function markdownCell(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }

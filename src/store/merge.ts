@@ -75,7 +75,8 @@ export async function mergeShards(outFile: string, shardFiles: readonly string[]
     return {
       shards: shardFiles.length,
       invocations: rows.map((r) => {
-        const shards = ((r.shards as string[] | null) ?? []).sort();
+        // By index: 0/12, 1/12, 2/12 … 11/12, not as text (0, 1, 10, 11, 2 …).
+        const shards = ((r.shards as string[] | null) ?? []).sort((a, b) => Number(a.split('/')[0]) - Number(b.split('/')[0]));
         const count = shards.length ? Number(shards[0]!.split('/')[1]) : 0;
         const missing = Array.from({ length: count }, (_, k) => `${k}/${count}`).filter((s) => !shards.includes(s));
         return { invocation_id: String(r.invocation_id), shards, missing, runs: Number(r.runs) };

@@ -47,6 +47,8 @@ export function searchCombinations(dimensions: readonly Dimension[], evaluate: (
     dimensions.map((d) => d.values.length - 1),
   ];
   for (const start of starts) {
+    // A start is a combination too: none once the budget is spent.
+    if (seen.size >= budget) break;
     const idx = [...start];
     let current = score(idx);
     for (let changed = true; changed && seen.size < budget; ) {

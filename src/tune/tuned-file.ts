@@ -6,7 +6,7 @@ export function gateToFile(g: Gate): Record<string, unknown> {
   const out: Record<string, unknown> = { name: g.name };
   if (g.description) out.description = g.description;
   out.metric = g.metric;
-  if (!g.metric.endsWith('_rate') && !g.test && g.stat !== 'mean') out.stat = g.stat;
+  if (!g.metric.endsWith('_rate') && g.stat !== 'mean') out.stat = g.stat;
   for (const k of ['max_ratio', 'min_ratio', 'max', 'min', 'max_delta'] as const) if (g[k] !== undefined) out[k] = g[k];
   if (g.test) {
     out.test = g.test.kind;
