@@ -11,6 +11,7 @@ import { type ArmLaw, UNCHANGED, armLaw, checkFactor, runCandidate, tokens } fro
 import { fastExp } from '../stats/fast-exp.js';
 import { fillNormals } from '../stats/ziggurat.js';
 import { NORMAL_ABOVE_FROM, normalAbove } from '../stats/normal-above.js';
+import { StageSamples } from './stage-pool.js';
 import {
   ARM_COUNTS,
   BASELINE,
@@ -1063,44 +1064,22 @@ class ArmWindow {
   }
 }
 
-/** Sorted pooled samples since the stage began, merged in window by window. */
-class StagePool {
-  sorted: Float64Array = new Float64Array(0);
-  len = 0;
-  private scratch: Float64Array = new Float64Array(0);
-
-  merge(add: Float64Array, addLen: number): void {
-    const total = this.len + addLen;
-    if (this.scratch.length < total) this.scratch = new Float64Array(Math.max(total, this.scratch.length * 2));
-    if (this.sorted.length < this.scratch.length) {
-      // Keep both buffers the same size so that swapping them never loses capacity.
-      const grown = new Float64Array(this.scratch.length);
-      grown.set(this.sorted.subarray(0, this.len));
-      this.sorted = grown;
-    }
-    const a = this.sorted, out = this.scratch;
-    let i = 0, j = 0, k = 0;
-    while (i < this.len && j < addLen) out[k++] = a[i]! <= add[j]! ? a[i++]! : add[j++]!;
-    while (i < this.len) out[k++] = a[i++]!;
-    while (j < addLen) out[k++] = add[j++]!;
-    this.scratch = this.sorted;
-    this.sorted = out;
-    this.len = total;
-  }
-}
-
 /** Running totals of one arm since the stage began. */
 class StageArm {
   counts = new Float64Array(ARM_COUNTS.length);
   m = 0;
   sums = new Float64Array(METRICS);
-  pools = CONTINUOUS_METRICS.map(() => new StagePool());
+  readonly samples: StageSamples;
+
+  constructor(needs: MetricNeeds) {
+    this.samples = new StageSamples(needs);
+  }
 
   reset(): void {
     this.counts.fill(0);
     this.m = 0;
     this.sums.fill(0);
-    for (const p of this.pools) p.len = 0;
+    this.samples.reset();
   }
 }
 
@@ -1152,7 +1131,7 @@ export class ExactRun {
     ]);
     this.perRequest = perRequestMetrics(needs);
     this.meanRead = meansRead(needs);
-    this.stageArms = needs.stage ? [new StageArm(), new StageArm()] : [];
+    this.stageArms = needs.stage ? [new StageArm(needs.stage), new StageArm(needs.stage)] : [];
   }
 
   /**
@@ -1248,7 +1227,7 @@ export class ExactRun {
         if (needs.sorted[k] && present) {
           // Quantiles alone are found by selection, as SampleRun does: a sort only where a test or
           // the stage pool needs the order.
-          const fullSort = needs.tests[k] || (this.needs.stage?.sorted[k] ?? false);
+          const fullSort = needs.tests[k] || (this.needs.stage?.tests[k] ?? false);
           if (s.perRequest[k] && !fullSort) {
             s.selectQuantiles(k, needs.quantiles[k]!);
             this.writeMetric(out, armAt, k, s.m, s.sums[k]!, s.quantiles, k * QUANTILES, null, 0);
@@ -1279,19 +1258,21 @@ export class ExactRun {
       for (let k = 0; k < METRICS; k++) {
         const present = k !== TTFT || this.hasTtft;
         st.sums[k] += s.sums[k]!;
+        this.writeMetric(out, armAt, k, st.m, st.sums[k]!, null, 0, null, 0);
         if (needs.sorted[k] && present) {
           // Per-request in every window (perRequestMetrics), so the pool gets every value.
-          const pool = st.pools[k]!;
-          pool.merge(s.sortedValues(k), s.m);
-          this.writeMetric(out, armAt, k, st.m, st.sums[k]!, null, 0, pool.sorted, pool.len);
-        } else this.writeMetric(out, armAt, k, st.m, st.sums[k]!, null, 0, null, 0);
+          st.samples.add(k, st.samples.mergesSorted(k) ? s.sortedValues(k) : s.values[k]!, s.m);
+          st.samples.writeQuantiles(k, out, armAt + ARM_COUNTS.length + k * METRIC_WIDTH + 2);
+        }
       }
     }
     const [c, b] = this.stageArms as [StageArm, StageArm];
     for (let k = 0; k < METRICS; k++) {
       const base = at + TESTS_OFFSET + k * TEST_FIELDS.length;
-      if (needs.tests[k] && (k !== TTFT || this.hasTtft)) writeTests(out, at, k, c.pools[k]!.sorted, c.pools[k]!.len, b.pools[k]!.sorted, b.pools[k]!.len);
-      else out.fill(NaN, base, base + TEST_FIELDS.length);
+      if (needs.tests[k] && (k !== TTFT || this.hasTtft)) {
+        const pc = c.samples.sorted(k), pb = b.samples.sorted(k);
+        writeTests(out, at, k, pc.values, pc.len, pb.values, pb.len);
+      } else out.fill(NaN, base, base + TEST_FIELDS.length);
     }
   }
 }

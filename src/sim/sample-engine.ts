@@ -5,6 +5,7 @@ import { quantileSorted } from '../stats/quantile.js';
 import { quantilesByFilter } from '../stats/quantile-filter.js';
 import { fastExp } from '../stats/fast-exp.js';
 import { type Rng, Z99 } from '../stats/random.js';
+import { StageSamples } from './stage-pool.js';
 import { fillNormals } from '../stats/ziggurat.js';
 import { ksTwoSample, mannWhitney } from '../stats/tests.js';
 import type { CheckWindow } from './ladder.js';
@@ -160,43 +161,22 @@ class ArmSamples {
   }
 }
 
-/** Sorted pooled samples since the stage began, merged in window by window. */
-class StagePool {
-  sorted: Float64Array = new Float64Array(0);
-  len = 0;
-  private scratch: Float64Array = new Float64Array(0);
-
-  reset(): void {
-    this.len = 0;
-  }
-
-  merge(add: Float64Array, addLen: number): void {
-    const total = this.len + addLen;
-    if (this.scratch.length < total) this.scratch = new Float64Array(Math.max(total, this.scratch.length * 2));
-    const a = this.sorted, out = this.scratch;
-    let i = 0, j = 0, k = 0;
-    while (i < this.len && j < addLen) out[k++] = a[i]! <= add[j]! ? a[i++]! : add[j++]!;
-    while (i < this.len) out[k++] = a[i++]!;
-    while (j < addLen) out[k++] = add[j++]!;
-    // The old pool becomes the next merge's scratch: two buffers, no allocation per window.
-    this.scratch = this.sorted;
-    this.sorted = out;
-    this.len = total;
-  }
-}
-
 /** Running totals of one arm since the stage began. */
 class StageArm {
   counts = new Float64Array(ARM_COUNTS.length);
   m = new Float64Array(METRICS);
   sums = new Float64Array(METRICS);
-  pools = CONTINUOUS_METRICS.map(() => new StagePool());
+  readonly samples: StageSamples;
+
+  constructor(needs: MetricNeeds | null) {
+    this.samples = new StageSamples(needs);
+  }
 
   reset(): void {
     this.counts.fill(0);
     this.m.fill(0);
     this.sums.fill(0);
-    for (const p of this.pools) p.reset();
+    this.samples.reset();
   }
 }
 
@@ -409,7 +389,7 @@ export class SampleRun {
   private readonly canaryLaw: ArmLaw;
   private readonly baselineLaw: ArmLaw;
   private readonly arms = [new ArmSamples(), new ArmSamples()];
-  private readonly stageArms = [new StageArm(), new StageArm()];
+  private readonly stageArms: [StageArm, StageArm];
   private readonly hasTtft: boolean;
   private readonly keep: boolean[];
 
@@ -418,6 +398,7 @@ export class SampleRun {
     private readonly needs: SummaryNeeds,
     private readonly rng: Rng,
   ) {
+    this.stageArms = [new StageArm(needs.stage), new StageArm(needs.stage)];
     this.canaryLaw = armLaw(scenario, runCandidate(scenario, rng));
     this.baselineLaw = armLaw(scenario, UNCHANGED);
     this.hasTtft = scenario.baseline.ttft_ms !== null;
@@ -464,7 +445,7 @@ export class SampleRun {
         const present = k !== TTFT || this.hasTtft;
         // A full sort only where a test or the stage pool needs the order; quantiles alone are
         // found by selection, which is linear.
-        const fullSort = needs.tests[k] || (this.needs.stage?.sorted[k] ?? false);
+        const fullSort = needs.tests[k] || (this.needs.stage?.tests[k] ?? false);
         if (needs.sorted[k] && present && !fullSort) {
           writeMetric(out, armAt, k, s.m, s.sums[k]!, null, present);
           this.writeSelected(out, armAt, k, s, needs.quantiles[k]!);
@@ -510,22 +491,22 @@ export class SampleRun {
         const present = k !== TTFT || this.hasTtft;
         st.m[k] += s.m;
         st.sums[k] += s.sums[k]!;
-        let sorted: Float64Array | null = null;
+        writeMetric(out, armAt, k, st.m[k]!, st.sums[k]!, null, present);
         if (needs.sorted[k] && present) {
-          // The check summary may not have sorted this metric; merging needs the window sorted.
           const win = s.values[k]!.subarray(0, s.m);
-          if (!this.needs.check.sorted[k]) win.sort();
-          st.pools[k]!.merge(win, s.m);
-          sorted = st.pools[k]!.sorted;
+          // A tested metric's windows merge in sorted; the check summary sorted this one only if
+          // it read the metric too.
+          if (st.samples.mergesSorted(k) && !this.needs.check.sorted[k]) win.sort();
+          st.samples.add(k, win, s.m);
+          st.samples.writeQuantiles(k, out, armAt + ARM_COUNTS.length + k * METRIC_WIDTH + 2);
         }
-        writeMetric(out, armAt, k, st.m[k]!, st.sums[k]!, sorted, present);
       }
     }
     for (let k = 0; k < METRICS; k++) {
       const base = at + TESTS_OFFSET + k * TEST_FIELDS.length;
       if (needs.tests[k] && (k !== TTFT || this.hasTtft)) {
-        const [c, b] = this.stageArms as [StageArm, StageArm];
-        writeTests(out, at, k, c.pools[k]!.sorted, c.pools[k]!.len, b.pools[k]!.sorted, b.pools[k]!.len);
+        const pc = this.stageArms[0].samples.sorted(k), pb = this.stageArms[1].samples.sorted(k);
+        writeTests(out, at, k, pc.values, pc.len, pb.values, pb.len);
       } else out.fill(NaN, base, base + TEST_FIELDS.length);
     }
   }

@@ -85,7 +85,7 @@ export function quantilesByFilter(a: Float64Array, n: number, probs: readonly nu
 }
 
 /** The index in a sample of `size` a bracket side sits at for a population share p: −1 or size when open. */
-function bracketIndex(p: number, size: number, side: -1 | 1): number {
+export function bracketIndex(p: number, size: number, side: -1 | 1): number {
   const margin = WIDTH_SD * Math.sqrt(size * p * (1 - p)) + 2;
   const j = side < 0 ? Math.floor(p * size - margin) : Math.ceil(p * size + margin);
   return side < 0 ? Math.max(-1, j) : Math.min(size, j);
