@@ -12,6 +12,7 @@ import { fastExp } from '../stats/fast-exp.js';
 import { fillNormals } from '../stats/ziggurat.js';
 import { NORMAL_ABOVE_FROM, normalAbove } from '../stats/normal-above.js';
 import { StageSamples } from './stage-pool.js';
+import { sortAscending } from '../stats/sort.js';
 import {
   ARM_COUNTS,
   BASELINE,
@@ -1057,7 +1058,7 @@ class ArmWindow {
   sortedValues(k: number): Float64Array {
     const win = this.values[k]!.subarray(0, this.m);
     if (!this.sorted[k]) {
-      win.sort();
+      sortAscending(win);
       this.sorted[k] = 1;
     }
     return win;

@@ -6,6 +6,7 @@ import { quantilesByFilter } from '../stats/quantile-filter.js';
 import { fastExp } from '../stats/fast-exp.js';
 import { type Rng, Z99 } from '../stats/random.js';
 import { StageSamples } from './stage-pool.js';
+import { sortAscending } from '../stats/sort.js';
 import { fillNormals } from '../stats/ziggurat.js';
 import { ksTwoSample, mannWhitney } from '../stats/tests.js';
 import type { CheckWindow } from './ladder.js';
@@ -453,7 +454,7 @@ export class SampleRun {
         }
         let sorted: Float64Array | null = null;
         if (needs.sorted[k] && present) {
-          sorted = s.values[k]!.subarray(0, s.m).sort();
+          sorted = sortAscending(s.values[k]!.subarray(0, s.m));
         }
         writeMetric(out, armAt, k, s.m, s.sums[k]!, sorted, present);
       }
@@ -496,7 +497,7 @@ export class SampleRun {
           const win = s.values[k]!.subarray(0, s.m);
           // A tested metric's windows merge in sorted; the check summary sorted this one only if
           // it read the metric too.
-          if (st.samples.mergesSorted(k) && !this.needs.check.sorted[k]) win.sort();
+          if (st.samples.mergesSorted(k) && !this.needs.check.sorted[k]) sortAscending(win);
           st.samples.add(k, win, s.m);
           st.samples.writeQuantiles(k, out, armAt + ARM_COUNTS.length + k * METRIC_WIDTH + 2);
         }
