@@ -4,18 +4,21 @@ import { UserError } from '../config/errors.js';
 
 export const DEFAULT_DB = 'reports/rehearse.duckdb';
 
+/** Digits only: Number() would also take "", " ", "0x10" and "1e3". */
+const WHOLE = /^\s*\d+\s*$/;
+
 export function positiveInt(name: string) {
   return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got "${value}"`);
+    const n = WHOLE.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got "${value}"`);
     return n;
   };
 }
 
 export function nonNegativeInt(name: string) {
   return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number of at least 0, got "${value}"`);
+    const n = WHOLE.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number of at least 0, got "${value}"`);
     return n;
   };
 }

@@ -4,7 +4,19 @@ import { Command } from 'commander';
 import { referenceMarkdown } from '../config/reference.js';
 import { jsonSchemas } from '../config/schema.js';
 import { targetJsonSchemas } from '../targets/schema.js';
+import { UserError } from '../config/errors.js';
 import { action } from './common.js';
+
+/** A path that cannot be written (a file where a folder should be, no permission) is the user's to fix: exit 2 naming it. */
+function writing(target: string, write: () => void): void {
+  try {
+    write();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is where a folder should be' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message;
+    throw new UserError(`${target}: cannot write (${why})`);
+  }
+}
 
 export function schemaCommand(): Command {
   return new Command('schema')
@@ -14,14 +26,17 @@ export function schemaCommand(): Command {
     .action(
       action(async (opts: { out: string; docs?: string }) => {
         if (opts.docs) {
-          mkdirSync(path.dirname(opts.docs), { recursive: true });
-          writeFileSync(opts.docs, referenceMarkdown());
-          process.stdout.write(`wrote ${opts.docs}\n`);
+          const docs = opts.docs;
+          writing(docs, () => {
+            mkdirSync(path.dirname(docs), { recursive: true });
+            writeFileSync(docs, referenceMarkdown());
+          });
+          process.stdout.write(`wrote ${docs}\n`);
         }
-        mkdirSync(opts.out, { recursive: true });
+        writing(opts.out, () => mkdirSync(opts.out, { recursive: true }));
         for (const [name, schema] of Object.entries({ ...jsonSchemas(), ...targetJsonSchemas() })) {
           const file = path.join(opts.out, name);
-          writeFileSync(file, JSON.stringify(schema, null, 2) + '\n');
+          writing(file, () => writeFileSync(file, JSON.stringify(schema, null, 2) + '\n'));
           process.stdout.write(`wrote ${file}\n`);
         }
       }),

@@ -68,7 +68,14 @@ export async function runSimulationJob(
   }, 0);
   // Open the store first: a locked or unreadable file should stop us before the work, not after.
   const store = await Store.open(opts.db);
-  const invocation = await startInvocation(store, command, { paths, ...opts, ...(opts.shard ? { shard: `${opts.shard.index}/${opts.shard.count}` } : {}) }, opts.invocation);
+  let invocation: string;
+  try {
+    invocation = await startInvocation(store, command, { paths, ...opts, ...(opts.shard ? { shard: `${opts.shard.index}/${opts.shard.count}` } : {}) }, opts.invocation);
+  } catch (err) {
+    // A refused invocation id must not leave the file locked for the rest of the process.
+    store.close();
+    throw err;
+  }
   const onSigint = () => {
     void finishInvocation(store, invocation, 'interrupted').finally(() => process.exit(130));
   };

@@ -1,0 +1,241 @@
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_DB, Progress, action, collect, engineOption, nonNegativeInt, positiveInt } from '../../src/cli/common.js';
+import { ConfigError, UserError } from '../../src/config/errors.js';
+
+/**
+ * What every command shares: option parsers, the error-to-exit-code wrapper (DESIGN: 2 for bad
+ * input with one line and no stack, 1 for the rest) and the progress bar, which draws on a
+ * terminal only. stderr is captured by a spy; the clock is faked for the bar's rate and ETA.
+ */
+
+let stderr: ReturnType<typeof vi.spyOn>;
+const written = () => stderr.mock.calls.map((c: unknown[]) => String(c[0]));
+const savedExitCode = process.exitCode;
+const savedDebug = process.env.REHEARSE_DEBUG;
+const ttyDescriptor = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+
+function setStderrTTY(value: boolean): void {
+  Object.defineProperty(process.stderr, 'isTTY', { value, configurable: true, writable: true });
+}
+
+beforeEach(() => {
+  stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  delete process.env.REHEARSE_DEBUG;
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+  process.exitCode = savedExitCode;
+  if (savedDebug === undefined) delete process.env.REHEARSE_DEBUG;
+  else process.env.REHEARSE_DEBUG = savedDebug;
+  if (ttyDescriptor) Object.defineProperty(process.stderr, 'isTTY', ttyDescriptor);
+  else delete (process.stderr as { isTTY?: boolean }).isTTY;
+});
+
+describe('option parsers', () => {
+  it('positiveInt takes whole numbers from 1 up', () => {
+    const parse = positiveInt('--runs');
+    expect(parse('1')).toBe(1);
+    expect(parse('250')).toBe(250);
+  });
+
+  it.each(['0', '-3', '1.5', 'abc', '', 'NaN', 'Infinity', '0x10', '1e3', ' '])('positiveInt refuses %j, naming the option and the value', (value) => {
+    const parse = positiveInt('--runs');
+    expect(() => parse(value)).toThrow(InvalidArgumentError);
+    expect(() => parse(value)).toThrow(`--runs must be a whole number of at least 1, got "${value}"`);
+  });
+
+  it('nonNegativeInt takes 0 too', () => {
+    const parse = nonNegativeInt('--seed');
+    expect(parse('0')).toBe(0);
+    expect(parse('42')).toBe(42);
+  });
+
+  it.each(['-1', '0.5', 'seven', 'Infinity', '', '  ', '0x10', '1e3', '9007199254740993'])('nonNegativeInt refuses %j', (value) => {
+    expect(() => nonNegativeInt('--seed')(value)).toThrow(`--seed must be a whole number of at least 0, got "${value}"`);
+  });
+
+  it('collect appends each repetition without touching the earlier list', () => {
+    const first = collect('a.yaml');
+    expect(first).toEqual(['a.yaml']);
+    const second = collect('b.yaml', first);
+    expect(second).toEqual(['a.yaml', 'b.yaml']);
+    expect(first).toEqual(['a.yaml']);
+  });
+
+  it('collects repeated options through commander, in order', () => {
+    const cmd = new Command().exitOverride().option('--gates <file>', 'gates', collect);
+    cmd.parse(['--gates', 'strict.yaml', '--gates', 'loose.yaml'], { from: 'user' });
+    expect(cmd.opts().gates).toEqual(['strict.yaml', 'loose.yaml']);
+  });
+
+  it('the default database is reports/rehearse.duckdb (DESIGN: common options)', () => {
+    expect(DEFAULT_DB).toBe('reports/rehearse.duckdb');
+  });
+});
+
+describe('engineOption', () => {
+  const parse = (args: string[]) => {
+    const cmd = new Command()
+      .exitOverride()
+      .configureOutput({ writeErr: () => undefined, writeOut: () => undefined })
+      .addOption(engineOption());
+    cmd.parse(args, { from: 'user' });
+    return cmd.opts().engine as string;
+  };
+
+  it('defaults to auto and accepts exact and sample', () => {
+    expect(parse([])).toBe('auto');
+    expect(parse(['--engine', 'exact'])).toBe('exact');
+    expect(parse(['--engine', 'sample'])).toBe('sample');
+  });
+
+  it('refuses any other engine as a usage error', () => {
+    let error: unknown;
+    try {
+      parse(['--engine', 'fast']);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(CommanderError);
+    // Not help or version: main.ts turns it into exit 2. The message lists the allowed choices.
+    expect((error as CommanderError).code).toBe('commander.invalidArgument');
+    expect((error as CommanderError).message).toMatch(/auto, exact, sample/);
+  });
+});
+
+describe('action', () => {
+  it('sets the exit code the body returns, 0 when it returns nothing, and passes the arguments through', async () => {
+    const seen: unknown[] = [];
+    await action(async (a: string, b: { n: number }) => {
+      seen.push(a, b);
+      return 1;
+    })('x', { n: 2 });
+    expect(seen).toEqual(['x', { n: 2 }]);
+    expect(process.exitCode).toBe(1);
+    await action(async () => undefined)();
+    expect(process.exitCode).toBe(0);
+    expect(written()).toEqual([]);
+  });
+
+  it('prints a UserError as one line and exits with its code (2 by default)', async () => {
+    await expect(action(async () => {
+      throw new UserError('scenarios/x.yaml: no such file');
+    })()).resolves.toBeUndefined();
+    expect(written()).toEqual(['rehearse: scenarios/x.yaml: no such file\n']);
+    expect(process.exitCode).toBe(2);
+  });
+
+  it('keeps the exit code a UserError asks for', async () => {
+    await action(async () => {
+      throw new UserError('a check failed', 1);
+    })();
+    expect(process.exitCode).toBe(1);
+  });
+
+  it('prints a ConfigError as file: field: problem, exit 2, no stack', async () => {
+    await action(async () => {
+      throw new ConfigError('s.yaml', 'rollout.stages[1].percent', 'must be at most 100');
+    })();
+    expect(written()).toEqual(['rehearse: s.yaml: rollout.stages[1].percent: must be at most 100\n']);
+    expect(written().join('')).not.toMatch(/\n\s+at /);
+    expect(process.exitCode).toBe(2);
+  });
+
+  it('reports any other error as an internal error, exit 1, with the stack only under REHEARSE_DEBUG', async () => {
+    const boom = async () => {
+      throw new Error('boom');
+    };
+    await action(boom)();
+    expect(written()).toEqual(['rehearse: internal error: boom\n', '(set REHEARSE_DEBUG=1 for the stack trace, and please report it)\n']);
+    expect(process.exitCode).toBe(1);
+
+    stderr.mockClear();
+    process.env.REHEARSE_DEBUG = '1';
+    await action(boom)();
+    const out = written();
+    expect(out[0]).toBe('rehearse: internal error: boom\n');
+    expect(out[1]).toMatch(/^Error: boom\n\s+at /);
+    expect(out.join('')).not.toContain('set REHEARSE_DEBUG');
+    expect(process.exitCode).toBe(1);
+  });
+
+  it('reports a thrown non-Error by its text', async () => {
+    await action(async () => {
+      throw 'oops';
+    })();
+    expect(written()[0]).toBe('rehearse: internal error: oops\n');
+    expect(process.exitCode).toBe(1);
+  });
+});
+
+describe('Progress', () => {
+  const T0 = 1_700_000_000_000;
+
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(T0);
+  });
+
+  it('is silent when stderr is not a terminal', () => {
+    setStderrTTY(false);
+    const p = new Progress(10, 'simulating', false);
+    vi.setSystemTime(T0 + 5000);
+    p.add(5);
+    p.add(5);
+    p.end();
+    expect(written()).toEqual([]);
+  });
+
+  it('is silent with --quiet (or --json) even on a terminal', () => {
+    setStderrTTY(true);
+    const p = new Progress(10, 'simulating', true);
+    vi.setSystemTime(T0 + 5000);
+    p.add(10);
+    p.end();
+    expect(written()).toEqual([]);
+  });
+
+  it('is silent when there is nothing to do', () => {
+    setStderrTTY(true);
+    const p = new Progress(0, 'simulating', false);
+    p.add(0);
+    p.end();
+    expect(written()).toEqual([]);
+  });
+
+  it('draws a 30-column bar with count, percent, rate and ETA, at most every 100 ms until done', () => {
+    setStderrTTY(true);
+    const p = new Progress(10, 'simulating', false);
+    // 5 of 10 after 2 s: half → round(0.5·30) = 15 marks; 5 / 2 s = 2.5/s; ETA 2 / 0.5 − 2 = 2 s.
+    vi.setSystemTime(T0 + 2000);
+    p.add(5);
+    expect(written()).toEqual([`\rsimulating [${'#'.repeat(15)}${'.'.repeat(15)}] 5/10 50% 2.5/s ETA 2s `]);
+    // 50 ms later, not done: not redrawn.
+    vi.setSystemTime(T0 + 2050);
+    p.add(1);
+    expect(written()).toHaveLength(1);
+    // Another 50 ms, and done: drawn at once. 10 / 2.1 s = 4.76… → 4.8/s; ETA 2.1 / 1 − 2.1 = 0.
+    vi.setSystemTime(T0 + 2100);
+    p.add(4);
+    expect(written()[1]).toBe(`\rsimulating [${'#'.repeat(30)}] 10/10 100% 4.8/s ETA 0s `);
+    // end() clears the line.
+    p.end();
+    expect(written()[2]).toBe('\r\u001b[2K');
+  });
+
+  it('rounds a rate from 100/s to a whole number, shows the detail, and caps the bar at full', () => {
+    setStderrTTY(true);
+    const p = new Progress(1000, 'replaying', false, () => '2 errors');
+    // 800 of 1000 after 4 s: round(0.8·30) = 24 marks; 800 / 4 = 200/s; ETA 4 / 0.8 − 4 = 1 s.
+    vi.setSystemTime(T0 + 4000);
+    p.add(800);
+    expect(written()[0]).toBe(`\rreplaying [${'#'.repeat(24)}${'.'.repeat(6)}] 800/1000 80% 200/s 2 errors ETA 1s `);
+    // Past the total (retries counted twice, say): the bar stays full and the percent at 100.
+    vi.setSystemTime(T0 + 5000);
+    p.add(400);
+    expect(written()[1]).toMatch(new RegExp(`^\\rreplaying \\[${'#'.repeat(30)}\\] 1200/1000 100% `));
+  });
+});

@@ -1,0 +1,195 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SimulationOptions, runSimulationJob, whereResultsWent } from '../../src/cli/simulation-job.js';
+import { Store } from '../../src/store/database.js';
+
+/**
+ * The job `simulate` and `check` share: load scenarios and gate files, simulate on the pool (the
+ * built worker, as in every pool test), and record it all under one invocation. Scenarios are
+ * tiny (a few runs at 100 requests a minute) and one worker is used, so each job takes well under
+ * a second. The DuckDB file is read back to see what the job recorded.
+ */
+
+let dir: string;
+
+const scenario = (name: string) => `name: ${name}
+runs: 10
+seed: 3
+traffic:
+  requests_per_minute: 100
+candidate: { price: 1.5 }
+rollout:
+  stages: [{ percent: 10, hold: 10m }, { percent: 100 }]
+  check_every: 5m
+gates:
+  - { name: cost, metric: cost_usd, max_ratio: 1.2 }
+`;
+
+const options = (db: string, over: Partial<SimulationOptions> = {}): SimulationOptions => ({
+  db: path.join(dir, db),
+  workers: 1,
+  checks: true,
+  engine: 'auto',
+  quiet: true,
+  ...over,
+});
+
+async function rows(db: string, sql: string): Promise<Record<string, unknown>[]> {
+  const store = await Store.open(path.join(dir, db), { readOnly: true });
+  try {
+    return (await store.connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
+  } finally {
+    store.close();
+  }
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-simulation-job-'));
+  writeFileSync(path.join(dir, 'alpha.yaml'), scenario('alpha'));
+  writeFileSync(path.join(dir, 'beta.yaml'), scenario('beta'));
+  // Two gate files with one base name: their labels must still differ.
+  for (const [sub, gate, ratio] of [['one', 'c1', 1.1], ['two', 'c2', 10]] as const) {
+    mkdirSync(path.join(dir, sub));
+    writeFileSync(path.join(dir, sub, 'strict.yaml'), `gates:\n  - { name: ${gate}, metric: cost_usd, max_ratio: ${ratio} }\n`);
+  }
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('runSimulationJob', () => {
+  it('simulates with the overrides applied and records the invocation, its scenarios and outcomes', async () => {
+    const sigint = process.listenerCount('SIGINT');
+    const opts = options('a.duckdb', { runs: 12, seed: 7, invocation: 'job-a' });
+    const job = await runSimulationJob('simulate', [path.join(dir, 'alpha.yaml')], opts);
+    expect(job.invocation).toBe('job-a');
+    // --runs 12 and --seed 7 replace the file's 10 and 3.
+    expect(job.scenarios.map((s) => [s.name, s.runs, s.seed])).toEqual([['alpha', 12, 7]]);
+    expect(job.totalRuns).toBe(12);
+    expect(job.results).toHaveLength(1);
+    expect(job.results[0]!.configs.map((c) => c.gates.map((g) => g.name))).toEqual([['cost']]);
+    expect(job.seconds).toBeGreaterThanOrEqual(0);
+    // The SIGINT handler is for the job's lifetime only.
+    expect(process.listenerCount('SIGINT')).toBe(sigint);
+
+    const [inv] = await rows('a.duckdb', `SELECT command, status, args::VARCHAR AS args, finished_at IS NOT NULL AS finished FROM invocations`);
+    expect(inv).toMatchObject({ command: 'simulate', status: 'ok', finished: true });
+    // The recorded args are the paths and the options as given.
+    expect(JSON.parse(String(inv!.args))).toMatchObject({ paths: [path.join(dir, 'alpha.yaml')], runs: 12, seed: 7, workers: 1, engine: 'auto', checks: true });
+    const [o] = await rows(
+      'a.duckdb',
+      `SELECT count(*)::INT AS n, count(DISTINCT run)::INT AS runs, min(run)::INT AS lo, max(run)::INT AS hi, min(seed)::INT AS s0, max(seed)::INT AS s1,
+              count(DISTINCT invocation_id)::INT AS invocations, any_value(invocation_id) AS id FROM outcomes`,
+    );
+    // Runs 0…11, each once, all under seed 7 and this invocation.
+    expect(o).toEqual({ n: 12, runs: 12, lo: 0, hi: 11, s0: 7, s1: 7, invocations: 1, id: 'job-a' });
+    // Gates written in the scenario itself are labelled "inline".
+    expect(await rows('a.duckdb', 'SELECT scenario, gate_config, runs::INT AS runs, seed::INT AS seed FROM scenarios')).toEqual([
+      { scenario: 'alpha', gate_config: 'inline', runs: 12, seed: 7 },
+    ]);
+    const [c] = await rows('a.duckdb', 'SELECT count(*)::INT AS n FROM checks');
+    expect(Number(c!.n)).toBeGreaterThan(0);
+  });
+
+  it('records no checks when asked not to, under a fresh id when none is given', async () => {
+    const job = await runSimulationJob('check', [path.join(dir, 'alpha.yaml')], options('b.duckdb', { checks: false, runs: 3 }));
+    expect(job.invocation).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(await rows('b.duckdb', 'SELECT count(*)::INT AS n FROM checks')).toEqual([{ n: 0 }]);
+    expect(await rows('b.duckdb', `SELECT i.command, i.invocation_id, count(*)::INT AS n FROM outcomes o JOIN invocations i USING (invocation_id) GROUP BY ALL`)).toEqual([
+      { command: 'check', invocation_id: job.invocation, n: 3 },
+    ]);
+  });
+
+  it("simulates only the shard's runs and records the shard as i/n", async () => {
+    // Shard 1 of 3 of 10 runs: [⌊1·10/3⌋, ⌊2·10/3⌋) = [3, 6): runs 3, 4, 5.
+    const job = await runSimulationJob('simulate', [path.join(dir, 'alpha.yaml')], options('c.duckdb', { shard: { index: 1, count: 3 }, invocation: 'sharded' }));
+    expect(job.totalRuns).toBe(3);
+    expect(await rows('c.duckdb', 'SELECT run::INT AS run FROM outcomes ORDER BY run')).toEqual([{ run: 3 }, { run: 4 }, { run: 5 }]);
+    const [inv] = await rows('c.duckdb', 'SELECT args::VARCHAR AS args FROM invocations');
+    expect(JSON.parse(String(inv!.args)).shard).toBe('1/3');
+  });
+
+  it("judges every --gates file in place of the scenario's gates, telling same-named files apart", async () => {
+    const gates = [path.join(dir, 'one', 'strict.yaml'), path.join(dir, 'two', 'strict.yaml')];
+    const job = await runSimulationJob('simulate', [path.join(dir, 'alpha.yaml')], options('d.duckdb', { gates, runs: 6 }));
+    // Both are "strict" by file name; the second gets a prime.
+    expect(job.results[0]!.configs.map((c) => c.label)).toEqual(['strict', "strict'"]);
+    // Every run is judged under both configs: 6 × 2 outcome rows; the scenario's own gate "cost" is gone.
+    const fired = await rows('d.duckdb', 'SELECT gate_config, count(*)::INT AS n, coalesce(list(DISTINCT gate ORDER BY gate) FILTER (WHERE gate IS NOT NULL), []) AS gates FROM outcomes GROUP BY ALL ORDER BY gate_config');
+    // The candidate costs 1.5×: c1 (max 1.1×) ends runs, c2 (max 10×) cannot. The runs are seeded, so this is fixed.
+    expect(fired).toEqual([
+      { gate_config: 'strict', n: 6, gates: ['c1'] },
+      { gate_config: "strict'", n: 6, gates: [] },
+    ]);
+    expect(await rows('d.duckdb', 'SELECT DISTINCT gate_config FROM scenarios ORDER BY ALL')).toEqual([{ gate_config: 'strict' }, { gate_config: "strict'" }]);
+  });
+
+  it('simulates only the scenarios `select` keeps', async () => {
+    const paths = [path.join(dir, 'alpha.yaml'), path.join(dir, 'beta.yaml')];
+    const job = await runSimulationJob('check', paths, options('e.duckdb', { runs: 2 }), (all) => all.filter((s) => s.name === 'beta'));
+    expect(job.scenarios.map((s) => s.name)).toEqual(['beta']);
+    expect(job.totalRuns).toBe(2);
+    expect(await rows('e.duckdb', 'SELECT DISTINCT scenario FROM outcomes')).toEqual([{ scenario: 'beta' }]);
+  });
+
+  it('lets afterWrite add rows in the same session, after the outcomes and before the invocation closes', async () => {
+    const seen: unknown[] = [];
+    const job = await runSimulationJob('check', [path.join(dir, 'alpha.yaml')], options('f.duckdb', { runs: 4, invocation: 'inv-f' }), undefined, async (store, invocation, results) => {
+      const read = async (sql: string) => (await store.connection.runAndReadAll(sql)).getRowObjectsJson();
+      seen.push(invocation, results.length, await read('SELECT status FROM invocations'), await read('SELECT count(*)::INT AS n FROM outcomes'));
+      await store.run(`CREATE TABLE extra AS SELECT '${invocation}' AS invocation_id`);
+    });
+    expect(seen).toEqual(['inv-f', 1, [{ status: 'running' }], [{ n: 4 }]]);
+    expect(job.invocation).toBe('inv-f');
+    expect(await rows('f.duckdb', 'SELECT status FROM invocations')).toEqual([{ status: 'ok' }]);
+    expect(await rows('f.duckdb', 'SELECT invocation_id FROM extra')).toEqual([{ invocation_id: 'inv-f' }]);
+  });
+
+  it('marks the invocation failed and rethrows when the work fails', async () => {
+    const sigint = process.listenerCount('SIGINT');
+    const boom = new Error('afterWrite failed');
+    await expect(
+      runSimulationJob('check', [path.join(dir, 'alpha.yaml')], options('g.duckdb', { runs: 2 }), undefined, async () => {
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect(process.listenerCount('SIGINT')).toBe(sigint);
+    const [inv] = await rows('g.duckdb', 'SELECT status, finished_at IS NOT NULL AS finished FROM invocations');
+    expect(inv).toEqual({ status: 'failed', finished: true });
+  });
+
+  it('stops on a bad scenario or gate file before creating the database', async () => {
+    await expect(runSimulationJob('simulate', [path.join(dir, 'missing.yaml')], options('h.duckdb'))).rejects.toMatchObject({ name: expect.stringMatching(/Error$/), exitCode: 2, message: expect.stringMatching(/missing\.yaml/) });
+    await expect(runSimulationJob('simulate', [path.join(dir, 'alpha.yaml')], options('h.duckdb', { gates: [path.join(dir, 'nope.yaml')] }))).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/nope\.yaml/) });
+    expect(existsSync(path.join(dir, 'h.duckdb'))).toBe(false);
+  });
+
+  it('refuses an invocation id already recorded in the file (exit 2), before simulating', async () => {
+    const store = await Store.open(path.join(dir, 'i.duckdb'));
+    await store.run(`INSERT INTO invocations VALUES ('twice', 'simulate', '{}', now(), now(), 'ok', '0.1.0')`);
+    store.close();
+    await expect(runSimulationJob('simulate', [path.join(dir, 'alpha.yaml')], options('i.duckdb', { runs: 2, invocation: 'twice' }))).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/invocation twice is already recorded/),
+    });
+    // The refused job closed the file: another process can open it (DuckDB locks a file per process).
+    const cli = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
+    const other = spawnSync(process.execPath, [cli, 'query', '--db', path.join(dir, 'i.duckdb'), 'SELECT 1'], { encoding: 'utf8' });
+    expect(other.stderr).toBe('');
+    expect(other.status).toBe(0);
+  });
+});
+
+describe('whereResultsWent', () => {
+  it('names the file, the invocation, the tables and a query to start from', () => {
+    expect(whereResultsWent('r.duckdb', 'abc', 'outcomes, checks')).toBe(
+      'Results: r.duckdb (invocation abc)\n' +
+        '  tables outcomes, checks; for example:\n' +
+        `  npx rehearse query --db r.duckdb "SELECT scenario, outcome, count(*) AS runs FROM outcomes WHERE invocation_id = 'abc' GROUP BY ALL ORDER BY ALL"\n`,
+    );
+  });
+});

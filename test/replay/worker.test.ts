@@ -1,0 +1,293 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { tableToIPC } from 'apache-arrow';
+import { transferableSymbol, valueSymbol } from 'piscina';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CANDIDATE_STATUSES } from '../../src/replay/compare.js';
+import type { Pacing } from '../../src/replay/pacing.js';
+import replayTask, { type ReplayResult, type ReplayTask } from '../../src/replay/worker.js';
+import { batchToArrowTable } from '../../src/traces/arrow.js';
+import { type TraceBatch, allocateBatch } from '../../src/traces/canonical.js';
+
+// As replay.ts sends them (its WORKER_COLUMNS), and its CONTROL slots.
+const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', 'input_tokens', 'output_tokens', 'latency_ms', 'ttft_ms', 'refusal', 'cost_usd'] as const;
+const STOP = 0;
+const ANSWERED = 1;
+const ERRORS = 2;
+const [OK, ERROR, , REFUSAL] = [0, 1, 2, 3];
+
+const T = Date.UTC(2024, 4, 1, 9, 0, 0);
+
+/**
+ * Four trace rows:
+ * - w-1: everything known, a plain answer;
+ * - w-2: no input text, an answer that reads as a refusal;
+ * - w-3: no latency and no output tokens (the baseline stub fills them), marked refused;
+ * - w-4: the trace's own cost, 0.01 USD.
+ */
+function traceBatch(): TraceBatch {
+  const b = allocateBatch(4);
+  b.row.set([1, 2, 3, 4]);
+  b.request_id.splice(0, 4, 'w-1', 'w-2', 'w-3', 'w-4');
+  b.timestamp.set([T, T + 100, T + 200, T + 300]);
+  b.model.splice(0, 4, 'base-model', 'base-model', 'base-model', 'base-model');
+  b.input.splice(0, 4, 'Summarise the quarterly report for me.', null, 'Translate this.', 'Hi');
+  b.output.splice(0, 4, 'Here is a summary of the quarterly report.', "I'm sorry, but I can't help with that.", null, 'Hello!');
+  b.input_tokens.set([1000, 200, 500, 100]);
+  b.output_tokens.set([300, 50, NaN, 40]);
+  b.latency_ms.set([800, 400, NaN, 1000]);
+  b.ttft_ms.set([160, NaN, NaN, 200]);
+  b.refusal.set([0, 0, 1, 0]);
+  b.cost_usd.set([NaN, NaN, NaN, 0.01]);
+  return b;
+}
+
+let dir: string;
+const stub = (name: string) => path.join(dir, name);
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-worker-'));
+  // Every stub: no request-to-request noise, so its answers follow from the trace by hand.
+  writeFileSync(stub('plain.yaml'), 'kind: stub\n');
+  writeFileSync(stub('worse.yaml'), 'kind: stub\ncandidate: { latency: 1.5, output_length: 1.3, price: 2 }\n');
+  writeFileSync(stub('fails.yaml'), 'kind: stub\nbaseline: { error_rate: 1 }\n');
+  writeFileSync(stub('refuses.yaml'), 'kind: stub\nbaseline: { refusal_rate: 1 }\n');
+  writeFileSync(stub('real.yaml'), 'kind: stub\ninject: real\n');
+  writeFileSync(stub('paced.yaml'), 'kind: stub\n');
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  result: ReplayResult;
+  control: Int32Array;
+  transfer: ArrayBuffer[];
+}
+
+async function run(target: string, over: Partial<ReplayTask> = {}, setup?: (control: Int32Array) => void): Promise<Run> {
+  const ipc = tableToIPC(batchToArrowTable(traceBatch(), WORKER_COLUMNS), 'stream');
+  const shared = new SharedArrayBuffer(4 * 3);
+  const control = new Int32Array(shared);
+  setup?.(control);
+  const task: ReplayTask = {
+    ipc,
+    target,
+    pacing: { kind: 'max' },
+    startEpochMs: Date.now(),
+    firstTimestampMs: T,
+    indexBase: 0,
+    concurrency: 4,
+    control: shared,
+    refusalPatterns: [],
+    schema: null,
+    baselinePrice: null,
+    ...over,
+  };
+  const moved = (await replayTask(task)) as Record<symbol, unknown>;
+  return { result: moved[valueSymbol] as ReplayResult, control, transfer: moved[transferableSymbol] as ArrayBuffer[] };
+}
+
+const text = (r: ReplayResult, codes: Uint16Array) => Array.from(codes, (c) => r.texts[c] ?? null);
+
+describe('replay worker against a virtual stub, as fast as possible', () => {
+  it('answers every row: without regressions the candidate is the trace, and the stub fills what the trace lacks', async () => {
+    const { result: r, control } = await run(stub('plain.yaml'));
+    expect(CANDIDATE_STATUSES).toEqual(['ok', 'error', 'timeout', 'refusal']);
+    expect(r.length).toBe(4);
+    expect(r.sent).toBe(4);
+    expect(Array.from(r.candidate_status)).toEqual([OK, OK, OK, OK]);
+    expect(Array.from(r.candidate_refusal)).toEqual([0, 0, 0, 0]);
+    expect(Array.from(r.attempts)).toEqual([1, 1, 1, 1]);
+    expect(text(r, r.finish_reason)).toEqual(['stop', 'stop', 'stop', 'stop']);
+    expect(text(r, r.error)).toEqual([null, null, null, null]);
+    expect(r.texts[0]).toBeNull();
+    // Latency and tokens are the trace's; time to first token is 0.2 of the latency.
+    expect(r.candidate_latency_ms[0]).toBeCloseTo(800, 9);
+    expect(r.candidate_ttft_ms[0]).toBeCloseTo(160, 9);
+    expect(r.candidate_latency_ms[1]).toBeCloseTo(400, 9);
+    expect(r.candidate_latency_ms[3]).toBeCloseTo(1000, 9);
+    expect(Array.from(r.candidate_input_tokens)).toEqual([1000, 200, 500, 100]);
+    expect([r.candidate_output_tokens[0], r.candidate_output_tokens[1], r.candidate_output_tokens[3]]).toEqual([300, 50, 40]);
+    // Cost at the stub's default prices: (in · 0.5 + out · 1.5) / 1e6.
+    expect(r.candidate_cost_usd[0]).toBeCloseTo((1000 * 0.5 + 300 * 1.5) / 1e6, 15); // 0.00095
+    expect(r.candidate_cost_usd[1]).toBeCloseTo((200 * 0.5 + 50 * 1.5) / 1e6, 15); // 0.000175
+    // The trace's own cost: scaled by candidate / baseline stub cost, which is 1 without regressions.
+    expect(r.candidate_cost_usd[3]).toBeCloseTo(0.01, 15);
+    // w-3: the trace has no latency or output tokens; the baseline stub answers from the same
+    // draws, so with no regression the candidate's values are the baseline's.
+    expect(Number.isFinite(r.baseline_latency_ms[2])).toBe(true);
+    expect(r.baseline_latency_ms[2]).toBeGreaterThan(0);
+    expect(r.candidate_latency_ms[2]).toBeCloseTo(r.baseline_latency_ms[2]!, 9);
+    expect(r.baseline_ttft_ms[2]).toBeCloseTo(0.2 * r.baseline_latency_ms[2]!, 9);
+    expect(Number.isInteger(r.baseline_output_tokens[2])).toBe(true);
+    expect(r.baseline_output_tokens[2]).toBeGreaterThanOrEqual(1);
+    expect(r.candidate_output_tokens[2]).toBe(r.baseline_output_tokens[2]);
+    // The trace's values are kept where it has them.
+    expect(Array.from(r.baseline_latency_ms, (x, i) => (i === 2 ? 0 : x))).toEqual([800, 400, 0, 1000]);
+    expect(r.baseline_ttft_ms[0]).toBe(160);
+    expect(r.baseline_ttft_ms[3]).toBe(200);
+    expect(Array.from(r.input_tokens)).toEqual([1000, 200, 500, 100]);
+    // The baseline's cost where the trace has none: the stub's prices on the baseline's tokens.
+    expect(r.baseline_cost_usd[0]).toBeCloseTo(0.00095, 15);
+    expect(r.baseline_cost_usd[2]).toBeCloseTo((500 * 0.5 + r.baseline_output_tokens[2]! * 1.5) / 1e6, 15);
+    expect(r.baseline_cost_usd[3]).toBe(0.01);
+    // Refusals on the baseline side: the trace's flag, or its text read as a refusal.
+    expect(Array.from(r.baseline_refusal)).toEqual([0, 1, 1, 0]);
+    // No schema: 255; a stub without a schema returns no text, so nothing to compare.
+    expect(Array.from(r.schema_valid)).toEqual([255, 255, 255, 255]);
+    expect(Array.from(r.similarity).every(Number.isNaN)).toBe(true);
+    // One send instant for the whole batch, not before the start.
+    expect(new Set(r.sent_offset_ms).size).toBe(1);
+    expect(r.sent_offset_ms[0]).toBeGreaterThanOrEqual(0);
+    expect([control[STOP], control[ANSWERED], control[ERRORS]]).toEqual([0, 4, 0]);
+  });
+
+  it('applies the stub regressions: latency ×1.5, output ×1.3, price ×2', async () => {
+    const { result: r } = await run(stub('worse.yaml'));
+    expect(r.candidate_latency_ms[0]).toBeCloseTo(1200, 9);
+    expect(r.candidate_ttft_ms[0]).toBeCloseTo(240, 9);
+    expect(r.candidate_latency_ms[1]).toBeCloseTo(600, 9);
+    // round(300 · 1.3) = 390, round(50 · 1.3) = 65, round(40 · 1.3) = 52.
+    expect([r.candidate_output_tokens[0], r.candidate_output_tokens[1], r.candidate_output_tokens[3]]).toEqual([390, 65, 52]);
+    // (1000 · 0.5 + 390 · 1.5) · 2 / 1e6 = 0.00217; (200 · 0.5 + 65 · 1.5) · 2 / 1e6 = 0.000395.
+    expect(r.candidate_cost_usd[0]).toBeCloseTo(0.00217, 15);
+    expect(r.candidate_cost_usd[1]).toBeCloseTo(0.000395, 15);
+    // The baseline's cost stays at the unscaled price on its own tokens.
+    expect(r.baseline_cost_usd[0]).toBeCloseTo(0.00095, 15);
+    // w-4 has a cost of its own: 0.01 × candidate stub cost / baseline stub cost
+    // = 0.01 × ((100 · 0.5 + 52 · 1.5) · 2) / (100 · 0.5 + 40 · 1.5) = 0.01 × 256 / 110.
+    expect(r.candidate_cost_usd[3]).toBeCloseTo((0.01 * 256) / 110, 12);
+    expect(r.baseline_cost_usd[3]).toBe(0.01);
+    // w-3, drawn from the latency model: the candidate is 1.5 × the baseline drawn for it, and its
+    // output 1.3 × the same draw before rounding (each rounding moves at most 0.5).
+    expect(r.candidate_latency_ms[2]! / r.baseline_latency_ms[2]!).toBeCloseTo(1.5, 9);
+    expect(Math.abs(r.candidate_output_tokens[2]! - 1.3 * r.baseline_output_tokens[2]!)).toBeLessThanOrEqual(0.5 + 1.3 * 0.5);
+  });
+
+  it('records injected errors, counts them in the control buffer, and fills no baseline from an erroring stub', async () => {
+    const { result: r, control } = await run(stub('fails.yaml'));
+    expect(Array.from(r.candidate_status)).toEqual([ERROR, ERROR, ERROR, ERROR]);
+    expect(text(r, r.error)).toEqual(Array(4).fill('injected error (stub error_rate)'));
+    expect(text(r, r.finish_reason)).toEqual([null, null, null, null]);
+    // An error answers at its time to first token (0.2 × 800), with no tokens, cost or ttft.
+    expect(r.candidate_latency_ms[0]).toBeCloseTo(160, 9);
+    expect(Number.isNaN(r.candidate_ttft_ms[0])).toBe(true);
+    expect(Array.from(r.candidate_output_tokens).every(Number.isNaN)).toBe(true);
+    expect(Array.from(r.candidate_cost_usd).every(Number.isNaN)).toBe(true);
+    // The baseline stub errs too: w-3's missing latency and output stay missing.
+    expect(Number.isNaN(r.baseline_latency_ms[2])).toBe(true);
+    expect(Number.isNaN(r.baseline_output_tokens[2])).toBe(true);
+    expect(r.sent).toBe(4);
+    expect([control[ANSWERED], control[ERRORS]]).toEqual([4, 4]);
+  });
+
+  it('records injected refusals as refusals, not errors', async () => {
+    const { result: r, control } = await run(stub('refuses.yaml'));
+    expect(Array.from(r.candidate_status)).toEqual([REFUSAL, REFUSAL, REFUSAL, REFUSAL]);
+    expect(Array.from(r.candidate_refusal)).toEqual([1, 1, 1, 1]);
+    expect(text(r, r.finish_reason)).toEqual(Array(4).fill('content_filter'));
+    expect(text(r, r.error)).toEqual(Array(4).fill('injected refusal (stub refusal_rate)'));
+    // "I can't help with that." is 23 characters: ceil(23 / 4) = 6 tokens.
+    expect(r.candidate_output_tokens[0]).toBe(6);
+    // ttft 160, then 6 / 300 of the remaining 640 ms: 160 + 12.8 = 172.8.
+    expect(r.candidate_latency_ms[0]).toBeCloseTo(172.8, 9);
+    expect([control[ANSWERED], control[ERRORS]]).toEqual([4, 0]);
+  });
+
+  it('uses the given refusal patterns and baseline prices', async () => {
+    const { result: r } = await run(stub('plain.yaml'), { refusalPatterns: ['^Hello!$'], baselinePrice: { input_per_million: 1, output_per_million: 2 } });
+    // w-4's "Hello!" now reads as a refusal.
+    expect(Array.from(r.baseline_refusal)).toEqual([0, 1, 1, 1]);
+    // (1000 · 1 + 300 · 2) / 1e6 = 0.0016; w-2: (200 + 100) / 1e6 = 0.0003.
+    expect(r.baseline_cost_usd[0]).toBeCloseTo(0.0016, 15);
+    expect(r.baseline_cost_usd[1]).toBeCloseTo(0.0003, 15);
+    expect(r.baseline_cost_usd[3]).toBe(0.01);
+  });
+
+  it('with an output schema the stub answers in text, checked against it and compared with the trace', async () => {
+    const { result: r } = await run(stub('plain.yaml'), { schema: { type: 'object' } });
+    // Made-up words are not a JSON object: invalid. w-2 has no input text, so no answer text: invalid too.
+    expect(Array.from(r.schema_valid)).toEqual([0, 0, 0, 0]);
+    // Similarity where both texts exist: w-1 and w-4 (w-2's answer and w-3's trace output are null).
+    for (const i of [0, 3]) {
+      expect(r.similarity[i]).toBeGreaterThanOrEqual(0);
+      expect(r.similarity[i]).toBeLessThanOrEqual(1);
+    }
+    expect(Number.isNaN(r.similarity[1])).toBe(true);
+    expect(Number.isNaN(r.similarity[2])).toBe(true);
+  });
+
+  it('hands back every typed array buffer for transfer', async () => {
+    const { result: r, transfer } = await run(stub('plain.yaml'));
+    const views = Object.values(r).filter((v): v is ArrayBufferView => ArrayBuffer.isView(v));
+    expect(views.length).toBeGreaterThanOrEqual(19);
+    for (const v of views) expect(transfer).toContain(v.buffer);
+    expect(new Set(transfer).size).toBe(transfer.length);
+  });
+});
+
+describe('replay worker: the stop flag', () => {
+  const stopFirst = (c: Int32Array) => Atomics.store(c, STOP, 1);
+  const paced: Pacing[] = [
+    { kind: 'speed', factor: 1 },
+    { kind: 'rate', perSecond: 1000 },
+  ];
+
+  it.each(paced)('set before the call, leaves every row unsent when pacing is %o', async (pacing) => {
+    const { result: r, control } = await run(stub('plain.yaml'), { pacing }, stopFirst);
+    expect(r.length).toBe(4);
+    expect(r.sent).toBe(0);
+    expect(Array.from(r.sent_offset_ms).every(Number.isNaN)).toBe(true);
+    expect(Array.from(r.candidate_latency_ms).every(Number.isNaN)).toBe(true);
+    expect(Array.from(r.attempts).every(Number.isNaN)).toBe(true);
+    expect([control[ANSWERED], control[ERRORS]]).toEqual([0, 0]);
+  });
+
+  it('set before the call, leaves every row unsent for a stub that really waits, even at max pacing', async () => {
+    const { result: r, control } = await run(stub('real.yaml'), { pacing: { kind: 'max' } }, stopFirst);
+    expect(r.sent).toBe(0);
+    expect(Array.from(r.sent_offset_ms).every(Number.isNaN)).toBe(true);
+    expect(control[ANSWERED]).toBe(0);
+  });
+
+  it('is not consulted within a batch by a virtual stub at max pacing (a stop lands between batches)', async () => {
+    const { result: r, control } = await run(stub('plain.yaml'), { pacing: { kind: 'max' } }, stopFirst);
+    expect(r.sent).toBe(4);
+    expect(control[ANSWERED]).toBe(4);
+  });
+
+  it('set while a row waits for its due time: the rows sent are kept, the rest stay unsent', async () => {
+    // One request every 2 s: w-1 is due at once, w-2 at 2000 ms. The stop comes at 50 ms.
+    const timer = { id: undefined as NodeJS.Timeout | undefined };
+    const { result: r, control } = await run(stub('paced.yaml'), { pacing: { kind: 'rate', perSecond: 0.5 }, concurrency: 1 }, (c) => {
+      timer.id = setTimeout(() => Atomics.store(c, STOP, 1), 50);
+    });
+    clearTimeout(timer.id);
+    expect(r.sent).toBe(1);
+    expect(r.candidate_status[0]).toBe(OK);
+    expect(r.candidate_latency_ms[0]).toBeCloseTo(800, 9);
+    expect(Number.isNaN(r.sent_offset_ms[0])).toBe(false);
+    expect([1, 2, 3].map((i) => Number.isNaN(r.sent_offset_ms[i]))).toEqual([true, true, true]);
+    expect(control[ANSWERED]).toBe(1);
+  });
+});
+
+describe('replay worker: pacing', () => {
+  it('sends no row before its due time: the trace gaps at 2× speed', async () => {
+    // Trace times 0, 100, 200, 300 ms after the first: due at 0, 50, 100, 150 ms.
+    const { result: r } = await run(stub('paced.yaml'), { pacing: { kind: 'speed', factor: 2 }, concurrency: 1 });
+    expect(r.sent).toBe(4);
+    [0, 50, 100, 150].forEach((due, i) => expect(r.sent_offset_ms[i], `row ${i}`).toBeGreaterThanOrEqual(due));
+  });
+
+  it('rate pacing counts from the batch position in the replay (indexBase)', async () => {
+    // 100 per second from index 10: due at (10 + i) · 10 ms = 100, 110, 120, 130 ms.
+    const { result: r } = await run(stub('paced.yaml'), { pacing: { kind: 'rate', perSecond: 100 }, indexBase: 10, concurrency: 4 });
+    expect(r.sent).toBe(4);
+    [100, 110, 120, 130].forEach((due, i) => expect(r.sent_offset_ms[i], `row ${i}`).toBeGreaterThanOrEqual(due));
+    expect(Array.from(r.candidate_status)).toEqual([OK, OK, OK, OK]);
+  });
+});
