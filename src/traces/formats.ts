@@ -161,7 +161,7 @@ export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, ote
         return { from, columns: await describe(conn, from) };
       }
       case 'csv': {
-        const from = `read_csv(${lit(spec.path)}, header = true, all_varchar = true, null_padding = true)`;
+        const from = `read_csv(${lit(spec.path)}, header = true, all_varchar = true, null_padding = true, parallel = false, allow_quoted_nulls = false)`;
         return { from, columns: await describe(conn, from) };
       }
       case 'jsonl':
