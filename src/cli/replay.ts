@@ -83,7 +83,7 @@ export function replayCommand(): Command {
     .option('--trace-memory <size>', "DuckDB's memory limit for reading the trace (e.g. 512MB, 2GB); it spills beyond it, but a Parquet row group must fit", '128MB')
     .option(
       '--batch-size <n>',
-      'requests per batch: the unit handed to a worker and stored once answered (commits every 32,768 requests or 2 seconds) (default: 2048 for a virtual stub; for a target that waits, 8 times the requests in flight per batch, at least 64, so answers are stored every few seconds)',
+      'requests per batch: the unit handed to a worker and stored once answered (commits every 32,768 requests or 2 seconds) (default: 2048 for a virtual stub; for a target that waits, 16 times the requests in flight per batch, at least 128, so answers are stored every few rounds of requests)',
       positiveInt('--batch-size'),
     )
     .option('--resume [invocation]', 'continue an interrupted replay (the latest unfinished one of this trace and target, or the id given)')
