@@ -67,6 +67,9 @@ export interface MetricNeeds {
   quantiles: boolean[][];
   /** Per metric: the mean is read (an engine may fill more). */
   means: boolean[];
+  /** Per metric, which tests are read (`tests` is their union); the others' fields may stay NaN. */
+  mannWhitney: boolean[];
+  ks: boolean[];
 }
 
 function emptyNeeds(): MetricNeeds {
@@ -75,6 +78,8 @@ function emptyNeeds(): MetricNeeds {
     tests: CONTINUOUS_METRICS.map(() => false),
     quantiles: CONTINUOUS_METRICS.map(() => QUANTILE_PROBS.map(() => false)),
     means: CONTINUOUS_METRICS.map(() => false),
+    mannWhitney: CONTINUOUS_METRICS.map(() => false),
+    ks: CONTINUOUS_METRICS.map(() => false),
   };
 }
 
@@ -90,6 +95,8 @@ export function needsOf(configs: readonly GateConfig[]): SummaryNeeds {
       if (gate.test && gate.test.kind !== 'proportion') {
         target.sorted[i] = true;
         target.tests[i] = true;
+        if (gate.test.kind === 'ks') target.ks[i] = true;
+        else target.mannWhitney[i] = true;
       }
       // A gate with a test reads its stat too (it abstains when that is missing).
       if (gate.stat === 'mean') target.means[i] = true;
@@ -109,6 +116,8 @@ export function allNeeds(): SummaryNeeds {
     tests: CONTINUOUS_METRICS.map(() => true),
     quantiles: CONTINUOUS_METRICS.map(() => QUANTILE_PROBS.map(() => true)),
     means: CONTINUOUS_METRICS.map(() => true),
+    mannWhitney: CONTINUOUS_METRICS.map(() => true),
+    ks: CONTINUOUS_METRICS.map(() => true),
   });
   return { check: full(), stage: full() };
 }

@@ -5,13 +5,14 @@ import { quantileSorted } from '../stats/quantile.js';
 import { quantilesByFilter } from '../stats/quantile-filter.js';
 import type { Rng } from '../stats/random.js';
 import { binomial, gamma, normalQuantile } from '../stats/samplers.js';
-import { ksTwoSample, mannWhitney, normalCdf, normalSf } from '../stats/tests.js';
+import { normalCdf, normalSf } from '../stats/tests.js';
 import type { CheckWindow } from './ladder.js';
 import { type ArmLaw, UNCHANGED, armLaw, checkFactor, runCandidate, tokens } from './sample-engine.js';
 import { fastExp } from '../stats/fast-exp.js';
 import { fillNormals } from '../stats/ziggurat.js';
 import { NORMAL_ABOVE_FROM, normalAbove } from '../stats/normal-above.js';
 import { StageSamples } from './stage-pool.js';
+import { writeTests } from './arm-tests.js';
 import { sortAscending } from '../stats/sort.js';
 import {
   ARM_COUNTS,
@@ -1092,14 +1093,6 @@ function writeCounts(out: Float64Array, at: number, n: number, errors: number, r
   out[at + THUMBS_DOWN] = td;
 }
 
-function writeTests(out: Float64Array, at: number, metric: number, canary: Float64Array, nc: number, baseline: Float64Array, nb: number): void {
-  const base = at + TESTS_OFFSET + metric * TEST_FIELDS.length;
-  const a = canary.subarray(0, nc), b = baseline.subarray(0, nb);
-  const mw = mannWhitney(a, b);
-  out[base] = mw.pIncrease;
-  out[base + 1] = mw.pDecrease;
-  out[base + 2] = ksTwoSample(a, b).p;
-}
 
 const SHARED_ARMS = [new ArmWindow(), new ArmWindow()];
 
@@ -1240,7 +1233,7 @@ export class ExactRun {
     const [c, b] = this.arms as [ArmWindow, ArmWindow];
     for (let k = 0; k < METRICS; k++) {
       const base = at + TESTS_OFFSET + k * TEST_FIELDS.length;
-      if (needs.tests[k] && (k !== TTFT || this.hasTtft)) writeTests(out, at, k, c.sortedValues(k), c.m, b.sortedValues(k), b.m);
+      if (needs.tests[k] && (k !== TTFT || this.hasTtft)) writeTests(out, at, k, c.sortedValues(k), c.m, b.sortedValues(k), b.m, needs);
       else out.fill(NaN, base, base + TEST_FIELDS.length);
     }
   }
@@ -1272,7 +1265,7 @@ export class ExactRun {
       const base = at + TESTS_OFFSET + k * TEST_FIELDS.length;
       if (needs.tests[k] && (k !== TTFT || this.hasTtft)) {
         const pc = c.samples.sorted(k), pb = b.samples.sorted(k);
-        writeTests(out, at, k, pc.values, pc.len, pb.values, pb.len);
+        writeTests(out, at, k, pc.values, pc.len, pb.values, pb.len, needs);
       } else out.fill(NaN, base, base + TEST_FIELDS.length);
     }
   }

@@ -6,9 +6,9 @@ import { quantilesByFilter } from '../stats/quantile-filter.js';
 import { fastExp } from '../stats/fast-exp.js';
 import { type Rng, Z99 } from '../stats/random.js';
 import { StageSamples } from './stage-pool.js';
+import { writeTests } from './arm-tests.js';
 import { sortAscending } from '../stats/sort.js';
 import { fillNormals } from '../stats/ziggurat.js';
-import { ksTwoSample, mannWhitney } from '../stats/tests.js';
 import type { CheckWindow } from './ladder.js';
 import {
   ARM_COUNTS,
@@ -376,14 +376,6 @@ function writeMetric(out: Float64Array, at: number, metric: number, m: number, s
   }
 }
 
-function writeTests(out: Float64Array, at: number, metric: number, canary: Float64Array, nc: number, baseline: Float64Array, nb: number): void {
-  const base = at + TESTS_OFFSET + metric * TEST_FIELDS.length;
-  const a = canary.subarray(0, nc), b = baseline.subarray(0, nb);
-  const mw = mannWhitney(a, b);
-  out[base] = mw.pIncrease;
-  out[base + 1] = mw.pDecrease;
-  out[base + 2] = ksTwoSample(a, b).p;
-}
 
 /** Simulates the windows of one run, in order, with the `sample` engine. */
 export class SampleRun {
@@ -461,7 +453,7 @@ export class SampleRun {
     }
     for (let k = 0; k < METRICS; k++) {
       const base = at + TESTS_OFFSET + k * TEST_FIELDS.length;
-      if (needs.tests[k] && (k !== TTFT || this.hasTtft)) writeTests(out, at, k, canary.values[k]!, canary.m, baseline.values[k]!, baseline.m);
+      if (needs.tests[k] && (k !== TTFT || this.hasTtft)) writeTests(out, at, k, canary.values[k]!, canary.m, baseline.values[k]!, baseline.m, needs);
       else out.fill(NaN, base, base + TEST_FIELDS.length);
     }
   }
@@ -507,7 +499,7 @@ export class SampleRun {
       const base = at + TESTS_OFFSET + k * TEST_FIELDS.length;
       if (needs.tests[k] && (k !== TTFT || this.hasTtft)) {
         const pc = this.stageArms[0].samples.sorted(k), pb = this.stageArms[1].samples.sorted(k);
-        writeTests(out, at, k, pc.values, pc.len, pb.values, pb.len);
+        writeTests(out, at, k, pc.values, pc.len, pb.values, pb.len, needs);
       } else out.fill(NaN, base, base + TEST_FIELDS.length);
     }
   }

@@ -40,6 +40,8 @@ function nothing(): MetricNeeds {
     tests: [false, false, false, false, false],
     quantiles: [0, 1, 2, 3, 4].map(() => [false, false, false, false, false]),
     means: [false, false, false, false, false],
+    mannWhitney: [false, false, false, false, false],
+    ks: [false, false, false, false, false],
   };
 }
 
@@ -146,6 +148,8 @@ describe('needsOf', () => {
     const want = nothing();
     want.sorted[OUT] = true;
     want.tests[OUT] = true;
+    // Only the kind of test the gate runs: the other's fields are not computed.
+    (kind === 'ks' ? want.ks : want.mannWhitney)[OUT] = true;
     want.means[OUT] = true;
     expect(withMean).toEqual({ check: want, stage: null });
     // And with a quantile stat, that quantile instead of the mean.
@@ -153,6 +157,7 @@ describe('needsOf', () => {
     const want2 = nothing();
     want2.sorted[IN] = true;
     want2.tests[IN] = true;
+    (kind === 'ks' ? want2.ks : want2.mannWhitney)[IN] = true;
     want2.quantiles[IN]![1] = true;
     expect(withP90).toEqual({ check: want2, stage: null });
   });
@@ -201,6 +206,7 @@ describe('needsOf', () => {
     want.quantiles[COST]![0] = true;
     want.sorted[TTFT] = true;
     want.tests[TTFT] = true;
+    want.ks[TTFT] = true;
     want.means[TTFT] = true;
     expect(needs).toEqual({ check: want, stage: null });
   });
@@ -214,6 +220,8 @@ describe('allNeeds', () => {
       tests: [true, true, true, true, true],
       quantiles: [0, 1, 2, 3, 4].map(() => [true, true, true, true, true]),
       means: [true, true, true, true, true],
+      mannWhitney: [true, true, true, true, true],
+      ks: [true, true, true, true, true],
     };
     expect(all).toEqual({ check: full, stage: full });
     // Check and stage do not share arrays: marking one leaves the other alone.

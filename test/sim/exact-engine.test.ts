@@ -91,7 +91,14 @@ const QUANTILE_STATS = ['p50', 'p90', 'p95', 'p99', 'p999'] as const;
 
 /** Needs with every quantile of the `sorted` metrics read, every mean read, and no test. */
 function metricNeeds(sorted: boolean[]): MetricNeeds {
-  return { sorted, tests: sorted.map(() => false), quantiles: sorted.map((x) => QUANTILE_PROBS.map(() => x)), means: sorted.map(() => true) };
+  return {
+    sorted,
+    tests: sorted.map(() => false),
+    quantiles: sorted.map((x) => QUANTILE_PROBS.map(() => x)),
+    means: sorted.map(() => true),
+    mannWhitney: sorted.map(() => false),
+    ks: sorted.map(() => false),
+  };
 }
 
 const baselineDoc = {

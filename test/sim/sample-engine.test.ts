@@ -42,6 +42,8 @@ describe('SampleRun computes only what the needs ask, from the same draws', () =
     tests: CONTINUOUS_METRICS.map(() => false),
     quantiles: CONTINUOUS_METRICS.map(() => QUANTILE_PROBS.map(() => false)),
     means: CONTINUOUS_METRICS.map(() => false),
+    mannWhitney: CONTINUOUS_METRICS.map(() => false),
+    ks: CONTINUOUS_METRICS.map(() => false),
   });
   const quantile = (metric: (typeof CONTINUOUS_METRICS)[number], q: number, needs = none()): MetricNeeds => {
     const k = CONTINUOUS_METRICS.indexOf(metric);
@@ -52,7 +54,7 @@ describe('SampleRun computes only what the needs ask, from the same draws', () =
   const test = (metric: (typeof CONTINUOUS_METRICS)[number], needs = none()): MetricNeeds => {
     const k = CONTINUOUS_METRICS.indexOf(metric);
     needs.sorted[k] = true;
-    needs.tests[k] = true;
+    needs.tests[k] = needs.mannWhitney[k] = needs.ks[k] = true;
     return needs;
   };
 
