@@ -19,6 +19,8 @@ import { bracketIndex } from './quantile-filter.js';
 const MIN_BRACKET = 512;
 /** The largest sample a bracket is chosen from. */
 const MAX_SAMPLE = 1024;
+/** A narrowed bracket's half-width, in standard deviations of the quantile's rank. */
+const WIDTH_SD = 4;
 
 const SAMPLE = new Float64Array(MAX_SAMPLE);
 let scratch = new Float64Array(0);
@@ -105,11 +107,46 @@ export class GrowingQuantiles {
     const k = r - offset;
     selectKth(buf, 0, count, k);
     const x = buf[k]!;
-    if (last === r) return x;
     // Everything after k is ≥ x: the next order statistic is their least.
-    let y = Infinity;
-    for (let j = k + 1; j < count; j++) if (buf[j]! < y) y = buf[j]!;
-    return x + (h - r) * (y - x);
+    let y = x;
+    if (last !== r) {
+      y = Infinity;
+      for (let j = k + 1; j < count; j++) if (buf[j]! < y) y = buf[j]!;
+    }
+    if (n >= MIN_BRACKET) this.narrow(this.brackets[i]!, k, this.probs[i]!);
+    return last === r ? x : x + (h - r) * (y - x);
+  }
+
+  /**
+   * A bracket chosen from a small sample is wide (a few percent of the pool for a tail
+   * quantile): once the pool is large, it is narrowed around the rank just found (buf is
+   * partitioned at k) to WIDTH_SD standard deviations of the rank over the pool, where later
+   * windows move it only slowly, so each check selects among a few hundred values, not
+   * thousands. A miss later costs one rebuild.
+   */
+  private narrow(b: Bracket, k: number, p: number): void {
+    const w = Math.ceil(WIDTH_SD * Math.sqrt(this.len * p * (1 - p))) + 16;
+    if (b.count <= 8 * w) return;
+    const buf = b.inside, count = b.count;
+    let lo = b.lo, hi = b.hi;
+    if (k - w > 0) {
+      selectKth(buf, 0, k, k - w);
+      lo = buf[k - w]!;
+    }
+    if (k + w < count - 1) {
+      selectKth(buf, k + 1, count, k + w);
+      hi = buf[k + w]!;
+    }
+    let below = b.below, kept = 0;
+    for (let j = 0; j < count; j++) {
+      const v = buf[j]!;
+      if (v < lo) below++;
+      else if (v <= hi) buf[kept++] = v;
+    }
+    b.lo = lo;
+    b.hi = hi;
+    b.below = below;
+    b.count = kept;
   }
 
   /**

@@ -64,6 +64,21 @@ describe('GrowingQuantiles', () => {
     expect(grow((rng, size) => Float64Array.from({ length: size }, () => Math.exp(5 + (level += 0.0005) + 0.3 * rng.normal())), 20)).toBe(20);
   });
 
+  it('equals the sorted pool when the level jumps after the brackets have narrowed', () => {
+    // Ten windows narrow each bracket around its rank; then every value lands above it, and the
+    // ranks leave the bracket: it must be rebuilt, not trusted.
+    let windows = 0;
+    const byWindow = (rng: Rng, size: number) => {
+      const level = windows++ < 10 ? 0 : 50;
+      return Float64Array.from({ length: size }, () => level + rng.normal());
+    };
+    expect(grow(byWindow, 16, PROBS, 3)).toBe(16);
+    // And mid-window: the jump lands inside a window.
+    let values = 0;
+    const midWindow = (rng: Rng, size: number) => Float64Array.from({ length: size }, () => (values++ < 25_000 ? 0 : 50) + rng.normal());
+    expect(grow(midWindow, 24, [0.5, 0.99], 4)).toBe(24);
+  });
+
   it('reads one quantile, or none, and empties on reset', () => {
     const g = new GrowingQuantiles([0.99]);
     expect(g.quantile(0)).toBeNaN();
