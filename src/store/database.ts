@@ -145,9 +145,9 @@ export class Store {
 
   /** Opens (creating if needed) the database file; a file locked by another process is exit 2. */
   static async open(file: string, options: { readOnly?: boolean; memoryLimit?: string } = {}): Promise<Store> {
-    if (!options.readOnly) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     let instance: DuckDBInstance;
     try {
+      if (!options.readOnly) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
       instance = await DuckDBInstance.create(file, {
         ...(options.readOnly ? { access_mode: 'READ_ONLY' } : {}),
         ...(options.memoryLimit ? { memory_limit: options.memoryLimit } : {}),
