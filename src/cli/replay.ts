@@ -158,7 +158,8 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
   let store: Store;
   try {
     trace = await openTrace(traceSpec, {
-      batchSize: opts.batchSize ?? defaultBatchSize(!virtual, opts.concurrency, workers),
+      // A virtual stub waits for nothing at --max, but a paced one waits for its requests' due times.
+      batchSize: opts.batchSize ?? defaultBatchSize(!virtual || pacing.kind !== 'max', opts.concurrency, workers),
       memoryLimit: opts.traceMemory,
       ...(opts.map ? { map: opts.map } : {}),
       ...(opts.sample !== undefined ? { sample: opts.sample } : {}),
@@ -391,7 +392,9 @@ function verdictText(verdicts: readonly ShadowVerdict[]): string {
   const segments = verdicts.filter((v) => v.segment !== null && v.reading.verdict === 'breach');
   if (segments.length) {
     lines.push('', 'Where the candidate is worse (segments that breach):');
-    for (const v of segments.slice(0, 20)) lines.push(`  ${v.segmentKind}=${v.segment}: ${v.gate} (baseline ${fmt(v.reading.baseline)}, candidate ${fmt(v.reading.canary)}, ${integer(v.requests)} requests)`);
+    // Input-size buckets name themselves ("input 1k-4k"); routes and tenants need their kind.
+    const where = (v: (typeof segments)[number]) => (v.segmentKind === 'input_size' ? v.segment : `${v.segmentKind} ${v.segment}`);
+    for (const v of segments.slice(0, 20)) lines.push(`  ${where(v)}: ${v.gate} (baseline ${fmt(v.reading.baseline)}, candidate ${fmt(v.reading.canary)}, ${integer(v.requests)} requests)`);
     if (segments.length > 20) lines.push(`  … and ${segments.length - 20} more in replay_gates`);
   }
   return lines.join('\n') + '\n';

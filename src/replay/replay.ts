@@ -212,7 +212,7 @@ function perTaskConcurrency(concurrency: number, workers: number): number {
 export const CONTROL = { stop: 0, answered: 1, errors: 2, slots: 3 } as const;
 
 /** The trace's columns a worker reads: the rest stay here and are written beside its results. */
-const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', 'input_tokens', 'output_tokens', 'latency_ms', 'ttft_ms', 'refusal', 'cost_usd'] as const;
+const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', 'input_tokens', 'output_tokens', 'latency_ms', 'ttft_ms', 'status', 'refusal', 'cost_usd'] as const;
 
 /** A batch's stored form: the trace's own columns and what the worker computed. */
 function requestColumns(b: TraceBatch, r: ReplayResult): ReplayRequestColumns {
@@ -267,7 +267,9 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
     if (options.stopped?.()) Atomics.store(control, CONTROL.stop, 1);
     options.onProgress?.(Atomics.load(control, CONTROL.answered), Atomics.load(control, CONTROL.errors));
   }, 100);
-  const first = trace.timeSpan?.start ?? 0;
+  // The schedule starts at the first row sent: a resumed paced replay must not first wait out
+  // the stretch of trace the interrupted run already covered.
+  let first: number | null = stored.size === 0 ? (trace.timeSpan?.start ?? 0) : null;
   const startEpochMs = Date.now();
   const inFlight = new Set<Promise<void>>();
   let failure: unknown = null;
@@ -283,13 +285,15 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
       }
       if (failure) break;
       const batch = withoutStored(raw, stored);
-      const indexBase = index;
-      index += raw.length;
       if (!batch) {
         counts.skipped += raw.length;
         continue;
       }
       counts.skipped += raw.length - batch.length;
+      // Rate pacing counts the rows sent, so stored ones leave no gaps in it.
+      const indexBase = index;
+      index += batch.length;
+      first ??= batch.timestamp[0]!;
       const ipc = tableToIPC(batchToArrowTable(batch, WORKER_COLUMNS), 'stream');
       const task: ReplayTask = {
         ipc,
@@ -324,6 +328,9 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
         })
         .catch((err) => {
           failure ??= err;
+          // The other batches in flight stop sending too (what they answered is stored): under
+          // --speed they could otherwise run on for a long time before the error is reported.
+          Atomics.store(control, CONTROL.stop, 1);
         })
         .finally(() => {
           inFlight.delete(p);

@@ -166,13 +166,19 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
   const stopped = () => Atomics.load(control, STOP) !== 0;
   const failed = (i: number) => out.candidate_status[i] === STATUS_CODE.error || out.candidate_status[i] === STATUS_CODE.timeout;
 
+  // A request that failed in production recorded how long the failure took (a 30 s timeout, a
+  // 200 ms error) and no answer's tokens: not a latency or a length for the target to reproduce.
+  // Without them a stub draws its own, as for a trace that has none (scaling a timeout into an
+  // "ok" answer of 30 s made a stub without a latency regression breach a p99 gate), and an HTTP
+  // request gets no max_tokens from an answer that never came.
+  const answered = (i: number) => batch.status[i] === 'ok';
   const requestOf = (i: number): TargetRequest => ({
     request_id: batch.request_id[i]!,
     timestamp_ms: batch.timestamp[i]!,
     input: batch.input[i] ?? null,
     input_tokens: nullable(batch.input_tokens[i]!),
-    output_tokens: nullable(batch.output_tokens[i]!),
-    latency_ms: nullable(batch.latency_ms[i]!),
+    output_tokens: answered(i) ? nullable(batch.output_tokens[i]!) : null,
+    latency_ms: answered(i) ? nullable(batch.latency_ms[i]!) : null,
     model: batch.model[i] ?? null,
   });
   // A stub's made-up words are not an answer: comparing them with the baseline's text would

@@ -21,9 +21,12 @@ const PASSES = 6;
 const COUNTS = new Uint32Array(PASSES * BUCKETS);
 let scratch = new Float64Array(0);
 
+/** The low 32 bits of a double come first in memory: true on every platform Node ships for but s390x. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 export function sortAscending(values: Float64Array): Float64Array {
   const n = values.length;
-  if (n < RADIX_FROM) return values.sort();
+  if (n < RADIX_FROM || !LITTLE_ENDIAN) return values.sort();
   if (scratch.length < n) scratch = new Float64Array(Math.max(n, 2 * scratch.length));
   let src: Uint32Array = new Uint32Array(values.buffer, values.byteOffset, 2 * n);
   let dst: Uint32Array = new Uint32Array(scratch.buffer, 0, 2 * n);

@@ -169,6 +169,30 @@ describe('rehearse replay over real HTTP (serve-stub on loopback)', () => {
     expect(row).toEqual({ n: 600, rows: 600, inv: 1 });
   });
 
+  it('resumed under --rate, sends the rest at once at that rate, not after the time the first run covered', async () => {
+    const db = path.join(dir, 'paced-resume.duckdb');
+    const target = path.join(dir, 'pricier.yaml');
+    // 80 requests at 20/s take 4 s; a stop after ~2 s leaves about half.
+    const args = ['replay', AZURE, '--target', target, '--rate', '20', '--limit', '80', '--batch-size', '10', '--db', db, '--quiet'];
+    const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const before = query(db, 'SELECT count(*)::INT AS n FROM replay_requests')[0]!.n as number;
+    expect(before).toBeGreaterThan(0);
+    expect(before).toBeLessThan(80);
+    const resumed = rehearse([...args, '--resume', '--json']);
+    expect(resumed.code).toBe(0);
+    const out = JSON.parse(resumed.stdout) as { seconds: number; replayed: number; skipped_already_stored: number };
+    expect(out.replayed + out.skipped_already_stored).toBe(80);
+    // The rest, at 20 a second from the first one sent: (80 − before − 1)/20 s, plus slack for
+    // start-up inside the timed part; resuming on the original schedule would add before/20 s.
+    expect(out.seconds).toBeLessThan((80 - before - 1) / 20 + 0.8);
+    const [row] = query(db, 'SELECT count(*)::INT AS n, count(DISTINCT row_index)::INT AS rows FROM replay_requests');
+    expect(row).toEqual({ n: 80, rows: 80 });
+  });
+
   it('killed with SIGKILL mid-run and resumed: every request exactly once', async () => {
     const db = path.join(dir, 'resume.duckdb');
     const args = ['replay', AZURE, '--target', `${url}/v1`, '--speed', '20', '--batch-size', '100', '--concurrency', '16', '--limit', '600', '--db', db, '--quiet'];

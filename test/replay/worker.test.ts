@@ -11,7 +11,7 @@ import { batchToArrowTable } from '../../src/traces/arrow.js';
 import { type TraceBatch, allocateBatch } from '../../src/traces/canonical.js';
 
 // As replay.ts sends them (its WORKER_COLUMNS), and its CONTROL slots.
-const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', 'input_tokens', 'output_tokens', 'latency_ms', 'ttft_ms', 'refusal', 'cost_usd'] as const;
+const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', 'input_tokens', 'output_tokens', 'latency_ms', 'ttft_ms', 'status', 'refusal', 'cost_usd'] as const;
 const STOP = 0;
 const ANSWERED = 1;
 const ERRORS = 2;
@@ -67,8 +67,8 @@ interface Run {
   transfer: ArrayBuffer[];
 }
 
-async function run(target: string, over: Partial<ReplayTask> = {}, setup?: (control: Int32Array) => void): Promise<Run> {
-  const ipc = tableToIPC(batchToArrowTable(traceBatch(), WORKER_COLUMNS), 'stream');
+async function run(target: string, over: Partial<ReplayTask> = {}, setup?: (control: Int32Array) => void, batch = traceBatch()): Promise<Run> {
+  const ipc = tableToIPC(batchToArrowTable(batch, WORKER_COLUMNS), 'stream');
   const shared = new SharedArrayBuffer(4 * 3);
   const control = new Int32Array(shared);
   setup?.(control);
@@ -143,6 +143,30 @@ describe('replay worker against a virtual stub, as fast as possible', () => {
     expect(new Set(r.sent_offset_ms).size).toBe(1);
     expect(r.sent_offset_ms[0]).toBeGreaterThanOrEqual(0);
     expect([control[STOP], control[ANSWERED], control[ERRORS]]).toEqual([0, 4, 0]);
+  });
+
+  it('sends a request that failed in production without its latency or tokens: the stub draws them as for a trace without', async () => {
+    // w-1 timed out after 30 s with no answer; w-2 errored in 200 ms. Scaling those into "ok"
+    // answers would make a candidate without a latency regression 30 s slow.
+    const failed = traceBatch();
+    failed.status.splice(0, 2, 'timeout', 'error');
+    failed.latency_ms.set([30_000, 200], 0);
+    failed.output_tokens.set([0, 0], 0);
+    const silent = traceBatch();
+    silent.latency_ms.set([NaN, NaN], 0);
+    silent.output_tokens.set([NaN, NaN], 0);
+    const a = (await run(stub('worse.yaml'), {}, undefined, failed)).result;
+    const b = (await run(stub('worse.yaml'), {}, undefined, silent)).result;
+    for (const i of [0, 1]) {
+      expect(a.candidate_latency_ms[i]).toBe(b.candidate_latency_ms[i]);
+      expect(a.candidate_output_tokens[i]).toBe(b.candidate_output_tokens[i]);
+      expect(a.candidate_latency_ms[i]).toBeLessThan(30_000);
+      expect(a.candidate_output_tokens[i]).toBeGreaterThan(0);
+    }
+    // The trace keeps what it recorded for its own (failed) baseline.
+    expect(a.baseline_latency_ms[0]).toBe(30_000);
+    // Rows that were answered are scaled from the trace as before: 1,000 ms × 1.5.
+    expect(a.candidate_latency_ms[3]).toBeCloseTo(1500, 6);
   });
 
   it('applies the stub regressions: latency ×1.5, output ×1.3, price ×2', async () => {
