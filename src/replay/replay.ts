@@ -273,6 +273,13 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
   const startEpochMs = Date.now();
   const inFlight = new Set<Promise<void>>();
   let failure: unknown = null;
+  // A worker that dies outside a task (or answers one already settled) is reported on the pool:
+  // a failure of the replay, not an unhandled 'error' event.
+  const onPoolError = (err: unknown) => {
+    failure ??= err;
+    Atomics.store(control, CONTROL.stop, 1);
+  };
+  pool.on('error', onPoolError);
   let index = 0;
   // Stored results are appended strictly one batch at a time, in completion order.
   let writing: Promise<void> = Promise.resolve();
@@ -346,6 +353,12 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
     return counts;
   } finally {
     clearInterval(watch);
+    // Leaving early (the trace failed to read): the batches out stop sending and land first, so
+    // their answers are stored and the pool is not destroyed under them.
+    if (inFlight.size) {
+      Atomics.store(control, CONTROL.stop, 1);
+      await Promise.allSettled(inFlight);
+    }
     // Whatever was appended is whole batches: it is committed even when a worker failed.
     await writing.catch(() => {});
     writer.commit();

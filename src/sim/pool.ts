@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,36 +46,67 @@ export interface PoolOptions {
  */
 export async function simulateOnPool(jobs: readonly ScenarioJob[], options: PoolOptions): Promise<RunBatch[][]> {
   const workers = Math.max(1, Math.floor(options.workers));
+  const tasks: SimulateTask[] = [];
+  const jobOf: number[] = [];
+  jobs.forEach((job, j) => {
+    const runs = job.runTo - job.runFrom;
+    const perTask = Math.max(1, Math.min(50, Math.ceil(runs / (workers * 8))));
+    for (let from = job.runFrom; from < job.runTo; from += perTask) {
+      tasks.push({
+        kind: 'runs',
+        scenario: job.scenario,
+        configs: job.configs,
+        runFrom: from,
+        runTo: Math.min(job.runTo, from + perTask),
+        recordChecks: options.recordChecks,
+        engine: options.engine,
+      });
+      jobOf.push(j);
+    }
+  });
+  const batches = await runAll<SimulateTask, RunBatch>(workers, tasks, (t) => options.onRuns?.(t.runTo - t.runFrom));
+  const out: RunBatch[][] = jobs.map(() => []);
+  batches.forEach((batch, i) => out[jobOf[i]!]!.push(batch));
+  return out;
+}
+
+/**
+ * Runs tasks on a fresh pool; their results in submission order. On the first failure the tasks
+ * not yet started are cancelled, and the pool is destroyed only once every task has settled:
+ * destroying it under a task still running made piscina report that task's late answer as an
+ * unhandled 'error' event (a crash instead of the failure's own message).
+ */
+async function runAll<T extends SimulateTask | WindowsTask, R>(workers: number, tasks: readonly T[], onDone: (task: T) => void): Promise<R[]> {
   const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 1000 });
-  try {
-    return await Promise.all(
-      jobs.map((job) => {
-        const runs = job.runTo - job.runFrom;
-        const perTask = Math.max(1, Math.min(50, Math.ceil(runs / (workers * 8))));
-        const tasks: Promise<RunBatch>[] = [];
-        for (let from = job.runFrom; from < job.runTo; from += perTask) {
-          const task: SimulateTask = {
-            kind: 'runs',
-            scenario: job.scenario,
-            configs: job.configs,
-            runFrom: from,
-            runTo: Math.min(job.runTo, from + perTask),
-            recordChecks: options.recordChecks,
-            engine: options.engine,
-          };
-          tasks.push(
-            (pool.run(task) as Promise<RunBatch>).then((batch) => {
-              options.onRuns?.(task.runTo - task.runFrom);
-              return batch;
-            }),
-          );
-        }
-        return Promise.all(tasks);
-      }),
-    );
-  } finally {
-    await pool.destroy();
-  }
+  const abort = new AbortController();
+  // Every task listens to the one signal: not a leak, however many tasks there are.
+  setMaxListeners(0, abort.signal);
+  let failed = false;
+  let failure: unknown;
+  const fail = (err: unknown) => {
+    if (failed) return;
+    failed = true;
+    failure = err;
+    abort.abort();
+  };
+  pool.on('error', fail);
+  const settled = await Promise.allSettled(
+    tasks.map((task) =>
+      (pool.run(task, { signal: abort.signal }) as Promise<R>).then(
+        (result) => {
+          onDone(task);
+          return result;
+        },
+        (err: unknown) => {
+          fail(err);
+          throw err;
+        },
+      ),
+    ),
+  );
+  await pool.destroy();
+  if (failed) throw failure;
+  return settled.map((s) => (s as PromiseFulfilledResult<R>).value);
 }
 
 /**
@@ -89,21 +121,10 @@ export async function simulateWindowsOnPool(
   options: { workers: number; engine: EngineKind; onRuns?: (runs: number) => void },
 ): Promise<RunWindows[]> {
   const workers = Math.max(1, Math.floor(options.workers));
-  const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 1000 });
-  try {
-    const perTask = Math.max(1, Math.min(50, Math.ceil((runTo - runFrom) / (workers * 8))));
-    const tasks: Promise<RunWindows>[] = [];
-    for (let from = runFrom; from < runTo; from += perTask) {
-      const task: WindowsTask = { kind: 'windows', scenario, needs, runFrom: from, runTo: Math.min(runTo, from + perTask), engine: options.engine };
-      tasks.push(
-        (pool.run(task) as Promise<RunWindows>).then((w) => {
-          options.onRuns?.(task.runTo - task.runFrom);
-          return w;
-        }),
-      );
-    }
-    return await Promise.all(tasks);
-  } finally {
-    await pool.destroy();
+  const perTask = Math.max(1, Math.min(50, Math.ceil((runTo - runFrom) / (workers * 8))));
+  const tasks: WindowsTask[] = [];
+  for (let from = runFrom; from < runTo; from += perTask) {
+    tasks.push({ kind: 'windows', scenario, needs, runFrom: from, runTo: Math.min(runTo, from + perTask), engine: options.engine });
   }
+  return runAll<WindowsTask, RunWindows>(workers, tasks, (t) => options.onRuns?.(t.runTo - t.runFrom));
 }

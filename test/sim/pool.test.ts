@@ -108,10 +108,15 @@ describe('simulateOnPool', () => {
     expect(joined(batches!).outcomes).toEqual(joined([expected]).outcomes);
   });
 
-  it('rejects when a task fails in a worker, rather than hanging', async () => {
-    // A scenario without a ladder cannot be simulated: the worker throws.
+  it("rejects with the worker's own error when tasks fail, rather than hanging or crashing", async () => {
+    // A scenario without a ladder cannot be simulated: every task throws. With many tasks on two
+    // workers, tasks are still running when the first fails; the pool must outlive them (an
+    // answer reaching a destroyed pool was an unhandled 'error' event, which vitest reports).
     const broken = { ...base, stages: null } as unknown as Scenario;
-    await expect(simulateOnPool([{ scenario: broken, configs: [strict], runFrom: 0, runTo: 2 }], { workers: 1, recordChecks: false, engine: 'exact' })).rejects.toThrow();
+    for (let i = 0; i < 5; i++) {
+      await expect(simulateOnPool([{ scenario: broken, configs: [strict], runFrom: 0, runTo: 40 }], { workers: 2, recordChecks: false, engine: 'exact' })).rejects.toThrow(/null/);
+      await expect(simulateWindowsOnPool(broken, needsOf([strict]), 0, 40, { workers: 2, engine: 'exact' })).rejects.toThrow(/null/);
+    }
   });
 });
 
