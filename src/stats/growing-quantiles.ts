@@ -1,5 +1,5 @@
 import { selectKth } from './quantile.js';
-import { bracketIndex } from './quantile-filter.js';
+import { bracketOf } from './quantile-filter.js';
 
 /**
  * Numpy-linear quantiles of a pool that only grows (a stage window: every request since the
@@ -158,17 +158,7 @@ export class GrowingQuantiles {
     const n = this.len, pool = this.pool;
     const size = Math.min(MAX_SAMPLE, n >> 3);
     for (let j = 0; j < size; j++) SAMPLE[j] = pool[Math.floor((((j * 0x9e3779b1) >>> 0) / 4294967296) * n)]!;
-    const low = bracketIndex(first / n, size, -1);
-    const high = bracketIndex((last + 1) / n, size, 1);
-    let hi = Infinity, lo = -Infinity;
-    if (high < size) {
-      selectKth(SAMPLE, 0, size, high);
-      hi = SAMPLE[high]!;
-    }
-    if (low >= 0) {
-      selectKth(SAMPLE, 0, high < size ? high : size, low);
-      lo = SAMPLE[low]!;
-    }
+    let [lo, hi] = bracketOf(SAMPLE, size, first, last, n);
     for (let attempt = 0; attempt < 2; attempt++) {
       b.lo = lo;
       b.hi = hi;

@@ -43,18 +43,7 @@ export function quantilesByFilter(a: Float64Array, n: number, probs: readonly nu
   const size = Math.min(MAX_SAMPLE, n >> 3);
   const step = Math.floor(n / size);
   for (let i = 0; i < size; i++) sample[i] = a[i * step]!;
-  const low = bracketIndex(first / n, size, -1);
-  const high = bracketIndex((last + 1) / n, size, 1);
-  // Select the upper bracket first, then the lower below it: two linear passes over the sample.
-  let hi = Infinity, lo = -Infinity;
-  if (high < size) {
-    selectKth(sample, 0, size, high);
-    hi = sample[high]!;
-  }
-  if (low >= 0) {
-    selectKth(sample, 0, high < size ? high : size, low);
-    lo = sample[low]!;
-  }
+  const [lo, hi] = bracketOf(sample, size, first, last, n);
 
   if (inside.length < n) inside = new Float64Array(Math.max(n, 2 * inside.length));
   const buf = inside;
@@ -84,8 +73,32 @@ export function quantilesByFilter(a: Float64Array, n: number, probs: readonly nu
   }
 }
 
+const BRACKET: [number, number] = [-Infinity, Infinity];
+
+/**
+ * The values [lo, hi] (−∞, ∞ where open) that bracket the order statistics first..last of n
+ * values, from a sample of them in sample[0, size), which it reorders. Shared by this filter and
+ * GrowingQuantiles; the array returned is reused by the next call.
+ */
+export function bracketOf(sample: Float64Array, size: number, first: number, last: number, n: number): [number, number] {
+  const low = bracketIndex(first / n, size, -1);
+  const high = bracketIndex((last + 1) / n, size, 1);
+  // Select the upper bracket first, then the lower below it: two linear passes over the sample.
+  BRACKET[0] = -Infinity;
+  BRACKET[1] = Infinity;
+  if (high < size) {
+    selectKth(sample, 0, size, high);
+    BRACKET[1] = sample[high]!;
+  }
+  if (low >= 0) {
+    selectKth(sample, 0, high < size ? high : size, low);
+    BRACKET[0] = sample[low]!;
+  }
+  return BRACKET;
+}
+
 /** The index in a sample of `size` a bracket side sits at for a population share p: −1 or size when open. */
-export function bracketIndex(p: number, size: number, side: -1 | 1): number {
+function bracketIndex(p: number, size: number, side: -1 | 1): number {
   const margin = WIDTH_SD * Math.sqrt(size * p * (1 - p)) + 2;
   const j = side < 0 ? Math.floor(p * size - margin) : Math.ceil(p * size + margin);
   return side < 0 ? Math.max(-1, j) : Math.min(size, j);
