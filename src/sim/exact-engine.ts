@@ -84,7 +84,7 @@ const MAX_KURT = 0.05;
 const TAIL_Z = 8.5;
 /** Euler–Maclaurin takes over the integer sums from k·σ ≥ this (the density's scale is then ≳ 7 units). */
 const EM_SCALE = 30;
-/** Deepest split level: the first level tried leaves E[count above] = c·2^-j ≥ 8 values. */
+/** Deepest split level: Φ^-1(1 − 2^-52) ≈ 8.0, beyond which a double sees no normal mass worth splitting off. */
 const MAX_LEVEL = 52;
 /** Scratch standard normals for values drawn one by one. */
 const NORMALS = new Float64Array(2048);
@@ -96,8 +96,13 @@ const DIRECT_MAX = 32;
  * and a failed try costs as much as drawing ~30 values.
  */
 const HALVE_DIRECT = 96;
+/** The split levels' top shares 2^-j (0 for j = 0: no split). */
+const LEVEL_SHARE = Float64Array.from({ length: MAX_LEVEL + 1 }, (_, j) => (j === 0 ? 0 : Math.pow(2, -j)));
 /** The whole-window split levels in z: Φ^-1(1 − 2^-j), ∞ for j = 0. */
 const LEVEL_Z = Float64Array.from({ length: MAX_LEVEL + 1 }, (_, j) => (j === 0 ? Infinity : -normalQuantile(Math.pow(2, -j))));
+/** Φ and 1 − Φ at each level, computed once: every cumulant evaluation at a level needs them. */
+const LEVEL_CDF = LEVEL_Z.map((z) => normalCdf(z));
+const LEVEL_SF = LEVEL_Z.map((z) => normalSf(z));
 
 // ---------------------------------------------------------------------------------------------
 // Laws of one value on an interval of the uniform scale
@@ -106,6 +111,12 @@ const LEVEL_Z = Float64Array.from({ length: MAX_LEVEL + 1 }, (_, j) => (j === 0 
 function normalMass(lo: number, hi: number): number {
   if (!(lo < hi)) return 0;
   return lo > 0 ? normalSf(lo) - normalSf(hi) : normalCdf(hi) - normalCdf(lo);
+}
+
+/** normalMass(lo, hi) given Φ(hi) and 1 − Φ(hi), the same arithmetic with two fewer evaluations. */
+function massBelow(lo: number, hi: number, cdfHi: number, sfHi: number): number {
+  if (!(lo < hi)) return 0;
+  return lo > 0 ? normalSf(lo) - sfHi : cdfHi - normalCdf(lo);
 }
 
 /** Where to centre the moments of a law on (zLo, zHi): near the mean, inside the interval. */
@@ -316,7 +327,7 @@ export function roundedLognormalCumulants(mu: number, sigma: number, zLo: number
     e4 += (4 * v * v + 1) * v * w;
   }
   if (kSw <= kMax && kSw <= kHi) {
-    eulerMaclaurin(mu, sigma, zHi, mass, s, kSw, kMax, EM_ACC);
+    eulerMaclaurin(mu, sigma, zHi, cdfHi, sfHi, mass, s, kSw, kMax, EM_ACC);
     e1 += EM_ACC[0]!;
     e2 += EM_ACC[1]!;
     e3 += EM_ACC[2]!;
@@ -330,7 +341,7 @@ export function roundedLognormalCumulants(mu: number, sigma: number, zLo: number
  * Φ(z(t)) over `mass`, and D_r(v) = (v + ½)^r − (v − ½)^r: 1, 2v, 3v² + ¼, 4v³ + v. b may be ∞.
  * Σ h(k) = ∫_a^b h + (h(a) + h(b))/2 + (h'(b) − h'(a))/12 − (h'''(b) − h'''(a))/720 + R.
  */
-function eulerMaclaurin(mu: number, sigma: number, zHi: number, mass: number, s: number, a: number, b: number, acc: Float64Array): void {
+function eulerMaclaurin(mu: number, sigma: number, zHi: number, cdfHi: number, sfHi: number, mass: number, s: number, a: number, b: number, acc: Float64Array): void {
   const finiteB = Number.isFinite(b);
   const ta = a - 0.5;
   const tb = b - 0.5;
@@ -339,8 +350,8 @@ function eulerMaclaurin(mu: number, sigma: number, zHi: number, mass: number, s:
   centredPartialMoments(mu, sigma, alpha, beta, s);
   // J_j = ∫_{ta}^{tb} (t − s)^j M(t) dt with M(t) = Φ(zHi) − Φ(z(t)), M' = −p:
   //     = [(t − s)^{j+1}/(j+1)·M(t)] + E[(X − s)^{j+1}; ta < X < tb]/(j+1).
-  const wa = normalMass(alpha, zHi);
-  const wb = finiteB ? normalMass(beta, zHi) : 0;
+  const wa = massBelow(alpha, zHi, cdfHi, sfHi);
+  const wb = finiteB ? massBelow(beta, zHi, cdfHi, sfHi) : 0;
   let pb = finiteB ? tb - s : 0, pa = ta - s;
   const db = pb, da = pa;
   for (let j = 0; j < 4; j++) {
@@ -546,7 +557,7 @@ function tSumsInterpolated(tab: TTable, mu: number, sigma: number, out: Float64A
  * interpolated sums T_i(μ'), the rest as in roundedLognormalCumulants. `interpolate` false sums the
  * T_i directly (for tests). Returns false, out untouched, where this route does not apply.
  */
-export function wholeRoundedCumulants(mu: number, sigma: number, zHi: number, out: Float64Array, interpolate = true): boolean {
+export function wholeRoundedCumulants(mu: number, sigma: number, zHi: number, out: Float64Array, interpolate = true, cdfHi = normalCdf(zHi), sfHi = normalSf(zHi)): boolean {
   if (!(sigma >= T_MIN_SIGMA) || !Number.isFinite(mu) || !(zHi > -Infinity)) return false;
   const tab = tTable(sigma);
   const K = tab.K;
@@ -557,8 +568,7 @@ export function wholeRoundedCumulants(mu: number, sigma: number, zHi: number, ou
   if (interpolate) {
     if (!tSumsInterpolated(tab, mu, sigma, T_OUT)) return false;
   } else tSumsDirect(tab, mu, sigma, T_OUT);
-  const mass = normalCdf(zHi);
-  const sfHi = normalSf(zHi);
+  const mass = cdfHi;
   const s = Math.min(kMax, Math.max(1, Math.round(Math.exp(mu + sigma * centreZ(sigma, -Infinity, zHi)))));
   const T0 = T_OUT[0]!, T1 = T_OUT[1]!, T2 = T_OUT[2]!, T3 = T_OUT[3]!;
   const P = tab.P;
@@ -576,7 +586,7 @@ export function wholeRoundedCumulants(mu: number, sigma: number, zHi: number, ou
   let e4 = v0 * v0 * v0 * v0 + d4 / mass;
   const kHi = Math.floor(Math.exp(mu + TAIL_Z * sigma) + 1);
   if (K <= kHi) {
-    eulerMaclaurin(mu, sigma, zHi, mass, s, K, kMax, EM_ACC);
+    eulerMaclaurin(mu, sigma, zHi, cdfHi, sfHi, mass, s, K, kMax, EM_ACC);
     e1 += EM_ACC[0]!;
     e2 += EM_ACC[1]!;
     e3 += EM_ACC[2]!;
@@ -620,6 +630,30 @@ function proxyTable(sigma: number): Float64Array {
 }
 
 /**
+ * Per σ, for each whole-window level j, the number of values below the level from which the
+ * unrounded lognormal's sum qualifies: max((γ1/MAX_SKEW)², |γ2|/MAX_KURT) for the standardised
+ * skewness γ1 and excess kurtosis γ2 of one value (the sum's are γ1/√n and γ2/n). NaN until computed.
+ */
+const levelNeedTables = new Map<number, Float64Array>();
+function levelNeeds(sigma: number): Float64Array {
+  let t = levelNeedTables.get(sigma);
+  if (t === undefined) {
+    if (levelNeedTables.size >= MAX_PROXY_TABLES) levelNeedTables.clear();
+    t = new Float64Array(MAX_LEVEL + 1);
+    const k = new Float64Array(4);
+    for (let j = 0; j <= MAX_LEVEL; j++) {
+      lognormalCumulants(0, sigma, -Infinity, LEVEL_Z[j]!, k);
+      const g1 = k[2]! / Math.pow(k[1]!, 1.5), g2 = k[3]! / (k[1]! * k[1]!);
+      // NaN (σ = 0, or cumulants that underflow) never qualifies.
+      t[j] = Math.max((g1 / MAX_SKEW) ** 2, Math.abs(g2) / MAX_KURT);
+      if (Number.isNaN(t[j]!)) t[j] = Infinity;
+    }
+    levelNeedTables.set(sigma, t);
+  }
+  return t;
+}
+
+/**
  * One metric of one arm, for a run: values exp(μ + σZ)·f, rounded to max(1, round(·)) for token
  * counts, f the window factor. Draws, for m values of a window, their sum (`sum`), or their
  * quantiles p50..p999 together with their sum (`quantilesAndSum`), from the exact joint law.
@@ -651,6 +685,8 @@ export class SumSampler {
   private wholeFactor = NaN;
   private baseCum: Float64Array | null = null;
   private baseValid: Uint8Array | null = null;
+  private levelNeed: Float64Array | null = null;
+  private proxyCum: Float64Array | null = null;
   private readonly cum = SCRATCH_CUM;
   private readonly proxy = SCRATCH_PROXY;
   private readonly ranks = SCRATCH_RANKS;
@@ -661,11 +697,28 @@ export class SumSampler {
   /** The split level of the last whole-window sum: 0 none, j the top share 2^-j, -1 drawn one by one. */
   lastLevel = 0;
 
+  /** e^μ and e^(−5σ), for the lattice test (latticeSafe), computed once. */
+  private readonly expMu: number;
+  private readonly expMinus5Sigma: number;
+
   constructor(
     readonly mu: number,
     readonly sigma: number,
     readonly rounded: boolean,
-  ) {}
+  ) {
+    this.expMu = Math.exp(mu);
+    this.expMinus5Sigma = Math.exp(-5 * sigma);
+  }
+
+  /**
+   * Whether a whole window's token counts are large on the lattice at this factor (median·σ ≥ 10,
+   * and under 1e-6 of the mass below 1.5, where max(1, ·) bites): there rounding moves the
+   * standardised cumulants by ~1/(8κ2) ≤ 1e-3 relative, so the unrounded proxy is within 2%.
+   */
+  private latticeSafe(factor: number): boolean {
+    const median = this.expMu * factor;
+    return median * this.sigma >= 10 && median * this.expMinus5Sigma >= 1.5;
+  }
 
   // fastExp (relative error < 4e-15 for |x| < 30) and `tokens`, as SampleRun draws its values.
   value(z: number, factor: number): number {
@@ -742,7 +795,7 @@ export class SumSampler {
     const at = 4 * level;
     if (!this.wholeValid![level]) {
       const lnF = Math.log(factor);
-      if (!(lnF >= LN_F_MIN && lnF <= LN_F_MAX && wholeRoundedCumulants(this.mu + lnF, this.sigma, zHi, this.cum))) this.intervalCumulants(factor, -Infinity, zHi);
+      if (!(lnF >= LN_F_MIN && lnF <= LN_F_MAX && wholeRoundedCumulants(this.mu + lnF, this.sigma, zHi, this.cum, true, LEVEL_CDF[level]!, LEVEL_SF[level]!))) this.intervalCumulants(factor, -Infinity, zHi);
       this.wholeCum.set(this.cum, at);
       this.wholeValid![level] = 1;
     }
@@ -762,27 +815,46 @@ export class SumSampler {
    * For token counts, whether the unrounded lognormal on the same interval misses the thresholds
    * by a wide margin (1.5 times), in which case the rounded law, whose cumulants cost several
    * times more, is not tried at that level. Skipping a level never affects exactness, only which
-   * (deeper) level or direct draw is used. For whole-window laws whose values are large on the
-   * lattice (median·σ ≥ 10, and under 1e-6 of the mass below 1.5, where max(1, ·) bites), rounding
-   * moves the standardised cumulants by ~1/(8κ2) ≤ 1e-3 relative, so the margin is 2% there.
+   * (deeper) level or direct draw is used. Where values are large on the lattice (latticeSafe),
+   * the margin for whole-window laws is 2%.
    */
   private hopeless(j: number, factor: number, zLo: number, zCut: number, n: number, whole: boolean): boolean {
     if (!this.rounded) return false;
     if (whole) {
       const at = 4 * j;
-      const proxyCum = proxyTable(this.sigma);
+      const proxyCum = (this.proxyCum ??= proxyTable(this.sigma));
       if (Number.isNaN(proxyCum[at])) {
         lognormalCumulants(0, this.sigma, -Infinity, LEVEL_Z[j]!, this.proxy);
         proxyCum.set(this.proxy, at);
       }
       for (let i = 0; i < 4; i++) this.proxy[i] = proxyCum[at + i]!;
     } else lognormalCumulants(this.mu + Math.log(factor), this.sigma, zLo, zCut, this.proxy);
-    let slack = 1.5;
-    if (whole) {
-      const median = Math.exp(this.mu) * factor;
-      if (median * this.sigma >= 10 && median * Math.exp(-5 * this.sigma) >= 1.5) slack = 1.02;
-    }
+    const slack = whole && this.latticeSafe(factor) ? 1.02 : 1.5;
     return !this.qualifies(this.proxy, n, slack);
+  }
+
+  /**
+   * The first split level tried after no split (-1: none), for c values. For an interval between
+   * two links of a quantile chain, where ~8 values are expected above the cut. For a whole window, the deepest (the fewest values
+   * drawn one by one above it, however few: E = c·2^-j may be below 1) at which the law's proxy
+   * qualifies for c·(1 − 2^-j) values, so that a level is rarely tried in vain, each try costing
+   * a cumulant evaluation (~1 µs, ~30 values drawn one by one). The proxy is exact for latency;
+   * for token counts it is the unrounded law, which rounding moves by under 2% where values are
+   * large on the lattice (hopeless), so a level must qualify with that margin. Elsewhere the
+   * rounded law can differ more, and the search starts where ~8 values are expected above the cut.
+   */
+  private deepestLevel(c: number, factor: number, whole: boolean): number {
+    const start = Math.min(MAX_LEVEL, Math.floor(Math.log2(c / 8)));
+    if (!whole) return start >= 3 ? start : -1;
+    let margin = 1;
+    if (this.rounded) {
+      if (!this.latticeSafe(factor)) return start >= 3 ? start : -1;
+      margin = 1.02 * 1.02;
+    }
+    const need = (this.levelNeed ??= levelNeeds(this.sigma));
+    let j = 3;
+    while (j < MAX_LEVEL && c * (1 - LEVEL_SHARE[j + 1]!) >= need[j + 1]! * margin) j++;
+    return j;
   }
 
   /** The sum of c values iid on (u_lo, u_hi) of the uniform scale (1 − u given as v), one by one. */
@@ -816,12 +888,11 @@ export class SumSampler {
     if (!(factor > 0)) return this.rounded ? c : 0; // every value is 0, or max(1, round(0)) = 1
     if (!(this.sigma > 0)) return c * this.value(0, factor);
     if (c <= DIRECT_MAX) return this.direct(rng, c, factor, zLo, uLo, vLo, uHi, vHi);
-    // Levels tried: no split, then top shares 2^-j from ~8 expected values up to 1/8 of them.
-    const deepest = Math.min(MAX_LEVEL, Math.floor(Math.log2(c / 8)));
+    // Levels tried: no split, then top shares 2^-j from the deepest that may qualify up to 1/8.
     let level = -1;
     let zCut = zHi;
-    for (let j = 0; j === 0 || j >= 3; j = j === 0 ? (deepest >= 3 ? deepest : -1) : j - 1) {
-      const share = j === 0 ? 0 : Math.pow(2, -j);
+    for (let j = 0; j === 0 || j >= 3; j = j === 0 ? this.deepestLevel(c, factor, whole) : j - 1) {
+      const share = LEVEL_SHARE[j]!;
       if (!whole) zCut = j === 0 ? zHi : this.cutZ(uLo, vLo, uHi, vHi, share);
       if (this.hopeless(j, factor, zLo, zCut, c * (1 - share), whole)) continue;
       const k = whole ? this.wholeCumulants(j, factor) : this.intervalCumulants(factor, zLo, zCut);
@@ -835,7 +906,7 @@ export class SumSampler {
     const k = whole ? this.wholeCumulants(level, factor) : this.cum;
     let top = 0, n = c;
     if (level > 0) {
-      const share = Math.pow(2, -level);
+      const share = LEVEL_SHARE[level]!;
       const uCut = uLo + (uHi - uLo) * (1 - share);
       const vCut = vHi + (vLo - vHi) * share;
       zCut = whole ? LEVEL_Z[level]! : zCut;

@@ -1,3 +1,4 @@
+import { fastExp } from './fast-exp.js';
 import type { Rng } from './random.js';
 
 /**
@@ -21,14 +22,30 @@ export function binomial(rng: Rng, n: number, p: number): number {
   if (!(n > 0) || !(p > 0)) return 0;
   if (p >= 1) return n;
   const r = p <= 0.5 ? p : 1 - p;
-  const x = n * r < 30 ? binomialInversion(rng, n, r) : binomialBtpe(rng, n, r);
+  const x = n * r < INVERSION_BELOW ? binomialInversion(rng, n, r) : binomialBtpe(rng, n, r);
   return p <= 0.5 ? x : n - x;
 }
 
-/** Sequential inversion for n·p < 30, p ≤ 1/2: P(X = 0) = (1 − p)^n ≥ e^-42, never underflows. */
+/**
+ * Inversion below this mean, BTPE from it, as numpy does: with multiplications only, a step of
+ * inversion costs ~2 ns, so it beats BTPE's ~85 ns up to a mean of ~30 (measured: 70 ns at 23).
+ */
+const INVERSION_BELOW = 30;
+
+/** 1/x for the inversion's steps (x ≤ its bound < 128), so that a step is multiplications only. */
+const RECIPROCALS = Float64Array.from({ length: 128 }, (_, x) => (x === 0 ? Infinity : 1 / x));
+
+/**
+ * Sequential inversion for n·p < INVERSION_BELOW, p ≤ 1/2: P(X = 0) = (1 − p)^n ≥ e^-42, never
+ * underflows P(X = x) = P(X = x − 1)·(n − x + 1)/x·p/q, by multiplications only: a division in
+ * the loop's dependency chain costs several times as much, and the inversion's cost is its steps.
+ */
 function binomialInversion(rng: Rng, n: number, p: number): number {
   const q = 1 - p;
-  const qn = Math.exp(n * Math.log1p(-p));
+  const odds = p / q;
+  const lnQn = n * Math.log1p(-p);
+  // fastExp is within 4e-15 of e^x for |x| < 30; the rare rest (p near 1/2) takes Math.exp.
+  const qn = lnQn > -30 ? fastExp(lnQn) : Math.exp(lnQn);
   const np = n * p;
   // Mass beyond ten standard deviations (plus ten) is below 1e-20: restarting there instead of
   // walking on is exact for any practical purpose and guards against rounding in the running sum.
@@ -41,7 +58,7 @@ function binomialInversion(rng: Rng, n: number, p: number): number {
       x++;
       if (x > bound) break;
       u -= px;
-      px = ((n - x + 1) * p * px) / (x * q);
+      px *= (n - x + 1) * odds * RECIPROCALS[x]!;
     }
     if (x <= bound) return x;
   }

@@ -107,3 +107,50 @@ function afterMiss(rng: Rng, layer: number, hz: number, out: Float64Array, at: n
     }
   }
 }
+
+/**
+ * Exponential ziggurat (Marsaglia & Tsang 2000, 256 layers, base strip from r = 7.6971…): the
+ * tables per layer, with k a bound on an unsigned 32-bit draw (u < k[i] takes the fast path), w
+ * the scale (x = u·w[i]) and f the density e^-x at the layer's edge.
+ */
+function exponentialTables(layers: number, r: number, v: number): { k: Float64Array; w: Float64Array; f: Float64Array } {
+  const k = new Float64Array(layers), w = new Float64Array(layers), f = new Float64Array(layers);
+  const m2 = 4294967296;
+  let de = r;
+  let te = de;
+  const q = v / Math.exp(-de);
+  k[0] = (de / q) * m2;
+  k[1] = 0;
+  w[0] = q / m2;
+  w[layers - 1] = de / m2;
+  f[0] = 1;
+  f[layers - 1] = Math.exp(-de);
+  for (let i = layers - 2; i >= 1; i--) {
+    de = -Math.log(v / de + Math.exp(-de));
+    k[i + 1] = (de / te) * m2;
+    te = de;
+    f[i] = Math.exp(-de);
+    w[i] = de / m2;
+  }
+  return { k, w, f };
+}
+
+const EXP_R = 7.69711747013104972;
+const { k: EK, w: EW, f: EF } = exponentialTables(256, EXP_R, 3.949659822581572e-3);
+
+/**
+ * A standard exponential variate (−ln U in law) without a logarithm on ~99% of calls: the layer
+ * from its own 32-bit draw (as for the normals, never bits shared with the value's draw), then a
+ * compare and a multiply. A miss tests the wedge against e^-x; the base layer's tail beyond r is
+ * r plus an exponential (memorylessness), drawn by inversion.
+ */
+export function exponential(rng: Rng): number {
+  for (;;) {
+    const layer = rng.nextUint32() & 255;
+    const u = rng.nextUint32();
+    const x = u * EW[layer]!;
+    if (u < EK[layer]!) return x;
+    if (layer === 0) return EXP_R - Math.log(rng.uniform());
+    if (EF[layer]! + rng.uniform() * (EF[layer - 1]! - EF[layer]!) < Math.exp(-x)) return x;
+  }
+}

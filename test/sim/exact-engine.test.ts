@@ -313,6 +313,9 @@ describe('the law of a window mean', () => {
     [1200, 300, 1.4, true],
     [3000, 800, 2.0, false],
     [5000, 1000, 0.77, true],
+    // Deep splits, where under one value is expected above the cut (level ≥ 12), and the bench's 750.
+    [2970, 300, 0.692, true],
+    [750, 1000, 0.77, true],
   ];
   it.each(CASES)('of m = %d values (p50 %d, σ %d, rounded %s) matches brute-force sums', (m, p50, sigma, rounded) => {
     const law = new SumSampler(Math.log(p50), sigma, rounded);
@@ -333,6 +336,37 @@ describe('the law of a window mean', () => {
       brute.push(s / m);
     }
     expect(ksP(exact, brute).p).toBeGreaterThan(KS_ALPHA);
+  });
+
+  it('splits a whole window at the deepest level whose truncated law qualifies', () => {
+    // The deepest j whose rounded law below Φ^-1(1 − 2^-j), for c(1 − 2^-j) values, has
+    // |skewness| and |excess kurtosis| of the sum within 0.05, computed here level by level by
+    // roundedLognormalCumulants; the sampler may stop one level short, as it picks from the
+    // unrounded law with a 2% margin.
+    const k = new Float64Array(4);
+    for (const [m, p50, sigma] of [[2970, 300, 0.692], [2250, 1000, 0.77], [750, 300, 0.692], [750, 1000, 0.77], [1500, 50, 0.5], [1000, 50, 0.5]] as const) {
+      const qualifies = (j: number) => {
+        roundedLognormalCumulants(Math.log(p50), sigma, -Infinity, j === 0 ? Infinity : -normalQuantile(2 ** -j), k);
+        const n = m * (1 - (j === 0 ? 0 : 2 ** -j));
+        const g1 = k[2]! / (k[1]! * Math.sqrt(k[1]! * n)), g2 = k[3]! / (k[1]! * k[1]! * n);
+        return Math.abs(g1) <= 0.05 && Math.abs(g2) <= 0.05;
+      };
+      // No split when the whole law qualifies; else the deepest level from 3 on.
+      let deepest = 0;
+      if (!qualifies(0)) for (let j = 3; j <= 40 && qualifies(j); j++) deepest = j;
+      const law = new SumSampler(Math.log(p50), sigma, true);
+      law.sum(new Rng(`exact:level:${m}`), m, 1);
+      const at = `m ${m}, p50 ${p50}, σ ${sigma}`;
+      if (deepest === 0) expect(law.lastLevel, at).toBe(0);
+      else {
+        expect(law.lastLevel, at).toBeGreaterThanOrEqual(deepest - 1);
+        expect(law.lastLevel, at).toBeLessThanOrEqual(deepest);
+      }
+    }
+    // 2,970 values at σ 0.692 expect under one value above the cut: far deeper than ~8.
+    const law = new SumSampler(Math.log(300), 0.692, true);
+    law.sum(new Rng('exact:level:deep'), 2970, 1);
+    expect(2970 * 2 ** -law.lastLevel).toBeLessThan(1);
   });
 
   it('draws the values one by one only where no split qualifies', () => {

@@ -132,6 +132,10 @@ describe('binomial', () => {
     [10, 0.3],
     [59, 0.5],
     [61, 0.5],
+    // Inversion at means 20 to 29.4: P(0) through fastExp (n·ln q > −30), and through Math.exp (below).
+    [40, 0.5],
+    [750, 0.03],
+    [60, 0.49],
     [100, 0.9],
     [1000, 0.05],
     [20000, 0.002],
