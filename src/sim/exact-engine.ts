@@ -10,7 +10,7 @@ import type { CheckWindow } from './ladder.js';
 import { type ArmLaw, UNCHANGED, armLaw, checkFactor, runCandidate, tokens } from './sample-engine.js';
 import { fastExp } from '../stats/fast-exp.js';
 import { fillNormals } from '../stats/ziggurat.js';
-import { NORMAL_ABOVE_FROM, normalAbove } from '../stats/normal-above.js';
+import { NORMAL_ABOVE_FROM, NormalAboveTable, normalAbove } from '../stats/normal-above.js';
 import { StageSamples } from './stage-pool.js';
 import { writeTests } from './arm-tests.js';
 import { sortAscending } from '../stats/sort.js';
@@ -100,6 +100,8 @@ const HALVE_DIRECT = 96;
 const LEVEL_SHARE = Float64Array.from({ length: MAX_LEVEL + 1 }, (_, j) => (j === 0 ? 0 : Math.pow(2, -j)));
 /** The whole-window split levels in z: Φ^-1(1 − 2^-j), ∞ for j = 0. */
 const LEVEL_Z = Float64Array.from({ length: MAX_LEVEL + 1 }, (_, j) => (j === 0 ? Infinity : -normalQuantile(Math.pow(2, -j))));
+/** Per level, a ziggurat for Z | Z > LEVEL_Z[j], built on first use (~1 ms): the values above a split. */
+const LEVEL_TABLES: (NormalAboveTable | undefined)[] = [];
 /** Φ and 1 − Φ at each level, computed once: every cumulant evaluation at a level needs them. */
 const LEVEL_CDF = LEVEL_Z.map((z) => normalCdf(z));
 const LEVEL_SF = LEVEL_Z.map((z) => normalSf(z));
@@ -857,6 +859,17 @@ export class SumSampler {
     return j;
   }
 
+  /** The sum of c values iid above whole-window level j (Z > LEVEL_Z[j]), one by one, from the level's table. */
+  private aboveLevel(rng: Rng, c: number, factor: number, j: number): number {
+    const table = (LEVEL_TABLES[j] ??= new NormalAboveTable(LEVEL_Z[j]!));
+    const mu = this.mu, sigma = this.sigma;
+    let sum = 0;
+    // value() inlined, each branch its own loop: a call per value costs as much as the draw.
+    if (this.rounded) for (let i = 0; i < c; i++) sum += tokens(fastExp(mu + sigma * table.draw(rng)) * factor);
+    else for (let i = 0; i < c; i++) sum += fastExp(mu + sigma * table.draw(rng)) * factor;
+    return sum;
+  }
+
   /** The sum of c values iid on (u_lo, u_hi) of the uniform scale (1 − u given as v), one by one. */
   private direct(rng: Rng, c: number, factor: number, zLo: number, uLo: number, vLo: number, uHi: number, vHi: number): number {
     let sum = 0;
@@ -912,7 +925,7 @@ export class SumSampler {
       zCut = whole ? LEVEL_Z[level]! : zCut;
       const above = binomial(rng, c, share);
       n = c - above;
-      top = this.direct(rng, above, factor, zCut, uCut, vCut, uHi, vHi);
+      top = whole ? this.aboveLevel(rng, above, factor, level) : this.direct(rng, above, factor, zCut, uCut, vCut, uHi, vHi);
     }
     if (n === 0) return top;
     return top + this.cornishFisherSum(rng, n, k, factor, zLo, zCut);

@@ -12,7 +12,7 @@
  * the sample; the one-sample Kolmogorov distance √N·D < 1.95 (Kolmogorov's law: P ≈ 0.001).
  */
 import { describe, expect, it } from 'vitest';
-import { NORMAL_ABOVE_FROM, normalAbove } from '../../src/stats/normal-above.js';
+import { NORMAL_ABOVE_FROM, NormalAboveTable, normalAbove } from '../../src/stats/normal-above.js';
 import { Rng } from '../../src/stats/random.js';
 import { normalSf } from '../../src/stats/tests.js';
 
@@ -81,5 +81,68 @@ describe('normalAbove', () => {
       return Array.from({ length: 1000 }, (_, i) => normalAbove(rng, 1 + (i % 4)));
     };
     expect(draw()).toEqual(draw());
+  });
+});
+
+describe('NormalAboveTable (a ziggurat for one cut)', () => {
+  const N = 200_000;
+
+  // 0 (a half-normal), the exact engine's split levels 3, 5 and 12 (Φ^-1(1 − 2^-j)), and far cuts.
+  it.each([0, 1.1503493803760083, 1.8627318674216515, 3.3527947805048592, 5, 8])('draws Z | Z > %s: above a, with the exact mean, variance, CDF and tail beyond r', (a) => {
+    const table = new NormalAboveTable(a);
+    const rng = Rng.forRun(20261203, Math.round(a * 1000), 'normal-above-table');
+    const xs = new Float64Array(N);
+    for (let i = 0; i < N; i++) xs[i] = table.draw(rng);
+
+    let min = Infinity, sum = 0;
+    for (let i = 0; i < N; i++) {
+      min = Math.min(min, xs[i]!);
+      sum += xs[i]!;
+    }
+    expect(min).toBeGreaterThanOrEqual(a);
+    const lambda = mills(a);
+    const variance = 1 + a * lambda - lambda * lambda;
+    const mean = sum / N;
+    expect(Math.abs(mean - lambda)).toBeLessThan(4 * Math.sqrt(variance / N));
+    let m2 = 0, m4 = 0;
+    for (let i = 0; i < N; i++) {
+      const d = xs[i]! - mean;
+      m2 += d * d;
+      m4 += d * d * d * d;
+    }
+    m2 /= N - 1;
+    m4 /= N;
+    expect(Math.abs(m2 - variance)).toBeLessThan(5 * Math.sqrt((m4 - m2 * m2) / N));
+
+    // The share beyond the base strip's edge a + r (drawn by normalAbove) is sf(a + r)/sf(a).
+    const p = normalSf(a + table.r) / normalSf(a);
+    let beyond = 0;
+    for (let i = 0; i < N; i++) if (xs[i]! > a + table.r) beyond++;
+    expect(Math.abs(beyond / N - p)).toBeLessThan(5 * Math.sqrt((p * (1 - p)) / N) + 1 / N);
+
+    const sorted = xs.sort();
+    const tail = normalSf(a);
+    let d = 0;
+    for (let i = 0; i < N; i++) {
+      const f = 1 - normalSf(sorted[i]!) / tail;
+      d = Math.max(d, Math.abs(f - i / N), Math.abs(f - (i + 1) / N));
+    }
+    expect(Math.sqrt(N) * d).toBeLessThan(1.95);
+  });
+
+  it('has the normal ziggurat base edge at a = 0 (Marsaglia & Tsang: r = 3.6541528853610088 for 256 strips)', () => {
+    // At a = 0 the density is the half-normal's, whose 256-strip ziggurat is the published one.
+    expect(new NormalAboveTable(0).r).toBeCloseTo(3.6541528853610088, 9);
+  });
+
+  it('is a function of the stream alone, and refuses a cut it cannot build', () => {
+    const draw = () => {
+      const rng = Rng.forRun(3, 1);
+      const t = new NormalAboveTable(2);
+      return Array.from({ length: 1000 }, () => t.draw(rng));
+    };
+    expect(draw()).toEqual(draw());
+    expect(() => new NormalAboveTable(-1)).toThrow(RangeError);
+    expect(() => new NormalAboveTable(Infinity)).toThrow(RangeError);
   });
 });
