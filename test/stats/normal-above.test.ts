@@ -20,6 +20,42 @@ const phi = (x: number) => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
 /** The inverse Mills ratio φ(a)/(1 − Φ(a)): the truncated mean. */
 const mills = (a: number) => phi(a) / normalSf(a);
 
+/** Asserts that xs (N draws) have the law of Z | Z > a: support, mean, variance and the KS distance; sorts xs. */
+function expectTruncatedNormal(xs: Float64Array, a: number): void {
+  const N = xs.length;
+  let min = Infinity, sum = 0;
+  for (let i = 0; i < N; i++) {
+    min = Math.min(min, xs[i]!);
+    sum += xs[i]!;
+  }
+  expect(min).toBeGreaterThanOrEqual(a);
+
+  const lambda = mills(a);
+  const variance = 1 + a * lambda - lambda * lambda;
+  const mean = sum / N;
+  expect(Math.abs(mean - lambda)).toBeLessThan(4 * Math.sqrt(variance / N));
+
+  let m2 = 0, m4 = 0;
+  for (let i = 0; i < N; i++) {
+    const d = xs[i]! - mean;
+    m2 += d * d;
+    m4 += d * d * d * d;
+  }
+  m2 /= N - 1;
+  m4 /= N;
+  expect(Math.abs(m2 - variance)).toBeLessThan(5 * Math.sqrt((m4 - m2 * m2) / N));
+
+  // One-sample KS against F(x) = 1 − sf(x)/sf(a); sf is accurate far into the tail.
+  const sorted = xs.sort();
+  const tail = normalSf(a);
+  let d = 0;
+  for (let i = 0; i < N; i++) {
+    const f = 1 - normalSf(sorted[i]!) / tail;
+    d = Math.max(d, Math.abs(f - i / N), Math.abs(f - (i + 1) / N));
+  }
+  expect(Math.sqrt(N) * d).toBeLessThan(1.95);
+}
+
 describe('normalAbove', () => {
   const N = 200_000;
 
@@ -28,37 +64,8 @@ describe('normalAbove', () => {
     const xs = new Float64Array(N);
     for (let i = 0; i < N; i++) xs[i] = normalAbove(rng, a);
 
-    let min = Infinity, sum = 0;
-    for (let i = 0; i < N; i++) {
-      min = Math.min(min, xs[i]!);
-      sum += xs[i]!;
-    }
-    expect(min).toBeGreaterThan(a);
-
-    const lambda = mills(a);
-    const variance = 1 + a * lambda - lambda * lambda;
-    const mean = sum / N;
-    expect(Math.abs(mean - lambda)).toBeLessThan(4 * Math.sqrt(variance / N));
-
-    let m2 = 0, m4 = 0;
-    for (let i = 0; i < N; i++) {
-      const d = xs[i]! - mean;
-      m2 += d * d;
-      m4 += d * d * d * d;
-    }
-    m2 /= N - 1;
-    m4 /= N;
-    expect(Math.abs(m2 - variance)).toBeLessThan(5 * Math.sqrt((m4 - m2 * m2) / N));
-
-    // One-sample KS against F(x) = 1 − sf(x)/sf(a); sf is accurate far into the tail.
-    const sorted = xs.sort();
-    const tail = normalSf(a);
-    let d = 0;
-    for (let i = 0; i < N; i++) {
-      const f = 1 - normalSf(sorted[i]!) / tail;
-      d = Math.max(d, Math.abs(f - i / N), Math.abs(f - (i + 1) / N));
-    }
-    expect(Math.sqrt(N) * d).toBeLessThan(1.95);
+    expectTruncatedNormal(xs, a);
+    expect(xs[0]!).toBeGreaterThan(a);
   });
 
   it('matches known truncated means (λ(1) = 1.525135, λ(2) = 2.373216, λ(3) = 3.283099)', () => {
@@ -94,40 +101,13 @@ describe('NormalAboveTable (a ziggurat for one cut)', () => {
     const xs = new Float64Array(N);
     for (let i = 0; i < N; i++) xs[i] = table.draw(rng);
 
-    let min = Infinity, sum = 0;
-    for (let i = 0; i < N; i++) {
-      min = Math.min(min, xs[i]!);
-      sum += xs[i]!;
-    }
-    expect(min).toBeGreaterThanOrEqual(a);
-    const lambda = mills(a);
-    const variance = 1 + a * lambda - lambda * lambda;
-    const mean = sum / N;
-    expect(Math.abs(mean - lambda)).toBeLessThan(4 * Math.sqrt(variance / N));
-    let m2 = 0, m4 = 0;
-    for (let i = 0; i < N; i++) {
-      const d = xs[i]! - mean;
-      m2 += d * d;
-      m4 += d * d * d * d;
-    }
-    m2 /= N - 1;
-    m4 /= N;
-    expect(Math.abs(m2 - variance)).toBeLessThan(5 * Math.sqrt((m4 - m2 * m2) / N));
-
     // The share beyond the base strip's edge a + r (drawn by normalAbove) is sf(a + r)/sf(a).
     const p = normalSf(a + table.r) / normalSf(a);
     let beyond = 0;
     for (let i = 0; i < N; i++) if (xs[i]! > a + table.r) beyond++;
     expect(Math.abs(beyond / N - p)).toBeLessThan(5 * Math.sqrt((p * (1 - p)) / N) + 1 / N);
 
-    const sorted = xs.sort();
-    const tail = normalSf(a);
-    let d = 0;
-    for (let i = 0; i < N; i++) {
-      const f = 1 - normalSf(sorted[i]!) / tail;
-      d = Math.max(d, Math.abs(f - i / N), Math.abs(f - (i + 1) / N));
-    }
-    expect(Math.sqrt(N) * d).toBeLessThan(1.95);
+    expectTruncatedNormal(xs, a);
   });
 
   it('has the normal ziggurat base edge at a = 0 (Marsaglia & Tsang: r = 3.6541528853610088 for 256 strips)', () => {
