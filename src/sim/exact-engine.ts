@@ -100,6 +100,8 @@ const HALVE_DIRECT = 96;
 const LEVEL_SHARE = Float64Array.from({ length: MAX_LEVEL + 1 }, (_, j) => (j === 0 ? 0 : Math.pow(2, -j)));
 /** The whole-window split levels in z: Φ^-1(1 − 2^-j), ∞ for j = 0. */
 const LEVEL_Z = Float64Array.from({ length: MAX_LEVEL + 1 }, (_, j) => (j === 0 ? Infinity : -normalQuantile(Math.pow(2, -j))));
+/** ln(1 − 2^-j): the split count's binomial needs it, and a logarithm costs as much as the rest. */
+const LEVEL_LN_KEEP = LEVEL_SHARE.map((p) => Math.log1p(-p));
 /** Per level, a ziggurat for Z | Z > LEVEL_Z[j], built on first use (~1 ms): the values above a split. */
 const LEVEL_TABLES: (NormalAboveTable | undefined)[] = [];
 /** Φ and 1 − Φ at each level, computed once: every cumulant evaluation at a level needs them. */
@@ -923,7 +925,7 @@ export class SumSampler {
       const uCut = uLo + (uHi - uLo) * (1 - share);
       const vCut = vHi + (vLo - vHi) * share;
       zCut = whole ? LEVEL_Z[level]! : zCut;
-      const above = binomial(rng, c, share);
+      const above = whole ? binomial(rng, c, share, LEVEL_LN_KEEP[level]!) : binomial(rng, c, share);
       n = c - above;
       top = whole ? this.aboveLevel(rng, above, factor, level) : this.direct(rng, above, factor, zCut, uCut, vCut, uHi, vHi);
     }
@@ -945,10 +947,11 @@ export class SumSampler {
       lower = n * k1 + Math.sqrt(n * k2) * cornishFisher(rng.normal(), g1, g2);
       if (this.rounded) lower = Math.round(lower);
     }
-    // Keep the sum inside its support.
+    // Keep the sum inside its support: n·least ≤ n·κ1 ≤ n·most, so the upper end, a value at the
+    // cut, is only needed above the mean.
     const least = zLo === -Infinity ? (this.rounded ? 1 : 0) : this.value(zLo, factor);
-    const most = zCut === Infinity ? Infinity : this.value(zCut, factor);
-    return Math.min(n * most, Math.max(n * least, lower));
+    const sum = Math.max(n * least, lower);
+    return zCut === Infinity || sum <= n * k1 ? sum : Math.min(n * this.value(zCut, factor), sum);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { fastExp } from './fast-exp.js';
 import type { Rng } from './random.js';
+import { exponential } from './ziggurat.js';
 
 /**
  * Exact variate generators on top of a run's {@link Rng}, for the `exact` engine: binomial,
@@ -17,12 +18,14 @@ import type { Rng } from './random.js';
  * when n·r < 30, else Kachitvichyanukul & Schmeiser's BTPE (1988), as numpy does, but with the
  * correct Stirling constant 13860 in the final acceptance test (numpy inherits the paper's typo
  * 13680 in one of the four terms, which biases the acceptance ratio by ~1e-3/(m+1) in the log).
+ * lnQ, where the caller has it for a p ≤ 1/2 it draws with again and again, is ln(1 − p): the
+ * inversion then spends no logarithm.
  */
-export function binomial(rng: Rng, n: number, p: number): number {
+export function binomial(rng: Rng, n: number, p: number, lnQ = NaN): number {
   if (!(n > 0) || !(p > 0)) return 0;
   if (p >= 1) return n;
   const r = p <= 0.5 ? p : 1 - p;
-  const x = n * r < INVERSION_BELOW ? binomialInversion(rng, n, r) : binomialBtpe(rng, n, r);
+  const x = n * r < INVERSION_BELOW ? binomialInversion(rng, n, r, p <= 0.5 ? lnQ : NaN) : binomialBtpe(rng, n, r);
   return p <= 0.5 ? x : n - x;
 }
 
@@ -40,10 +43,10 @@ const RECIPROCALS = Float64Array.from({ length: 128 }, (_, x) => (x === 0 ? Infi
  * underflows P(X = x) = P(X = x − 1)·(n − x + 1)/x·p/q, by multiplications only: a division in
  * the loop's dependency chain costs several times as much, and the inversion's cost is its steps.
  */
-function binomialInversion(rng: Rng, n: number, p: number): number {
+function binomialInversion(rng: Rng, n: number, p: number, lnQ: number): number {
   const q = 1 - p;
   const odds = p / q;
-  const lnQn = n * Math.log1p(-p);
+  const lnQn = n * (lnQ === lnQ ? lnQ : Math.log1p(-p));
   // fastExp is within 4e-15 of e^x for |x| < 30; the rare rest (p near 1/2) takes Math.exp.
   const qn = lnQn > -30 ? fastExp(lnQn) : Math.exp(lnQn);
   const np = n * p;
@@ -157,6 +160,10 @@ function binomialBtpe(rng: Rng, n: number, p: number): number {
  */
 export function gamma(rng: Rng, shape: number): number {
   if (!(shape > 0)) return NaN;
+  // Shapes 1 and 2 (the exact engine's order-statistic chains take them for adjacent ranks and
+  // the top of small windows): a sum of exponentials, cheaper than Marsaglia–Tsang's rejection.
+  if (shape === 1) return exponential(rng);
+  if (shape === 2) return exponential(rng) + exponential(rng);
   if (shape < 1) return gammaAtLeastOne(rng, shape + 1) * Math.pow(rng.uniform(), 1 / shape);
   return gammaAtLeastOne(rng, shape);
 }

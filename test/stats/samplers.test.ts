@@ -161,8 +161,17 @@ describe('binomial', () => {
   });
 });
 
+describe('binomial given ln(1 − p)', () => {
+  it('draws exactly what binomial draws without it, on the same stream', () => {
+    for (const [n, p] of [[750, 1 / 32], [2970, 2 ** -12], [40, 0.5], [5000, 0.01], [100, 0.9]] as const) {
+      const a = new Rng(`samplers:lnq:${n}`), b = new Rng(`samplers:lnq:${n}`);
+      for (let i = 0; i < 2000; i++) expect(binomial(b, n, p, Math.log1p(-p))).toBe(binomial(a, n, p));
+    }
+  });
+});
+
 describe('gamma', () => {
-  it.each([0.1, 0.5, 1, 2.5, 30, 1e6])('Gamma(%d) has mean = variance = shape and the right CDF', (a) => {
+  it.each([0.1, 0.5, 1, 2, 2.5, 30, 1e6])('Gamma(%d) has mean = variance = shape and the right CDF', (a) => {
     const rng = new Rng(`samplers:gamma:${a}`);
     const K = 20000;
     const xs = draw(K, () => gamma(rng, a));
