@@ -154,6 +154,7 @@ const BINOM = [
 // Scratch: no allocation per window.
 const PM = new Float64Array(5);
 const CPM = new Float64Array(5);
+const CPM_WIDE = new Float64Array(5);
 const NEG_S_POW = new Float64Array(5);
 const JJ = new Float64Array(4);
 const EM_ACC = new Float64Array(4);
@@ -188,9 +189,13 @@ const [GL_NODES, GL_WEIGHTS] = gaussLegendre(20);
  * Narrower intervals need fewer nodes. Against the 20-point rule over σ = 0.1..3 and intervals
  * anywhere in (−8.5, 8.5), the mass, mean and variance agree to 1e-13 relative and the
  * standardised skewness and kurtosis to 1e-10 (the 20-point rule's own rounding floor is ~1e-14)
- * with 8 nodes up to a width of 0.2, 10 up to 0.4, 12 up to 0.6 and 16 up to 1.
+ * with 4 nodes up to a width of 0.01 (the slivers below a split level's cut are ~1e-3), 6 up to
+ * 0.05, 8 up to 0.2, 10 up to 0.4, 12 up to 0.6 and 16 up to 1; test/sim/exact-engine-speed.test.ts
+ * checks widths from 0.0005 against Simpson's rule.
  */
 const GL_RULES: readonly (readonly [number, Float64Array, Float64Array])[] = [
+  [0.01, ...gaussLegendre(4)],
+  [0.05, ...gaussLegendre(6)],
   [0.2, ...gaussLegendre(8)],
   [0.4, ...gaussLegendre(10)],
   [0.6, ...gaussLegendre(12)],
@@ -203,9 +208,10 @@ const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
  * of z, by 20-point Gauss–Legendre on (x − s)^i·φ(z) (error ~1e-16 for σ ≤ 3): no cancellation
  * however narrow the interval. Wider, through the lognormal partial moments e^(lμ + l²σ²/2)·
  * (Φ(zHi − lσ) − Φ(zLo − lσ)), whose binomial recombination loses ~4·log10(mean/sd) digits —
- * at most ~8 for the spreads a wider interval has.
+ * at most ~8 for the spreads a wider interval has. phiHi, where given, holds Φ(zHi − lσ) and
+ * 1 − Φ(zHi − lσ) at phiHi[phiAt + 2l], [phiAt + 2l + 1] for l = 0..4 (a split level's, computed once).
  */
-function centredPartialMoments(mu: number, sigma: number, zLo: number, zHi: number, s: number): void {
+function centredPartialMoments(mu: number, sigma: number, zLo: number, zHi: number, s: number, phiHi: Float64Array | null = null, phiAt = 0): void {
   const width = zHi - zLo;
   if (width <= 1) {
     let nodes = GL_NODES, weights = GL_WEIGHTS;
@@ -238,7 +244,10 @@ function centredPartialMoments(mu: number, sigma: number, zLo: number, zHi: numb
     CPM[4] = c4;
     return;
   }
-  for (let l = 0; l <= 4; l++) PM[l] = Math.exp(l * mu + (l * l * sigma * sigma) / 2) * normalMass(zLo - l * sigma, zHi - l * sigma);
+  for (let l = 0; l <= 4; l++) {
+    const mass = phiHi === null ? normalMass(zLo - l * sigma, zHi - l * sigma) : massBelow(zLo - l * sigma, zHi - l * sigma, phiHi[phiAt + 2 * l]!, phiHi[phiAt + 2 * l + 1]!);
+    PM[l] = Math.exp(l * mu + (l * l * sigma * sigma) / 2) * mass;
+  }
   // (−s)^k by products: Math.pow costs as much as the rest of the recombination.
   const n1 = -s, n2 = n1 * n1, n3 = n2 * n1, n4 = n2 * n2;
   NEG_S_POW[0] = 1;
@@ -345,17 +354,29 @@ export function roundedLognormalCumulants(mu: number, sigma: number, zLo: number
  * Φ(z(t)) over `mass`, and D_r(v) = (v + ½)^r − (v − ½)^r: 1, 2v, 3v² + ¼, 4v³ + v. b may be ∞.
  * Σ h(k) = ∫_a^b h + (h(a) + h(b))/2 + (h'(b) − h'(a))/12 − (h'''(b) − h'''(a))/720 + R.
  */
-function eulerMaclaurin(mu: number, sigma: number, zHi: number, cdfHi: number, sfHi: number, mass: number, s: number, a: number, b: number, acc: Float64Array): void {
+function eulerMaclaurin(mu: number, sigma: number, zHi: number, cdfHi: number, sfHi: number, mass: number, s: number, a: number, b: number, acc: Float64Array, phiHi: Float64Array | null = null, phiAt = 0): void {
   const finiteB = Number.isFinite(b);
   const ta = a - 0.5;
   const tb = b - 0.5;
   const alpha = (Math.log(ta) - mu) / sigma;
   const beta = finiteB ? (Math.log(tb) - mu) / sigma : Infinity;
-  centredPartialMoments(mu, sigma, alpha, beta, s);
+  let wb = 0;
+  if (finiteB && phiHi !== null && zHi - alpha > 1) {
+    // At a split level, (α, β) is (α, zHi) less the sliver (β, zHi) below the cut, under one
+    // lattice step wide: the wide part takes Φ at zHi from the level's table, the sliver a few
+    // quadrature nodes, where (α, β) directly costs five more normal tails (and wb a sixth).
+    centredPartialMoments(mu, sigma, alpha, zHi, s, phiHi, phiAt);
+    CPM_WIDE.set(CPM);
+    centredPartialMoments(mu, sigma, beta, zHi, s);
+    wb = CPM[0]!;
+    for (let i = 0; i <= 4; i++) CPM[i] = CPM_WIDE[i]! - CPM[i]!;
+  } else {
+    centredPartialMoments(mu, sigma, alpha, beta, s);
+    if (finiteB) wb = massBelow(beta, zHi, cdfHi, sfHi);
+  }
   // J_j = ∫_{ta}^{tb} (t − s)^j M(t) dt with M(t) = Φ(zHi) − Φ(z(t)), M' = −p:
   //     = [(t − s)^{j+1}/(j+1)·M(t)] + E[(X − s)^{j+1}; ta < X < tb]/(j+1).
   const wa = massBelow(alpha, zHi, cdfHi, sfHi);
-  const wb = finiteB ? massBelow(beta, zHi, cdfHi, sfHi) : 0;
   let pb = finiteB ? tb - s : 0, pa = ta - s;
   const db = pb, da = pa;
   for (let j = 0; j < 4; j++) {
@@ -561,7 +582,7 @@ function tSumsInterpolated(tab: TTable, mu: number, sigma: number, out: Float64A
  * interpolated sums T_i(μ'), the rest as in roundedLognormalCumulants. `interpolate` false sums the
  * T_i directly (for tests). Returns false, out untouched, where this route does not apply.
  */
-export function wholeRoundedCumulants(mu: number, sigma: number, zHi: number, out: Float64Array, interpolate = true, cdfHi = normalCdf(zHi), sfHi = normalSf(zHi)): boolean {
+export function wholeRoundedCumulants(mu: number, sigma: number, zHi: number, out: Float64Array, interpolate = true, cdfHi = normalCdf(zHi), sfHi = normalSf(zHi), phiHi: Float64Array | null = null, phiAt = 0): boolean {
   if (!(sigma >= T_MIN_SIGMA) || !Number.isFinite(mu) || !(zHi > -Infinity)) return false;
   const tab = tTable(sigma);
   const K = tab.K;
@@ -590,7 +611,7 @@ export function wholeRoundedCumulants(mu: number, sigma: number, zHi: number, ou
   let e4 = v0 * v0 * v0 * v0 + d4 / mass;
   const kHi = Math.floor(Math.exp(mu + TAIL_Z * sigma) + 1);
   if (K <= kHi) {
-    eulerMaclaurin(mu, sigma, zHi, cdfHi, sfHi, mass, s, K, kMax, EM_ACC);
+    eulerMaclaurin(mu, sigma, zHi, cdfHi, sfHi, mass, s, K, kMax, EM_ACC, phiHi, phiAt);
     e1 += EM_ACC[0]!;
     e2 += EM_ACC[1]!;
     e3 += EM_ACC[2]!;
@@ -691,6 +712,7 @@ export class SumSampler {
   private baseValid: Uint8Array | null = null;
   private levelNeed: Float64Array | null = null;
   private proxyCum: Float64Array | null = null;
+  private phiTable: Float64Array | null = null;
   private readonly cum = SCRATCH_CUM;
   private readonly proxy = SCRATCH_PROXY;
   private readonly ranks = SCRATCH_RANKS;
@@ -768,6 +790,23 @@ export class SumSampler {
    * counts: through interpolated sums in μ + ln f (wholeRoundedCumulants) where that applies, else
    * roundedLognormalCumulants; cached per factor (either way a pure function of μ + ln f and level).
    */
+  /**
+   * Φ(zHi − lσ) and 1 − Φ(zHi − lσ), l = 0..4, for the cut zHi of whole-window level j, at
+   * [10j + 2l], [10j + 2l + 1] of the returned table: every cumulant evaluation at the level needs
+   * them, whatever the factor.
+   */
+  private levelPhi(level: number): Float64Array {
+    const t = (this.phiTable ??= new Float64Array(10 * (MAX_LEVEL + 1)).fill(NaN));
+    if (Number.isNaN(t[10 * level])) {
+      for (let l = 0; l <= 4; l++) {
+        const z = LEVEL_Z[level]! - l * this.sigma;
+        t[10 * level + 2 * l] = normalCdf(z);
+        t[10 * level + 2 * l + 1] = normalSf(z);
+      }
+    }
+    return t;
+  }
+
   private wholeCumulants(level: number, factor: number): Float64Array {
     const zHi = LEVEL_Z[level]!;
     if (!this.rounded) {
@@ -799,7 +838,7 @@ export class SumSampler {
     const at = 4 * level;
     if (!this.wholeValid![level]) {
       const lnF = Math.log(factor);
-      if (!(lnF >= LN_F_MIN && lnF <= LN_F_MAX && wholeRoundedCumulants(this.mu + lnF, this.sigma, zHi, this.cum, true, LEVEL_CDF[level]!, LEVEL_SF[level]!))) this.intervalCumulants(factor, -Infinity, zHi);
+      if (!(lnF >= LN_F_MIN && lnF <= LN_F_MAX && wholeRoundedCumulants(this.mu + lnF, this.sigma, zHi, this.cum, true, LEVEL_CDF[level]!, LEVEL_SF[level]!, this.levelPhi(level), 10 * level))) this.intervalCumulants(factor, -Infinity, zHi);
       this.wholeCum.set(this.cum, at);
       this.wholeValid![level] = 1;
     }

@@ -54,7 +54,7 @@ import { SampleRun, UNCHANGED, armLaw } from '../../src/sim/sample-engine.js';
 import { quantileSorted } from '../../src/stats/quantile.js';
 import { Rng } from '../../src/stats/random.js';
 import { normalQuantile } from '../../src/stats/samplers.js';
-import { ksTwoSample, normalSf } from '../../src/stats/tests.js';
+import { ksTwoSample, normalCdf, normalSf } from '../../src/stats/tests.js';
 import { chiSquareTwoSample } from './reference-model.js';
 
 const KS_ALPHA = 1e-4;
@@ -255,8 +255,9 @@ describe('cumulants of one value', () => {
   });
 
   /**
-   * Whole-window token counts at a random factor: interpolated in μ' = μ + ln f (wholeRoundedCumulants)
-   * against roundedLognormalCumulants at 9,600 random (σ, level, μ'). Tolerances: 1e-10 relative on
+   * Whole-window token counts at a random factor: interpolated in μ' = μ + ln f (wholeRoundedCumulants,
+   * with the level's normal tails, as the sampler calls it) against roundedLognormalCumulants at
+   * 9,600 random (σ, level, μ'). Tolerances: 1e-10 relative on
    * mean and variance, 1e-8 on the standardised skewness κ3/κ2^1.5 and kurtosis κ4/κ2² (absolute, or
    * relative when above 1). The interpolation alone (against the same sums done directly) is held to
    * 1e-12 relative on mean and variance and 1e-9 on the standardised ones (σ = 0.1 is the worst).
@@ -270,10 +271,13 @@ describe('cumulants of one value', () => {
     for (const sigma of [0.1, 0.3, 0.5, 0.692, 0.77, 1, 1.4, 2]) {
       for (const level of [0, 3, 4, 5, 6, 7, 8, 10, 12, 16, 20, 30]) {
         const zHi = level === 0 ? Infinity : -normalQuantile(2 ** -level);
+        // As the sampler passes them: Φ and 1 − Φ at zHi − lσ, which route the Euler–Maclaurin
+        // part through (α, zHi) less the sliver below the cut.
+        const phi = Float64Array.from({ length: 10 }, (_, i) => (i % 2 ? normalSf : normalCdf)(zHi - Math.floor(i / 2) * sigma));
         for (let i = 0; i < 100; i++) {
           const mu = Math.log(300) + 1.2 * rng.normal() + 0.6 * (rng.uniform() - 0.5);
           tried++;
-          if (!wholeRoundedCumulants(mu, sigma, zHi, a)) continue;
+          if (!wholeRoundedCumulants(mu, sigma, zHi, a, true, normalCdf(zHi), normalSf(zHi), phi, 0)) continue;
           used++;
           roundedLognormalCumulants(mu, sigma, -Infinity, zHi, d);
           expect(wholeRoundedCumulants(mu, sigma, zHi, u, false)).toBe(true);
