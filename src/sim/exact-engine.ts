@@ -50,7 +50,7 @@ import {
  *   Cornish–Fisher expansion on the exact cumulants of the truncated law (SumSampler). When the
  *   metric's quantiles are drawn too, the sum is drawn given them, gap by gap between the order
  *   statistics, so that mean and quantiles have their joint law (their correlation is ~0.5 for a
- *   latency p99 and mean). Below MEAN_PER_REQUEST_BELOW values the values are drawn one by one.
+ *   latency p99 and mean). In small windows the values are drawn one by one (MEAN_PER_REQUEST_BELOW).
  * - cost: cost_i = in_i·p_in + out_i·p_out, so its mean is p_in·mean(in) + p_out·mean(out).
  * Statistics with no such shortcut (Mann–Whitney and KS tests, stage-window quantiles, cost
  * quantiles) draw the metric request by request, as SampleRun does; in a window where a metric is
@@ -67,15 +67,17 @@ const QUANTILES = QUANTILE_PROBS.length;
 /**
  * Below this many values of a metric (m = requests − errors) in a window, a metric whose mean is
  * read is drawn request by request, and its mean and quantiles computed from the draws (a metric
- * whose quantiles alone are read takes the order-statistic chain at any m: a few variates). The
- * exact laws are valid at any m (the sum's Cornish–Fisher law checks its own accuracy and falls
- * back to drawing values one by one), so this is a matter of cost: a token mean drawn per request
- * costs ~7 ns a value, by its law 1.5–3 µs between 150 and 3,000 values (the tail above the split
- * is drawn value by value) and 0.7 µs beyond. Measured on bench/exact-engine.mjs's scenario (p99
- * latency and mean cost gates) at 600 requests/minute, whose canary windows have 30 to 750
- * requests: 0.68 ms a run with 250 or 500, 0.79 with 150, 1.23 with 1,000.
+ * whose quantiles alone are read takes the order-statistic chain at any m: a few variates); so too
+ * below MEAN_LAW_FROM where no split level may qualify (SumSampler.meanPerRequest). The exact laws
+ * are valid at any m (the sum's Cornish–Fisher law checks its own accuracy and falls back to
+ * drawing values one by one), so this is a matter of cost. Measured on sums of rounded lognormal
+ * token counts (p50 300, σ 0.3–1.4): one by one ~12 ns a value, so 2.4 µs at 200 and 6 µs at
+ * 500; by the law 1.2–1.7 µs from 200 values where a split level qualifies (σ ≤ 0.77 there), and
+ * ~6 µs where none does and the tail is halved (σ ≥ 1 below ~500); 0.9 µs for a large window.
  */
-export const MEAN_PER_REQUEST_BELOW = 500;
+export const MEAN_PER_REQUEST_BELOW = 200;
+/** From this many values a window's mean always takes its law, whatever its tail. */
+export const MEAN_LAW_FROM = 500;
 
 /** Largest standardised skewness and excess kurtosis of a sum accepted for the Cornish–Fisher law. */
 const MAX_SKEW = 0.05;
@@ -877,6 +879,25 @@ export class SumSampler {
   }
 
   /**
+   * Whether a window's mean of m values costs less drawn request by request than by its law (both
+   * exact): always below MEAN_PER_REQUEST_BELOW values, never from MEAN_LAW_FROM, and between them
+   * where neither the whole law nor a split at the top eighth may qualify, by the proxy the level
+   * search uses (deepestLevel), so that the law would halve its tail, at the cost of ~500 values.
+   */
+  meanPerRequest(m: number, factor: number): boolean {
+    if (m < MEAN_PER_REQUEST_BELOW) return true;
+    if (m >= MEAN_LAW_FROM) return false;
+    if (!(this.sigma > 0) || !(factor > 0)) return false; // a constant: no draw either way
+    let margin = 1;
+    if (this.rounded) {
+      if (!this.latticeSafe(factor)) return true;
+      margin = 1.02 * 1.02;
+    }
+    const need = (this.levelNeed ??= levelNeeds(this.sigma));
+    return !(m >= need[0]! * margin || m * (1 - LEVEL_SHARE[3]!) >= need[3]! * margin);
+  }
+
+  /**
    * The first split level tried after no split (-1: none), for c values. For an interval between
    * two links of a quantile chain, where ~8 values are expected above the cut. For a whole window, the deepest (the fewest values
    * drawn one by one above it, however few: E = c·2^-j may be below 1) at which the law's proxy
@@ -1132,8 +1153,8 @@ export function meansRead(needs: SummaryNeeds): boolean[] {
 /**
  * Which path each gate (by name) takes under ExactRun: rates and proportion tests are exact
  * (binomial counts); check-window quantiles of latency, ttft and tokens are exact (order
- * statistics); means are exact (split Cornish–Fisher law, per-request below
- * MEAN_PER_REQUEST_BELOW values or for tails too heavy for it); KS and Mann–Whitney tests,
+ * statistics); means are exact (split Cornish–Fisher law, per-request in windows where that is
+ * cheaper: MEAN_PER_REQUEST_BELOW); KS and Mann–Whitney tests,
  * stage-window quantiles and cost quantiles are per-request, and so is every statistic of a
  * metric that one of those gates makes per-request.
  */
@@ -1288,7 +1309,6 @@ export class ExactRun {
     s.ok = n - s.errors - s.refusals;
     s.thumbsDown = binomial(rng, s.ok, tdRate);
     const m = (s.m = n - s.errors);
-    const small = m < MEAN_PER_REQUEST_BELOW;
     s.sorted.fill(0);
     for (let k = 0; k < COST; k++) {
       if (k === TTFT && !this.hasTtft) {
@@ -1299,7 +1319,7 @@ export class ExactRun {
       const sampler = this.samplers[a]![k]!;
       // Small windows draw a mean request by request (cheaper than its law there); quantiles alone
       // come from the order-statistic chain, which costs the same at any size.
-      const pr = this.perRequest[k]! || (small && this.meanRead[k]!);
+      const pr = this.perRequest[k]! || (this.meanRead[k]! && sampler.meanPerRequest(m, f));
       s.perRequest[k] = pr ? 1 : 0;
       if (pr) {
         s.sums[k] = sampler.perRequest(rng, m, f, s.buffer(k, m));

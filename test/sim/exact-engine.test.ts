@@ -42,6 +42,7 @@ import {
 } from '../../src/gates/window.js';
 import {
   ExactRun,
+  MEAN_LAW_FROM,
   MEAN_PER_REQUEST_BELOW,
   SumSampler,
   gatePaths,
@@ -373,6 +374,26 @@ describe('the law of a window mean', () => {
     expect(2970 * 2 ** -law.lastLevel).toBeLessThan(1);
   });
 
+  it('draws a mean request by request where that costs less than its law', () => {
+    const light = new SumSampler(Math.log(300), 0.77, true), heavy = new SumSampler(Math.log(300), 1.4, true);
+    // Small windows always; from MEAN_LAW_FROM never.
+    expect(light.meanPerRequest(MEAN_PER_REQUEST_BELOW - 1, 1)).toBe(true);
+    expect(heavy.meanPerRequest(MEAN_LAW_FROM, 1)).toBe(false);
+    // Between: the law where a split at the top eighth qualifies (σ 0.77 from ~180 values), one by
+    // one where the law would halve its tail instead (σ 1.4 needs thousands).
+    expect(light.meanPerRequest(300, 1)).toBe(false);
+    expect(heavy.meanPerRequest(300, 1)).toBe(true);
+    // Which is what the law itself finds: a split level for the light tail, halving for the heavy one.
+    const law = new SumSampler(Math.log(300), 0.77, true);
+    law.sum(new Rng('exact:mean-per-request'), 300, 1);
+    expect(law.lastLevel).toBeGreaterThanOrEqual(3);
+    const heavyLaw = new SumSampler(Math.log(300), 1.4, true);
+    heavyLaw.sum(new Rng('exact:mean-per-request'), 300, 1);
+    expect(heavyLaw.lastLevel).toBe(-1);
+    // Tiny medians, where rounding makes the proxy unreliable, stay one by one below MEAN_LAW_FROM.
+    expect(new SumSampler(Math.log(3), 0.5, true).meanPerRequest(400, 1)).toBe(true);
+  });
+
   it('draws the values one by one only where no split qualifies', () => {
     // σ = 3 at m = 1000: even a top share of 1/8 leaves the truncated sum too skewed.
     const law = new SumSampler(Math.log(800), 3, false);
@@ -526,7 +547,7 @@ describe('means only where a gate reads them', () => {
     const run = new ExactRun(scenario, needs, Rng.forRun(3, 0, 'exact'));
     const out = new Float64Array(WINDOW_WIDTH);
     const law = armLaw(scenario, UNCHANGED);
-    // Windows of ~30 to ~2,900 requests: per-request means below MEAN_PER_REQUEST_BELOW, exact above.
+    // Windows of ~30 to ~2,900 requests: per-request means in the small ones, exact above.
     for (const w of checkSchedule(scenario.stages, scenario.checkEveryMinutes)) {
       run.window(w, out, 0);
       for (const arm of [CANARY, BASELINE]) {
@@ -660,7 +681,7 @@ describe('window statistics agree between engines', () => {
     });
     expect(failures).toEqual([]);
     // The baseline arm does take the exact paths: its counts are above the per-request threshold.
-    expect(Math.min(...values.exact[STATS.findIndex(([n]) => n === 'baseline n')]!)).toBeGreaterThan(MEAN_PER_REQUEST_BELOW);
+    expect(Math.min(...values.exact[STATS.findIndex(([n]) => n === 'baseline n')]!)).toBeGreaterThan(MEAN_LAW_FROM);
   });
 });
 
