@@ -4,7 +4,10 @@ import { allNeeds, needsOf } from '../../src/gates/window.js';
 import { checkSchedule } from '../../src/sim/ladder.js';
 import { simulateWindowsOnPool } from '../../src/sim/pool.js';
 import { simulateRuns } from '../../src/sim/runs.js';
-import { judgeWindows, simulateWindows } from '../../src/sim/windows.js';
+import { gateFirings, judgeWindows, simulateWindows } from '../../src/sim/windows.js';
+import { type CheckMeta, RunJudge, type RunOutcome } from '../../src/gates/judge.js';
+import type { Gate } from '../../src/config/model.js';
+import { Rng } from '../../src/stats/random.js';
 import { OUTCOME_CODES } from '../../src/store/columns.js';
 
 const scenario: Scenario = {
@@ -76,6 +79,60 @@ describe('simulate once, judge many', () => {
     });
     // The two configs disagree somewhere, or the comparison above would prove little.
     expect(outcomesOf(0)).not.toEqual(outcomesOf(1));
+  });
+
+  it('judges gate by gate exactly as RunJudge does check by check, over 400 random configs', () => {
+    // RunJudge, check by check, is the reference: judgeWindows takes each gate's first firing
+    // (kept per gate, shared by every config that has the gate) and the earliest of them.
+    const schedule = checkSchedule(scenario.stages, scenario.checkEveryMinutes);
+    const windows = simulateWindows(scenario, allNeeds(), 0, scenario.runs, 'sample');
+    const reference = (gates: readonly Gate[]): RunOutcome[] => {
+      const out: RunOutcome[] = [];
+      for (let r = 0; r < scenario.runs; r++) {
+        const judge = new RunJudge(gates);
+        let outcome: RunOutcome | null = null;
+        for (let c = 0; c < windows.checks && !outcome; c++) {
+          const w = schedule[c]!;
+          const meta: CheckMeta = { stage: w.stage, percent: w.percent, endMinute: w.endMinute, canaryRequests: windows.canaryRequests[r * windows.checks + c]! };
+          outcome = judge.check(c, meta, windows.summaries, (r * windows.checks + c) * windows.stride);
+        }
+        out.push(outcome ?? judge.promote());
+      }
+      return out;
+    };
+    // Few distinct thresholds, so configs share gates and the kept firings are reused, and ties
+    // (two gates first firing at one check, a hold before a rollback) are common.
+    const rng = new Rng('windows:random-configs');
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rng.uniform() * xs.length)]!;
+    const gateOf = (i: number): Gate => {
+      const kind = pick(['cost', 'p99', 'tokens', 'errors', 'refusals-test', 'ks', 'max', 'delta'] as const);
+      const common = { name: `g${i}`, action: pick(['rollback', 'hold'] as const), sustained: pick([1, 1, 2, 3]), minSamples: pick([0, 0, 50]), window: pick(['check', 'check', 'stage'] as const), stat: 'mean' as const };
+      switch (kind) {
+        case 'cost': return { ...common, metric: 'cost_usd', max_ratio: pick([1.05, 1.15, 1.3]) };
+        case 'p99': return { ...common, metric: 'latency_ms', stat: 'p99', max_ratio: pick([1.1, 1.3, 1.6]) };
+        case 'tokens': return { ...common, metric: 'output_tokens', stat: 'p50', min_ratio: pick([0.9, 0.95]), max_ratio: pick([1.05, 1.2]) };
+        case 'errors': return { ...common, metric: 'error_rate', max_ratio: pick([1.5, 3]) };
+        case 'refusals-test': return { ...common, metric: 'refusal_rate', test: { kind: 'proportion', alpha: pick([0.01, 0.1]), direction: 'increase' } };
+        case 'ks': return { ...common, metric: 'output_tokens', test: { kind: 'ks', alpha: pick([0.001, 0.05]), direction: 'increase' } };
+        case 'max': return { ...common, metric: 'refusal_rate', max: pick([0.01, 0.02]) };
+        case 'delta': return { ...common, metric: 'latency_ms', stat: 'p90', max_delta: pick([100, 400]) };
+      }
+    };
+    const outcomesSeen = new Set<string>();
+    let ties = 0;
+    for (let k = 0; k < 400; k++) {
+      const gates = Array.from({ length: 1 + Math.floor(rng.uniform() * 4) }, (_, i) => gateOf(i));
+      const expected = reference(gates);
+      expect(judgeWindows(windows, schedule, gates), `config ${k}: ${JSON.stringify(gates)}`).toEqual(expected);
+      for (const o of expected) outcomesSeen.add(o.outcome);
+      for (let r = 0; r < scenario.runs; r++) {
+        const firsts = gates.map((g) => gateFirings(windows, g)[r]!);
+        if (expected[r]!.check >= 0 && firsts.filter((c) => c === expected[r]!.check).length > 1) ties++;
+      }
+    }
+    // The comparison covered every outcome kind and runs where several gates fired at once.
+    expect([...outcomesSeen].sort()).toEqual(['hold', 'promote', 'rollback']);
+    expect(ties).toBeGreaterThan(50);
   });
 
   it('keeps the same summaries through the worker pool, in run order', async () => {
