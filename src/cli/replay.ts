@@ -6,7 +6,7 @@ import { UserError } from '../config/errors.js';
 import { loadGateFile } from '../config/load.js';
 import { columnQuantiles } from '../replay/column-values.js';
 import { describePacing, type Pacing } from '../replay/pacing.js';
-import { defaultBatchSize, replayTrace, startReplayPool } from '../replay/replay.js';
+import { defaultBatchSize, replayTrace, startReplayPool, traceRatesOf, traceSaysOf } from '../replay/replay.js';
 import { type ShadowVerdict, judgeShadowGates, writeShadowVerdicts } from '../replay/shadow-gates.js';
 import { integer, percent, renderTable } from '../report/table.js';
 import { defaultWorkers } from '../sim/pool.js';
@@ -132,6 +132,9 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
   const probeIsStub = probe instanceof StubTarget;
   const probeIsModule = probe.kind === 'module';
   const virtual = probe instanceof StubTarget && probe.config.inject === 'virtual';
+  // A stub scales the trace's own failure and refusal rates where the trace records them: a
+  // multiplier above 1 adds failures among the requests that did not fail, at a share set by the rate.
+  const scalesRates = probe instanceof StubTarget && (probe.config.candidate.error_rate > 1 || probe.config.candidate.refusal_rate > 1);
   await probe.close();
   const pacing: Pacing =
     opts.speed !== undefined ? { kind: 'speed', factor: opts.speed } : opts.rate !== undefined ? { kind: 'rate', perSecond: opts.rate } : opts.max || virtual ? { kind: 'max' } : { kind: 'speed', factor: 1 };
@@ -211,6 +214,8 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
       }
     }
     const n = await trace.selectedRows();
+    const traceSays = traceSaysOf(trace);
+    const traceRates = scalesRates && (traceSays.failure || traceSays.refusal) ? await traceRatesOf(trace) : null;
     let errorsSeen = 0, answered = 0, answeredErrors = 0;
     const progress = new Progress(Number(n), 'replaying', Boolean(opts.quiet || opts.json), () => `${answeredErrors} errors`);
     const started = Date.now();
@@ -223,6 +228,8 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
       refusalPatterns: opts.refusalPattern ?? [],
       schema,
       baselinePrice: opts.baselinePrice ?? null,
+      traceSays,
+      traceRates,
       inputText: probeIsStub && !schema ? 'without-input-tokens' : 'all',
       stopped: () => stopping,
       onResults: (_rows, errors) => {

@@ -10,6 +10,7 @@ import type { Trace } from '../traces/reader.js';
 import type { Pacing } from './pacing.js';
 import { CANDIDATE_STATUSES } from './compare.js';
 import type { ReplayResult, ReplayTask } from './worker.js';
+import type { TraceRates } from '../targets/stub.js';
 
 const ERROR = CANDIDATE_STATUSES.indexOf('error');
 const TIMEOUT = CANDIDATE_STATUSES.indexOf('timeout');
@@ -29,6 +30,10 @@ export interface ReplayOptions {
   refusalPatterns: string[];
   schema: object | null;
   baselinePrice: { input_per_million: number; output_per_million: number } | null;
+  /** Whether the trace records failures and refusals (ReplayTask.traceSays); by default, whether it has the columns. */
+  traceSays?: { failure: boolean; refusal: boolean };
+  /** The trace's failure and refusal rates, for a stub whose multipliers scale them (ReplayTask.traceRates). */
+  traceRates?: TraceRates | null;
   /**
    * Polled: once true (Ctrl-C), no new request is sent; the requests in flight are answered and
    * stored, the rest left for `--resume`.
@@ -235,7 +240,7 @@ function requestColumns(b: TraceBatch, r: ReplayResult): ReplayRequestColumns {
     candidate_input_tokens: r.candidate_input_tokens,
     baseline_cost_usd: r.baseline_cost_usd,
     candidate_cost_usd: r.candidate_cost_usd,
-    baseline_status: b.status,
+    baseline_status: r.baseline_failed.includes(1) ? b.status.map((st, i) => (r.baseline_failed[i] ? 'error' : st)) : b.status,
     candidate_status: { codes: r.candidate_status, texts: CANDIDATE_STATUSES },
     baseline_refusal: r.baseline_refusal,
     candidate_refusal: r.candidate_refusal,
@@ -253,7 +258,26 @@ function requestColumns(b: TraceBatch, r: ReplayResult): ReplayRequestColumns {
  * Replays the selected rows of `trace` against the target. Batches are dispatched in trace
  * order with at most 2 per worker in flight, so memory stays bounded under backpressure.
  */
+/** Whether a trace records how its requests ended: failures in a status column, refusals in it or a refusal column. */
+export function traceSaysOf(trace: Trace): { failure: boolean; refusal: boolean } {
+  return { failure: trace.columns.includes('status'), refusal: trace.columns.includes('refusal') };
+}
+
+/**
+ * The trace's failure rate and refusal rate (among requests that did not fail) over the rows
+ * selected: what a stub's multipliers scale. One pass over the trace in DuckDB.
+ */
+export async function traceRatesOf(trace: Trace): Promise<TraceRates> {
+  const [row] = await trace.query(`SELECT count(*)::DOUBLE AS n,
+      count(*) FILTER (WHERE status IN ('error', 'timeout'))::DOUBLE AS failed,
+      count(*) FILTER (WHERE status NOT IN ('error', 'timeout') AND coalesce(refusal, false))::DOUBLE AS refused
+    FROM (${trace.selectSql({ columns: 'all' })})`);
+  const n = Number(row!.n), failed = Number(row!.failed), refused = Number(row!.refused);
+  return { failed: n > 0 ? failed / n : 0, refused: n - failed > 0 ? refused / (n - failed) : 0 };
+}
+
 export async function replayTrace(trace: Trace, store: Store, invocationId: string, options: ReplayOptions): Promise<ReplayCounts> {
+  const traceSays = options.traceSays ?? traceSaysOf(trace);
   const stored = await storedRows(store, invocationId);
   const workers = Math.max(1, options.workers);
   const pool = options.pool ?? startReplayPool(workers);
@@ -314,6 +338,8 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
         refusalPatterns: options.refusalPatterns,
         schema: options.schema,
         baselinePrice: options.baselinePrice,
+        traceSays,
+        traceRates: options.traceRates ?? null,
       };
       const p: Promise<void> = (pool.run(task, { transferList: [ipc.buffer as ArrayBuffer] }) as Promise<ReplayResult>)
         .then((whole) => {

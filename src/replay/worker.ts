@@ -1,7 +1,7 @@
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import type { Target, TargetRequest, TargetResponse } from '../targets/target.js';
 import { loadTarget } from '../targets/target.js';
-import { StubTarget } from '../targets/stub.js';
+import { StubTarget, type TraceRates } from '../targets/stub.js';
 import { batchFromArrow } from '../traces/arrow.js';
 import type { TraceBatch } from '../traces/canonical.js';
 import { CANDIDATE_STATUSES, OutputSchema, costOf, isRefusal, refusalDetector, similarity } from './compare.js';
@@ -29,6 +29,10 @@ export interface ReplayTask {
   schema: object | null;
   /** Prices for the baseline's cost when the trace has none. */
   baselinePrice: { input_per_million: number; output_per_million: number } | null;
+  /** Whether the trace records failures (a status column) and refusals (a status or refusal column). */
+  traceSays: { failure: boolean; refusal: boolean };
+  /** The trace's failure and refusal rates over the rows replayed, for a stub whose multipliers scale them (null: not needed). */
+  traceRates: TraceRates | null;
 }
 
 /**
@@ -49,6 +53,8 @@ export interface ReplayResult {
   candidate_status: Uint8Array;
   candidate_refusal: Uint8Array;
   baseline_refusal: Uint8Array;
+  /** 1 where the trace has no status and the baseline stub's draw failed the request (stored as an error). */
+  baseline_failed: Uint8Array;
   /** The trace's values, filled in by the baseline stub where they were missing. */
   input_tokens: Float64Array;
   baseline_latency_ms: Float64Array;
@@ -122,6 +128,7 @@ function allocate(b: TraceBatch): ReplayResult {
     candidate_status: new Uint8Array(n).fill(STATUS_CODE.error!),
     candidate_refusal: new Uint8Array(n),
     baseline_refusal: b.refusal,
+    baseline_failed: new Uint8Array(n),
     input_tokens: b.input_tokens,
     baseline_latency_ms: b.latency_ms,
     baseline_ttft_ms: b.ttft_ms,
@@ -179,8 +186,13 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
     input_tokens: nullable(batch.input_tokens[i]!),
     output_tokens: answered(i) ? nullable(batch.output_tokens[i]!) : null,
     latency_ms: answered(i) ? nullable(batch.latency_ms[i]!) : null,
+    ttft_ms: answered(i) ? nullable(batch.ttft_ms[i]!) : null,
     model: batch.model[i] ?? null,
+    failure: task.traceSays.failure ? (batch.status[i] as 'ok' | 'error' | 'timeout') : null,
+    refused: task.traceSays.refusal ? batch.refusal[i] === 1 : null,
   });
+  // A stub repeats the trace's failures and refusals, and scales their rates by its multipliers.
+  if (candidate instanceof StubTarget) candidate.model.traceRates = task.traceRates;
   // A stub's made-up words are not an answer: comparing them with the baseline's text would
   // report noise as a change, so a stub answers with text only when a schema is to be checked
   // (its refusals keep their text). Real targets always return theirs.
@@ -205,8 +217,14 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
 
     // Where the trace is silent, the baseline stub answers for the baseline from the same draws.
     const traceHasCost = !Number.isNaN(out.baseline_cost_usd[i]!);
-    if (baseline && (traceHasCost || Number.isNaN(out.baseline_latency_ms[i]!) || Number.isNaN(out.baseline_output_tokens[i]!))) {
+    // Refusals the trace does not record but its text shows are the detector's (above).
+    const refusalUnknown = !task.traceSays.refusal && !baselineText;
+    if (baseline && (traceHasCost || !task.traceSays.failure || refusalUnknown || Number.isNaN(out.baseline_latency_ms[i]!) || Number.isNaN(out.baseline_output_tokens[i]!))) {
       const b = baseline.model.answer(req, false);
+      // How the baseline's request ended, where the trace does not say: the same draw as the
+      // candidate's (statusOf), so an unchanged stub matches the baseline request by request.
+      if (!task.traceSays.failure && (b.status === 'error' || b.status === 'timeout')) out.baseline_failed[i] = 1;
+      if (refusalUnknown) out.baseline_refusal[i] = b.status === 'refusal' ? 1 : 0;
       // A trace that records its own cost was priced by its own provider, not by the stub's
       // prices: the candidate's cost is the trace's, scaled as the stub's prices and tokens change.
       if (traceHasCost && b.cost_usd !== null && b.cost_usd > 0 && res.cost_usd !== null) {

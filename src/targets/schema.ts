@@ -67,8 +67,10 @@ export const StubFileSchema = z
         ),
         output_length: multiplier('Scales output tokens (before rounding; at least 1).'),
         price: multiplier('Scales both prices, so the cost per request.'),
-        error_rate: multiplier('Scales `baseline.error_rate` (capped at 1).'),
-        refusal_rate: multiplier('Scales `baseline.refusal_rate` (capped at 1).'),
+        error_rate: multiplier(
+          'Scales the failure rate. Where the trace records statuses, its failures (error, timeout) are repeated and the rate scaled is the trace\'s own over the rows replayed: above 1 a share of the other requests fails too, so that the rate becomes this times the trace\'s; below 1 only that share of its failures is repeated. Where it records none, `baseline.error_rate` stands in for the baseline\'s, drawn for both sides from the same uniform, so that 1 matches the baseline request by request. Capped at 1.',
+        ),
+        refusal_rate: multiplier('Scales the refusal rate as `error_rate` scales failures: the trace\'s refusals (status `refusal` or a refusal column) are repeated and their rate scaled, else `baseline.refusal_rate` stands in. Capped at 1.'),
         thumbs_down_rate: multiplier('Accepted so that a scenario\'s `candidate` block can be pasted as is; ignored, since replayed requests get no user feedback.'),
       })
       .strict()
@@ -83,8 +85,8 @@ export const StubFileSchema = z
         ),
         output_tokens: quantilePair('Output tokens drawn for requests whose trace has none (or, in serve-stub, whose request has no max_tokens).', 300, 1500),
         input_tokens: quantilePair('Input tokens drawn for requests whose trace has neither input tokens nor input text (otherwise they are the trace\'s, or the text\'s length / 4).', 1000, 6000),
-        error_rate: rate('Base share of requests that fail, before `candidate.error_rate`.'),
-        refusal_rate: rate('Base share of the requests that did not fail which are refused, before `candidate.refusal_rate`.'),
+        error_rate: rate('Share of requests that fail, for traces without a status (and in serve-stub): the baseline\'s there, and what `candidate.error_rate` scales.'),
+        refusal_rate: rate('Share of the requests that did not fail which are refused, for traces that record no refusals (and in serve-stub): the baseline\'s there, and what `candidate.refusal_rate` scales.'),
       })
       .strict()
       .prefault({})
@@ -107,7 +109,7 @@ export const StubFileSchema = z
       .gt(0)
       .max(1)
       .default(0.2)
-      .describe('Time to first token as a share of the latency. An error answers at its time to first token; a refusal takes its time to first token plus its few tokens\' share of the decoding time. Default 0.2.'),
+      .describe('Time to first token as a share of the latency, for requests whose trace has none (the trace\'s moves as the latency does). An error answers at its time to first token; a refusal takes its time to first token plus its few tokens\' share of the decoding time. Default 0.2.'),
     inject: z
       .enum(['virtual', 'real'])
       .default('virtual')

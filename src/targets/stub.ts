@@ -5,8 +5,89 @@ import { estimateTokens, inputText, madeUpAnswer, parseInput } from './text.js';
 import { abortOutcome, costUsd, sleep } from './timing.js';
 
 /**
+ * The trace's own rates where it records how requests ended, over the rows replayed: what a
+ * stub's error_rate and refusal_rate multipliers scale for such a trace.
+ */
+export interface TraceRates {
+  /** Share of requests that failed (error or timeout). */
+  failed: number;
+  /** Share of the requests that did not fail which were refused. */
+  refused: number;
+}
+
+/** One request's status, baseline and candidate, from its status uniform (statusOf). */
+export interface StatusDraw {
+  baselineFailed: boolean;
+  baselineRefused: boolean;
+  /** The candidate's: 'error' or 'timeout' when it fails (the trace's kind where it repeats one). */
+  failure: 'error' | 'timeout' | null;
+  /** The failure repeats the trace's (as opposed to one the stub injects). */
+  repeated: boolean;
+  refused: boolean;
+}
+
+/**
+ * The statuses of one request from one uniform u, for the baseline and the candidate together,
+ * failures first, then refusals among the requests that did not fail; `failure` and `refused`
+ * are what the trace records (null: nothing). The baseline's outcome is the trace's, or where the
+ * trace is silent the model's (u below the base rate e, or r). The candidate then, from u's
+ * position v within the baseline's band (uniform there): where the baseline failed (refused), it
+ * does too while v < min(1, m); where it did not, it does when v < x = (m − 1)⁺·p/(1 − p), p the
+ * base rate (the trace's own where it records the outcome: `rates`; else e or r), so that its
+ * rate is m·p. An identical candidate (m = 1) repeats the baseline request by request; with the
+ * model's rates this is the same as the candidate failing when u < m·e.
+ */
+export function statusOf(
+  u: number,
+  failure: 'ok' | 'error' | 'timeout' | null,
+  refused: boolean | null,
+  base: { error: number; refusal: number },
+  m: { error: number; refusal: number },
+  rates: TraceRates | null,
+): StatusDraw {
+  // Failures: the baseline's band of u and u's position v in it.
+  let baselineFailed: boolean, v: number, pFail: number;
+  if (failure === null) {
+    const e = base.error;
+    baselineFailed = u < e;
+    v = baselineFailed ? u / e : (u - e) / (1 - e);
+    pFail = e;
+  } else {
+    baselineFailed = failure !== 'ok';
+    v = u;
+    pFail = rates?.failed ?? base.error;
+  }
+  const keepFail = Math.min(1, m.error);
+  const extraFail = extraShare(m.error, pFail);
+  const candidateFails = baselineFailed ? v < keepFail : v < extraFail;
+  // What is left of v's band once the candidate's failure is decided: a fresh uniform.
+  const w0 = candidateFails ? (baselineFailed ? 0 : v / extraFail) : baselineFailed ? (v - keepFail) / (1 - keepFail) : (v - extraFail) / (1 - extraFail);
+  // Refusals (of requests that did not fail): the trace's, or the model's from w0.
+  const r = base.refusal;
+  const pRefuse = refused === null ? r : rates?.refused ?? r;
+  if (baselineFailed) {
+    // The baseline has no refusal of its own; a candidate that answers refuses at its rate.
+    const refusedNow = !candidateFails && w0 < Math.min(1, pRefuse * m.refusal);
+    return { baselineFailed, baselineRefused: false, failure: candidateFails ? (failure === 'timeout' ? 'timeout' : 'error') : null, repeated: candidateFails && failure !== null, refused: refusedNow };
+  }
+  const baselineRefused = refused ?? w0 < r;
+  if (candidateFails) return { baselineFailed, baselineRefused, failure: 'error', repeated: false, refused: false };
+  const w = refused !== null ? w0 : baselineRefused ? w0 / r : (w0 - r) / (1 - r);
+  const candidateRefused = baselineRefused ? w < Math.min(1, m.refusal) : w < extraShare(m.refusal, pRefuse);
+  return { baselineFailed, baselineRefused, failure: null, repeated: false, refused: candidateRefused };
+}
+
+/** The share x of the requests without an event that get one, so that a rate p becomes m·p: (m − 1)⁺·p/(1 − p), at most 1. */
+function extraShare(m: number, p: number): number {
+  if (!(m > 1) || !(p > 0)) return 0;
+  if (!(p < 1)) return 0;
+  return Math.min(1, ((m - 1) * p) / (1 - p));
+}
+
+/**
  * The stub candidate: the baseline as the trace recorded it, with the scenario's regressions
- * applied. Its answer to a request depends on its seed and the request id alone: the random
+ * applied: its latencies and lengths, and how its requests ended (a failure or a refusal in the
+ * trace is repeated, the multipliers adding or removing some; statusOf). Its answer to a request depends on its seed and the request id alone: the random
  * stream is {@link requestStream}(seed, request_id), drawn in a fixed order (status uniform, three
  * normals for the latency, output and input draws, the non-determinism normal, then the words of
  * the answer), whatever the request carries.
@@ -15,17 +96,24 @@ export class StubModel {
   private readonly latencySigma: number;
   private readonly outputSigma: number;
   private readonly inputSigma: number;
-  private readonly errorRate: number;
-  private readonly refusalRate: number;
+  private readonly base: { error: number; refusal: number };
+  private readonly multipliers: { error: number; refusal: number };
   private readonly refusalTokens: number;
+  /**
+   * The trace's own failure and refusal rates, over the rows replayed, where it records how its
+   * requests ended: set by the replay when a regression multiplier above 1 needs them (the share
+   * of extra failures among the requests that did not fail is (m − 1)·p/(1 − p) for the trace's p).
+   * Null: the baseline block's rates stand in.
+   */
+  traceRates: TraceRates | null = null;
 
   constructor(readonly config: StubFile) {
     const b = config.baseline;
     this.latencySigma = Math.log(b.latency_ms.p99 / b.latency_ms.p50) / Z99;
     this.outputSigma = Math.log(b.output_tokens.p99 / b.output_tokens.p50) / Z99;
     this.inputSigma = Math.log(b.input_tokens.p99 / b.input_tokens.p50) / Z99;
-    this.errorRate = Math.min(1, b.error_rate * config.candidate.error_rate);
-    this.refusalRate = Math.min(1, b.refusal_rate * config.candidate.refusal_rate);
+    this.base = { error: b.error_rate, refusal: b.refusal_rate };
+    this.multipliers = { error: config.candidate.error_rate, refusal: config.candidate.refusal_rate };
     this.refusalTokens = estimateTokens(config.refusal.text);
   }
 
@@ -61,7 +149,8 @@ export class StubModel {
       latency = median * Math.exp(c.latency_tail * this.latencySigma * zLatency) * c.latency;
     }
     latency *= factor;
-    const ttft = latency * cfg.ttft_share;
+    // Time to first token: the trace's, moved as its latency was; else a share of the latency.
+    const ttft = isCount(req.ttft_ms) && isCount(req.latency_ms) && req.latency_ms > 0 ? req.ttft_ms * (latency / req.latency_ms) : latency * cfg.ttft_share;
 
     // Parsing the input (often chat messages as JSON) is the costly part of a virtual answer:
     // done only when the token count or the answer's text depends on it.
@@ -76,10 +165,10 @@ export class StubModel {
     const baseOutput = isCount(req.output_tokens) ? req.output_tokens : cfg.baseline.output_tokens.p50 * Math.exp(this.outputSigma * zOutput);
     const outputTokens = Math.max(1, Math.round(baseOutput * c.output_length * factor));
 
-    const e = this.errorRate;
-    if (uStatus < e) {
+    const st = statusOf(uStatus, req.failure ?? null, req.refused ?? null, this.base, this.multipliers, this.traceRates);
+    if (st.failure !== null) {
       return {
-        status: 'error',
+        status: st.failure,
         latency_ms: ttft,
         ttft_ms: null,
         input_tokens: null,
@@ -87,11 +176,11 @@ export class StubModel {
         output: null,
         finish_reason: null,
         cost_usd: null,
-        error: 'injected error (stub error_rate)',
+        error: st.repeated ? `the trace's ${st.failure} repeated (stub)` : 'injected error (stub error_rate)',
         attempts: 1,
       };
     }
-    if (e < 1 && (uStatus - e) / (1 - e) < this.refusalRate) {
+    if (st.refused) {
       const share = Math.min(1, this.refusalTokens / outputTokens);
       return {
         status: 'refusal',

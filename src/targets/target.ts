@@ -28,8 +28,18 @@ export interface TargetRequest {
   output_tokens: number | null;
   /** The baseline's end-to-end latency: the stub's baseline, and the base of `timeout: 3x`. */
   latency_ms: number | null;
+  /** The baseline's time to first token, where the trace has it: the stub's baseline. */
+  ttft_ms?: number | null;
   /** The baseline's model, as the trace names it. */
   model: string | null;
+  /**
+   * How the baseline's request ended where the trace records it: 'error' or 'timeout' (it
+   * failed), 'ok' (it did not); null or absent where the trace has no status. A stub repeats it,
+   * its regressions scaling the rate; other targets ignore it.
+   */
+  failure?: 'ok' | 'error' | 'timeout' | null;
+  /** Whether the baseline refused, where the trace records refusals (null or absent: it does not). */
+  refused?: boolean | null;
 }
 
 export type TargetStatus = 'ok' | 'error' | 'timeout' | 'refusal';

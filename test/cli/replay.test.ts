@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = path.resolve(import.meta.dirname, '../..');
 const cli = path.join(root, 'dist/cli/main.js');
 const AZURE = path.join(root, 'traces/azure-llm-2023-code.csv');
+/** The bundled synthetic trace records statuses (errors, timeouts, refusals); the Azure trace none. */
+const SYNTHETIC = path.join(root, 'traces/synthetic.jsonl');
 
 function rehearse(args: string[]) {
   const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
@@ -30,6 +32,9 @@ beforeAll(async () => {
   // Price 1.4 alone: with the same tokens on both sides, every ok answer costs exactly 1.4× the baseline.
   writeFileSync(path.join(dir, 'pricier.yaml'), 'kind: stub\nseed: 3\ncandidate: { price: 1.4 }\nbaseline: { error_rate: 0.01 }\n');
   writeFileSync(path.join(dir, 'same.yaml'), 'kind: stub\nseed: 3\n');
+  writeFileSync(path.join(dir, 'same-rates.yaml'), 'kind: stub\nseed: 3\nbaseline: { error_rate: 0.01, refusal_rate: 0.03 }\n');
+  writeFileSync(path.join(dir, 'flaky.yaml'), 'kind: stub\nseed: 4\ncandidate: { error_rate: 2, refusal_rate: 2 }\nbaseline: { error_rate: 0.02, refusal_rate: 0.05 }\n');
+  writeFileSync(path.join(dir, 'rates.yaml'), 'gates:\n  - { name: errors, metric: error_rate, max_ratio: 1.5 }\n  - { name: refusals, metric: refusal_rate, max_ratio: 1.5 }\n');
   writeFileSync(path.join(dir, 'slow.yaml'), 'kind: stub\nseed: 5\ncandidate: { output_length: 1.3 }\nbaseline: { latency_ms: { p50: 30, p99: 80 } }\n');
   writeFileSync(path.join(dir, 'gates.yaml'), 'gates:\n  - { name: cost_per_request, metric: cost_usd, max_ratio: 1.2 }\n  - { name: errors, metric: error_rate, max: 0.05 }\n');
   server = spawn(process.execPath, [cli, 'serve-stub', '--stub', path.join(dir, 'slow.yaml'), '--port', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -92,6 +97,61 @@ describe('rehearse replay against a stub', () => {
     const out = JSON.parse(r.stdout);
     expect(out.replayed).toBe(1000);
     expect(out.breached).toBe(false);
+  });
+
+  // How the two sides ended, per request: failed (error or timeout), refused, or answered.
+  const OUTCOMES = `count(*)::INT AS n,
+      count(*) FILTER (WHERE baseline_status IN ('error', 'timeout'))::INT AS b_failed,
+      count(*) FILTER (WHERE baseline_status NOT IN ('error', 'timeout') AND coalesce(baseline_refusal, false))::INT AS b_refused,
+      count(*) FILTER (WHERE candidate_status IN ('error', 'timeout'))::INT AS c_failed,
+      count(*) FILTER (WHERE candidate_status = 'refusal')::INT AS c_refused,
+      count(*) FILTER (WHERE (baseline_status IN ('error', 'timeout')) <> (candidate_status IN ('error', 'timeout'))
+                          OR (baseline_status NOT IN ('error', 'timeout') AND coalesce(baseline_refusal, false)) <> (candidate_status = 'refusal'))::INT AS differ,
+      count(*) FILTER (WHERE baseline_status IN ('error', 'timeout') AND candidate_status NOT IN ('error', 'timeout'))::INT AS failure_dropped,
+      count(*) FILTER (WHERE baseline_status = 'timeout' AND candidate_status = 'timeout')::INT AS timeouts_kept`;
+
+  it('an unchanged stub ends every request as the baseline did: the trace\'s statuses repeated, or where it has none the same draws', () => {
+    for (const [trace, limit] of [[AZURE, '3000'], [SYNTHETIC, '2000']] as const) {
+      const db = path.join(dir, `unchanged-${path.basename(trace)}.duckdb`);
+      const r = rehearse(['replay', trace, '--target', path.join(dir, 'same-rates.yaml'), '--gates', path.join(dir, 'rates.yaml'), '--limit', limit, '--db', db, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).breached).toBe(false);
+      const [o] = query(db, `SELECT ${OUTCOMES} FROM replay_requests`);
+      expect(o!.differ, trace).toBe(0);
+      // Both traces have failures and refusals on the baseline side: the synthetic's own, and on the
+      // Azure trace (no statuses) the stub's rates, 1% and 3%, drawn for both sides.
+      expect(o!.b_failed).toBeGreaterThan(0);
+      expect(o!.b_refused).toBeGreaterThan(0);
+    }
+    // The synthetic trace's timeouts stay timeouts.
+    const [o] = query(path.join(dir, 'unchanged-synthetic.jsonl.duckdb'), `SELECT ${OUTCOMES} FROM replay_requests`);
+    expect(o!.timeouts_kept).toBeGreaterThan(0);
+  });
+
+  it('scales the failure and refusal rates by the multipliers: the trace\'s own where it records them, else the stub\'s', () => {
+    for (const trace of [AZURE, SYNTHETIC]) {
+      const db = path.join(dir, `flaky-${path.basename(trace)}.duckdb`);
+      const r = rehearse(['replay', trace, '--target', path.join(dir, 'flaky.yaml'), '--gates', path.join(dir, 'rates.yaml'), '--db', db, '--json']);
+      expect(r.code, r.stderr).toBe(1);
+      const [o] = query(db, `SELECT ${OUTCOMES} FROM replay_requests`);
+      const n = o!.n as number, bFailed = o!.b_failed as number, bRefused = o!.b_refused as number;
+      // Every baseline failure is repeated (×2 ≥ 1); the others fail at x_e = (2 − 1)·E/(1 − E), and
+      // of those still answered, the baseline's refusals repeat and the rest refuse at x_r = R/(1 − R),
+      // E and R the baseline's rates (the trace's, or for the Azure trace the stub's 2% and 5%).
+      const E = trace === AZURE ? 0.02 : bFailed / n;
+      const R = trace === AZURE ? 0.05 : bRefused / (n - bFailed);
+      const xe = E / (1 - E), xr = R / (1 - R);
+      const others = n - bFailed, plain = others - bRefused;
+      const failed = bFailed + others * xe, failedSd = Math.sqrt(others * xe * (1 - xe));
+      const refused = (bRefused + plain * xr) * (1 - xe);
+      expect(o!.failure_dropped).toBe(0);
+      expect(Math.abs((o!.c_failed as number) - failed), `${trace}: failures`).toBeLessThan(4.5 * failedSd);
+      // A sum of Bernoulli draws: its variance is below its mean.
+      expect(Math.abs((o!.c_refused as number) - refused), `${trace}: refusals`).toBeLessThan(4.5 * Math.sqrt(refused));
+      // About twice the baseline's, both of them.
+      expect((o!.c_failed as number) / bFailed).toBeGreaterThan(1.5);
+      expect((o!.c_refused as number) / bRefused).toBeGreaterThan(1.5);
+    }
   });
 
   it('exits 2 on a bad target or trace', () => {

@@ -15,7 +15,7 @@ const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', '
 const STOP = 0;
 const ANSWERED = 1;
 const ERRORS = 2;
-const [OK, ERROR, , REFUSAL] = [0, 1, 2, 3];
+const [OK, ERROR, TIMEOUT, REFUSAL] = [0, 1, 2, 3];
 
 const T = Date.UTC(2024, 4, 1, 9, 0, 0);
 
@@ -23,7 +23,7 @@ const T = Date.UTC(2024, 4, 1, 9, 0, 0);
  * Four trace rows:
  * - w-1: everything known, a plain answer;
  * - w-2: no input text, an answer that reads as a refusal;
- * - w-3: no latency and no output tokens (the baseline stub fills them), marked refused;
+ * - w-3: no latency and no output tokens (the baseline stub fills them);
  * - w-4: the trace's own cost, 0.01 USD.
  */
 function traceBatch(): TraceBatch {
@@ -38,7 +38,7 @@ function traceBatch(): TraceBatch {
   b.output_tokens.set([300, 50, NaN, 40]);
   b.latency_ms.set([800, 400, NaN, 1000]);
   b.ttft_ms.set([160, NaN, NaN, 200]);
-  b.refusal.set([0, 0, 1, 0]);
+  b.refusal.set([0, 0, 0, 0]);
   b.cost_usd.set([NaN, NaN, NaN, 0.01]);
   return b;
 }
@@ -84,6 +84,9 @@ async function run(target: string, over: Partial<ReplayTask> = {}, setup?: (cont
     refusalPatterns: [],
     schema: null,
     baselinePrice: null,
+    // As a trace with a refusal column (none refused) and no status column: failures are the stub's draws.
+    traceSays: { failure: false, refusal: true },
+    traceRates: null,
     ...over,
   };
   const moved = (await replayTask(task)) as Record<symbol, unknown>;
@@ -134,8 +137,8 @@ describe('replay worker against a virtual stub, as fast as possible', () => {
     expect(r.baseline_cost_usd[0]).toBeCloseTo(0.00095, 15);
     expect(r.baseline_cost_usd[2]).toBeCloseTo((500 * 0.5 + r.baseline_output_tokens[2]! * 1.5) / 1e6, 15);
     expect(r.baseline_cost_usd[3]).toBe(0.01);
-    // Refusals on the baseline side: the trace's flag, or its text read as a refusal.
-    expect(Array.from(r.baseline_refusal)).toEqual([0, 1, 1, 0]);
+    // Refusals on the baseline side: the trace's flag (none here), or its text read as a refusal (w-2).
+    expect(Array.from(r.baseline_refusal)).toEqual([0, 1, 0, 0]);
     // No schema: 255; a stub without a schema returns no text, so nothing to compare.
     expect(Array.from(r.schema_valid)).toEqual([255, 255, 255, 255]);
     expect(Array.from(r.similarity).every(Number.isNaN)).toBe(true);
@@ -201,16 +204,22 @@ describe('replay worker against a virtual stub, as fast as possible', () => {
     expect(Number.isNaN(r.candidate_ttft_ms[0])).toBe(true);
     expect(Array.from(r.candidate_output_tokens).every(Number.isNaN)).toBe(true);
     expect(Array.from(r.candidate_cost_usd).every(Number.isNaN)).toBe(true);
-    // The baseline stub errs too: w-3's missing latency and output stay missing.
+    // The baseline stub errs too: w-3's missing latency and output stay missing, and as the trace
+    // has no status, every baseline request is stored as failed, as the candidate's: the same draw.
     expect(Number.isNaN(r.baseline_latency_ms[2])).toBe(true);
     expect(Number.isNaN(r.baseline_output_tokens[2])).toBe(true);
+    expect(Array.from(r.baseline_failed)).toEqual([1, 1, 1, 1]);
     expect(r.sent).toBe(4);
     expect([control[ANSWERED], control[ERRORS]]).toEqual([4, 4]);
   });
 
   it('records injected refusals as refusals, not errors', async () => {
-    const { result: r, control } = await run(stub('refuses.yaml'));
+    // A trace that records no refusals: the stub's refusal_rate draws them, for both sides.
+    const { result: r, control } = await run(stub('refuses.yaml'), { traceSays: { failure: false, refusal: false } });
     expect(Array.from(r.candidate_status)).toEqual([REFUSAL, REFUSAL, REFUSAL, REFUSAL]);
+    // The baseline's refusals: the detector's where the trace has text (w-2's answer reads as one,
+    // w-1's and w-4's do not), the baseline stub's draw where it has none (w-3).
+    expect(Array.from(r.baseline_refusal)).toEqual([0, 1, 1, 0]);
     expect(Array.from(r.candidate_refusal)).toEqual([1, 1, 1, 1]);
     expect(text(r, r.finish_reason)).toEqual(Array(4).fill('content_filter'));
     expect(text(r, r.error)).toEqual(Array(4).fill('injected refusal (stub refusal_rate)'));
@@ -224,7 +233,7 @@ describe('replay worker against a virtual stub, as fast as possible', () => {
   it('uses the given refusal patterns and baseline prices', async () => {
     const { result: r } = await run(stub('plain.yaml'), { refusalPatterns: ['^Hello!$'], baselinePrice: { input_per_million: 1, output_per_million: 2 } });
     // w-4's "Hello!" now reads as a refusal.
-    expect(Array.from(r.baseline_refusal)).toEqual([0, 1, 1, 1]);
+    expect(Array.from(r.baseline_refusal)).toEqual([0, 1, 0, 1]);
     // (1000 · 1 + 300 · 2) / 1e6 = 0.0016; w-2: (200 + 100) / 1e6 = 0.0003.
     expect(r.baseline_cost_usd[0]).toBeCloseTo(0.0016, 15);
     expect(r.baseline_cost_usd[1]).toBeCloseTo(0.0003, 15);
@@ -242,6 +251,20 @@ describe('replay worker against a virtual stub, as fast as possible', () => {
     }
     expect(Number.isNaN(r.similarity[1])).toBe(true);
     expect(Number.isNaN(r.similarity[2])).toBe(true);
+  });
+
+  it('repeats the failures and refusals the trace records, and fills no baseline status there', async () => {
+    const batch = traceBatch();
+    batch.status.splice(0, 4, 'error', 'ok', 'ok', 'timeout');
+    batch.refusal.set([0, 1, 0, 0]);
+    const { result: r, control } = await run(stub('plain.yaml'), { traceSays: { failure: true, refusal: true } }, undefined, batch);
+    expect(Array.from(r.candidate_status)).toEqual([ERROR, REFUSAL, OK, TIMEOUT]);
+    expect(text(r, r.error)).toEqual(["the trace's error repeated (stub)", 'injected refusal (stub refusal_rate)', null, "the trace's timeout repeated (stub)"]);
+    expect(Array.from(r.baseline_failed)).toEqual([0, 0, 0, 0]);
+    expect([control[ANSWERED], control[ERRORS]]).toEqual([4, 2]);
+    // A stub that fails everything where the trace is silent repeats the trace where it is not.
+    const { result: f } = await run(stub('fails.yaml'), { traceSays: { failure: true, refusal: true } }, undefined, batch);
+    expect(Array.from(f.candidate_status)).toEqual([ERROR, REFUSAL, OK, TIMEOUT]);
   });
 
   it('hands back every typed array buffer for transfer', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Z99 } from '../../src/stats/random.js';
-import { StubModel, StubTarget, requestStream } from '../../src/targets/stub.js';
+import { StubModel, StubTarget, requestStream, statusOf } from '../../src/targets/stub.js';
 import type { TargetResponse } from '../../src/targets/target.js';
 import { mean, quantile, request, stubConfig } from './helpers.js';
 
@@ -213,5 +213,78 @@ describe('requestStream', () => {
   it('is pinned: the same stub answers the same request the same way in every version', () => {
     // Recorded when the hash was introduced; a change here changes every stored stub replay.
     expect(requestStream(1, 'req-1').nextUint32()).toBe(478961121);
+  });
+});
+
+describe('statusOf: how a stub repeats and scales the trace\'s outcomes', () => {
+  // A fine grid of the status uniform: shares over it are exact up to 1/G, no sampling error.
+  const G = 100_000;
+  const grid = Array.from({ length: G }, (_, i) => (i + 0.5) / G);
+  const base = { error: 0.02, refusal: 0.05 };
+  type Row = { failure: 'ok' | 'error' | 'timeout' | null; refused: boolean | null };
+
+  it('with every multiplier 1, the candidate is the baseline request by request', () => {
+    const ones = { error: 1, refusal: 1 };
+    for (const row of [
+      { failure: 'ok', refused: false },
+      { failure: 'ok', refused: true },
+      { failure: 'error', refused: false },
+      { failure: 'timeout', refused: false },
+      { failure: null, refused: null },
+      { failure: 'ok', refused: null },
+      { failure: null, refused: true },
+    ] as Row[]) {
+      for (const u of grid.filter((_, i) => i % 97 === 0)) {
+        const s = statusOf(u, row.failure, row.refused, base, ones, { failed: 0.1, refused: 0.2 });
+        expect(s.failure !== null, `${JSON.stringify(row)} u ${u}`).toBe(s.baselineFailed);
+        expect(s.refused, `${JSON.stringify(row)} u ${u}`).toBe(s.baselineRefused);
+        if (row.failure !== null) expect(s.baselineFailed).toBe(row.failure !== 'ok');
+        if (row.failure === 'timeout') expect(s.failure).toBe('timeout');
+        // A request that failed has no refusal of its own (here the model's draw may fail one the trace says was refused).
+        if (row.refused !== null && !s.baselineFailed) expect(s.baselineRefused).toBe(row.refused);
+      }
+    }
+  });
+
+  it('scales the trace\'s own rates: failures repeat (a share m below 1), and the rest fail at (m − 1)·E/(1 − E)', () => {
+    // A trace with E = 10% failed, and R = 20% refused among the rest: each kind of row's share.
+    const rates = { failed: 0.1, refused: 0.2 };
+    const kinds: [Row, number][] = [
+      [{ failure: 'error', refused: false }, 0.1],
+      [{ failure: 'ok', refused: true }, 0.9 * 0.2],
+      [{ failure: 'ok', refused: false }, 0.9 * 0.8],
+    ];
+    const shares = (m: { error: number; refusal: number }) => {
+      let failed = 0, refused = 0;
+      for (const [row, share] of kinds) {
+        let f = 0, r = 0;
+        for (const u of grid) {
+          const s = statusOf(u, row.failure, row.refused, base, m, rates);
+          if (s.failure !== null) f++;
+          else if (s.refused) r++;
+        }
+        failed += (share * f) / G;
+        refused += (share * r) / G;
+      }
+      return { failed, refused };
+    };
+    // The failure rate becomes m·E, above 1 and below.
+    for (const m of [3, 1.5, 0.5]) expect(shares({ error: m, refusal: 1 }).failed, `m ${m}`).toBeCloseTo(m * 0.1, 4);
+    // With the failures unchanged, the refusal rate among the answered (0.9 of all) becomes m·R.
+    for (const m of [2, 0.25]) expect(shares({ error: 1, refusal: m }).refused / 0.9, `m ${m}`).toBeCloseTo(m * 0.2, 4);
+    // The trace's rates, not the base block's (e 0.02), set the extra share: 0.1 + 2·0.1 = 0.3 fail, not 0.1 + 2·0.02 = 0.14.
+    expect(shares({ error: 3, refusal: 1 }).failed).not.toBeCloseTo(0.14, 2);
+  });
+
+  it('where the trace is silent, draws the baseline from the base rates, and the candidate fails when u < m·e as before', () => {
+    const m = { error: 3, refusal: 2 };
+    for (const u of grid.filter((_, i) => i % 13 === 0)) {
+      const s = statusOf(u, null, null, base, m, null);
+      expect(s.baselineFailed).toBe(u < base.error);
+      const ec = base.error * m.error;
+      expect(s.failure !== null).toBe(u < ec);
+      if (u >= ec) expect(s.refused).toBe((u - ec) / (1 - ec) < base.refusal * m.refusal);
+      expect(s.repeated).toBe(false);
+    }
   });
 });
