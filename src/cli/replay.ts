@@ -133,8 +133,9 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
   const probeIsModule = probe.kind === 'module';
   const virtual = probe instanceof StubTarget && probe.config.inject === 'virtual';
   // A stub scales the trace's own failure and refusal rates where the trace records them: a
-  // multiplier above 1 adds failures among the requests that did not fail, at a share set by the rate.
-  const scalesRates = probe instanceof StubTarget && (probe.config.candidate.error_rate > 1 || probe.config.candidate.refusal_rate > 1);
+  // multiplier above 1 adds failures among the requests that did not fail, at a share set by the
+  // rate, and one below 1 answers some of its failures, which refuse at its refusal rate.
+  const scalesRates = probe instanceof StubTarget && (probe.config.candidate.error_rate !== 1 || probe.config.candidate.refusal_rate !== 1);
   await probe.close();
   const pacing: Pacing =
     opts.speed !== undefined ? { kind: 'speed', factor: opts.speed } : opts.rate !== undefined ? { kind: 'rate', perSecond: opts.rate } : opts.max || virtual ? { kind: 'max' } : { kind: 'speed', factor: 1 };
@@ -215,7 +216,7 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
     }
     const n = await trace.selectedRows();
     const traceSays = traceSaysOf(trace);
-    const traceRates = scalesRates && (traceSays.failure || traceSays.refusal) ? await traceRatesOf(trace) : null;
+    const traceRates = scalesRates && (traceSays.failure || traceSays.refusal) ? await traceRatesOf(trace, traceSays) : null;
     let errorsSeen = 0, answered = 0, answeredErrors = 0;
     const progress = new Progress(Number(n), 'replaying', Boolean(opts.quiet || opts.json), () => `${answeredErrors} errors`);
     const started = Date.now();

@@ -267,17 +267,22 @@ export function traceSaysOf(trace: Trace): { failure: boolean; refusal: boolean 
  * The trace's failure rate and refusal rate (among requests that did not fail) over the rows
  * selected: what a stub's multipliers scale. One pass over the trace in DuckDB.
  */
-export async function traceRatesOf(trace: Trace): Promise<TraceRates> {
+export async function traceRatesOf(trace: Trace, says = traceSaysOf(trace)): Promise<TraceRates> {
   const [row] = await trace.query(`SELECT count(*)::DOUBLE AS n,
       count(*) FILTER (WHERE status IN ('error', 'timeout'))::DOUBLE AS failed,
       count(*) FILTER (WHERE status NOT IN ('error', 'timeout') AND coalesce(refusal, false))::DOUBLE AS refused
     FROM (${trace.selectSql({ columns: 'all' })})`);
   const n = Number(row!.n), failed = Number(row!.failed), refused = Number(row!.refused);
-  return { failed: n > 0 ? failed / n : 0, refused: n - failed > 0 ? refused / (n - failed) : 0 };
+  return {
+    failed: !says.failure ? null : n > 0 ? failed / n : 0,
+    refused: !says.refusal ? null : n - failed > 0 ? refused / (n - failed) : 0,
+  };
 }
 
 export async function replayTrace(trace: Trace, store: Store, invocationId: string, options: ReplayOptions): Promise<ReplayCounts> {
   const traceSays = options.traceSays ?? traceSaysOf(trace);
+  // Not given (an API caller): measured, when the trace records anything a stub would scale.
+  const traceRates = options.traceRates !== undefined ? options.traceRates : traceSays.failure || traceSays.refusal ? await traceRatesOf(trace, traceSays) : null;
   const stored = await storedRows(store, invocationId);
   const workers = Math.max(1, options.workers);
   const pool = options.pool ?? startReplayPool(workers);
@@ -339,7 +344,7 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
         schema: options.schema,
         baselinePrice: options.baselinePrice,
         traceSays,
-        traceRates: options.traceRates ?? null,
+        traceRates,
       };
       const p: Promise<void> = (pool.run(task, { transferList: [ipc.buffer as ArrayBuffer] }) as Promise<ReplayResult>)
         .then((whole) => {

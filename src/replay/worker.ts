@@ -179,20 +179,33 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
   // "ok" answer of 30 s made a stub without a latency regression breach a p99 gate), and an HTTP
   // request gets no max_tokens from an answer that never came.
   const answered = (i: number) => batch.status[i] === 'ok';
-  const requestOf = (i: number): TargetRequest => ({
-    request_id: batch.request_id[i]!,
-    timestamp_ms: batch.timestamp[i]!,
-    input: batch.input[i] ?? null,
-    input_tokens: nullable(batch.input_tokens[i]!),
-    output_tokens: answered(i) ? nullable(batch.output_tokens[i]!) : null,
-    latency_ms: answered(i) ? nullable(batch.latency_ms[i]!) : null,
-    ttft_ms: answered(i) ? nullable(batch.ttft_ms[i]!) : null,
-    model: batch.model[i] ?? null,
-    failure: task.traceSays.failure ? (batch.status[i] as 'ok' | 'error' | 'timeout') : null,
-    refused: task.traceSays.refusal ? batch.refusal[i] === 1 : null,
-  });
-  // A stub repeats the trace's failures and refusals, and scales their rates by its multipliers.
-  if (candidate instanceof StubTarget) candidate.model.traceRates = task.traceRates;
+  // A stub repeats how the baseline's request ended (the trace's status and refusal, or the
+  // detector's reading of its answer), and scales those rates by its multipliers. Other targets
+  // get only what a request carries: the baseline's outcome is not theirs to see.
+  const isStub = candidate instanceof StubTarget;
+  if (isStub) candidate.model.traceRates = task.traceRates;
+  const refusedOf = (i: number): boolean | null => {
+    if (task.traceSays.refusal) return batch.refusal[i] === 1;
+    const text = batch.output[i];
+    return text ? isRefusal(detector, text, null) : null;
+  };
+  const requestOf = (i: number): TargetRequest => {
+    const req: TargetRequest = {
+      request_id: batch.request_id[i]!,
+      timestamp_ms: batch.timestamp[i]!,
+      input: batch.input[i] ?? null,
+      input_tokens: nullable(batch.input_tokens[i]!),
+      output_tokens: answered(i) ? nullable(batch.output_tokens[i]!) : null,
+      latency_ms: answered(i) ? nullable(batch.latency_ms[i]!) : null,
+      model: batch.model[i] ?? null,
+    };
+    if (isStub) {
+      req.ttft_ms = answered(i) ? nullable(batch.ttft_ms[i]!) : null;
+      req.failure = task.traceSays.failure ? (batch.status[i] as 'ok' | 'error' | 'timeout') : null;
+      req.refused = refusedOf(i);
+    }
+    return req;
+  };
   // A stub's made-up words are not an answer: comparing them with the baseline's text would
   // report noise as a change, so a stub answers with text only when a schema is to be checked
   // (its refusals keep their text). Real targets always return theirs.
@@ -230,7 +243,8 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
       if (traceHasCost && b.cost_usd !== null && b.cost_usd > 0 && res.cost_usd !== null) {
         out.candidate_cost_usd[i] = out.baseline_cost_usd[i]! * (res.cost_usd / b.cost_usd);
       }
-      if (Number.isNaN(out.baseline_latency_ms[i]!) && b.status !== 'error') out.baseline_latency_ms[i] = b.latency_ms;
+      // A failure's latency (the stub's or the trace's repeated) is not an answer's.
+      if (Number.isNaN(out.baseline_latency_ms[i]!) && (b.status === 'ok' || b.status === 'refusal')) out.baseline_latency_ms[i] = b.latency_ms;
       if (Number.isNaN(out.baseline_ttft_ms[i]!) && b.ttft_ms !== null) out.baseline_ttft_ms[i] = b.ttft_ms;
       if (Number.isNaN(out.baseline_output_tokens[i]!) && b.output_tokens !== null) out.baseline_output_tokens[i] = b.output_tokens;
       if (Number.isNaN(out.input_tokens[i]!) && b.input_tokens !== null) out.input_tokens[i] = b.input_tokens;

@@ -9,10 +9,10 @@ import { abortOutcome, costUsd, sleep } from './timing.js';
  * stub's error_rate and refusal_rate multipliers scale for such a trace.
  */
 export interface TraceRates {
-  /** Share of requests that failed (error or timeout). */
-  failed: number;
-  /** Share of the requests that did not fail which were refused. */
-  refused: number;
+  /** Share of requests that failed (error or timeout); null where the trace has no status. */
+  failed: number | null;
+  /** Share of the requests that did not fail which were refused; null where the trace records no refusals. */
+  refused: number | null;
 }
 
 /** One request's status, baseline and candidate, from its status uniform (statusOf). */
@@ -45,6 +45,8 @@ export function statusOf(
   m: { error: number; refusal: number },
   rates: TraceRates | null,
 ): StatusDraw {
+  // A refusal the trace records is an answer: that request did not fail.
+  if (failure === null && refused === true) failure = 'ok';
   // Failures: the baseline's band of u and u's position v in it.
   let baselineFailed: boolean, v: number, pFail: number;
   if (failure === null) {

@@ -214,12 +214,18 @@ describe('replay worker against a virtual stub, as fast as possible', () => {
   });
 
   it('records injected refusals as refusals, not errors', async () => {
-    // A trace that records no refusals: the stub's refusal_rate draws them, for both sides.
-    const { result: r, control } = await run(stub('refuses.yaml'), { traceSays: { failure: false, refusal: false } });
+    // A trace that records no refusals and no answers to read them in: the stub's refusal_rate
+    // draws them, for both sides.
+    const silent = traceBatch();
+    silent.output.fill(null);
+    const { result: r, control } = await run(stub('refuses.yaml'), { traceSays: { failure: false, refusal: false } }, undefined, silent);
     expect(Array.from(r.candidate_status)).toEqual([REFUSAL, REFUSAL, REFUSAL, REFUSAL]);
-    // The baseline's refusals: the detector's where the trace has text (w-2's answer reads as one,
-    // w-1's and w-4's do not), the baseline stub's draw where it has none (w-3).
-    expect(Array.from(r.baseline_refusal)).toEqual([0, 1, 1, 0]);
+    expect(Array.from(r.baseline_refusal)).toEqual([1, 1, 1, 1]);
+    // With its answers, the refusals the detector reads in them are the baseline's, and repeated:
+    // w-2's reads as one, w-1's and w-4's do not; w-3 has none, so the stub draws it.
+    const { result: read } = await run(stub('refuses.yaml'), { traceSays: { failure: false, refusal: false } });
+    expect(Array.from(read.baseline_refusal)).toEqual([0, 1, 1, 0]);
+    expect(Array.from(read.candidate_status)).toEqual([OK, REFUSAL, REFUSAL, OK]);
     expect(Array.from(r.candidate_refusal)).toEqual([1, 1, 1, 1]);
     expect(text(r, r.finish_reason)).toEqual(Array(4).fill('content_filter'));
     expect(text(r, r.error)).toEqual(Array(4).fill('injected refusal (stub refusal_rate)'));
@@ -265,6 +271,11 @@ describe('replay worker against a virtual stub, as fast as possible', () => {
     // A stub that fails everything where the trace is silent repeats the trace where it is not.
     const { result: f } = await run(stub('fails.yaml'), { traceSays: { failure: true, refusal: true } }, undefined, batch);
     expect(Array.from(f.candidate_status)).toEqual([ERROR, REFUSAL, OK, TIMEOUT]);
+    // A trace with refusals but no status: a refused request was answered, so only the others fail.
+    const { result: g } = await run(stub('fails.yaml'), { traceSays: { failure: false, refusal: true } }, undefined, batch);
+    expect(Array.from(g.candidate_status)).toEqual([ERROR, REFUSAL, ERROR, ERROR]);
+    expect(Array.from(g.baseline_failed)).toEqual([1, 0, 1, 1]);
+    expect(Array.from(g.baseline_refusal)).toEqual([0, 1, 0, 0]);
   });
 
   it('hands back every typed array buffer for transfer', async () => {

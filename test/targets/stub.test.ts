@@ -276,6 +276,15 @@ describe('statusOf: how a stub repeats and scales the trace\'s outcomes', () => 
     expect(shares({ error: 3, refusal: 1 }).failed).not.toBeCloseTo(0.14, 2);
   });
 
+  it('takes a refusal the trace records as an answer, when it records no failures', () => {
+    for (const u of grid.filter((_, i) => i % 101 === 0)) {
+      const s = statusOf(u, null, true, { error: 0.5, refusal: 0.05 }, { error: 1, refusal: 1 }, null);
+      expect(s.baselineFailed).toBe(false);
+      expect(s.baselineRefused).toBe(true);
+      expect(s.refused).toBe(true);
+    }
+  });
+
   it('where the trace is silent, draws the baseline from the base rates, and the candidate fails when u < m·e as before', () => {
     const m = { error: 3, refusal: 2 };
     for (const u of grid.filter((_, i) => i % 13 === 0)) {
