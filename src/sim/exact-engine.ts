@@ -898,14 +898,15 @@ export class SumSampler {
   }
 
   /**
-   * The first split level tried after no split (-1: none), for c values. For an interval between
-   * two links of a quantile chain, where ~8 values are expected above the cut. For a whole window, the deepest (the fewest values
-   * drawn one by one above it, however few: E = c·2^-j may be below 1) at which the law's proxy
-   * qualifies for c·(1 − 2^-j) values, so that a level is rarely tried in vain, each try costing
-   * a cumulant evaluation (~1 µs, ~30 values drawn one by one). The proxy is exact for latency;
-   * for token counts it is the unrounded law, which rounding moves by under 2% where values are
-   * large on the lattice (hopeless), so a level must qualify with that margin. Elsewhere the
-   * rounded law can differ more, and the search starts where ~8 values are expected above the cut.
+   * The first split level tried after no split (-1: none), for c values. Between two links of a
+   * quantile chain: where ~8 values are expected above the cut. For a whole window: the deepest
+   * (the fewest values drawn one by one above it, however few: c·2^-j may be below 1) at which the
+   * law's proxy qualifies for c·(1 − 2^-j) values, so that a level is rarely tried in vain, each
+   * try costing a cumulant evaluation (~1 µs, ~30 values drawn one by one). The proxy is exact
+   * for latency; for token counts it is the unrounded law, which rounding moves by under 2% where
+   * values are large on the lattice (latticeSafe), so a level must qualify with that margin.
+   * Elsewhere the rounded law can differ more, and the search starts where ~8 values are expected
+   * above the cut.
    */
   private deepestLevel(c: number, factor: number, whole: boolean): number {
     const start = Math.min(MAX_LEVEL, Math.floor(Math.log2(c / 8)));
