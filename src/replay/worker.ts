@@ -236,8 +236,23 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
       const b = baseline.model.answer(req, false);
       // How the baseline's request ended, where the trace does not say: the same draw as the
       // candidate's (statusOf), so an unchanged stub matches the baseline request by request.
-      if (!task.traceSays.failure && (b.status === 'error' || b.status === 'timeout')) out.baseline_failed[i] = 1;
+      if (!task.traceSays.failure && (b.status === 'error' || b.status === 'timeout')) {
+        // A failure drawn for the baseline has no answer: none of the trace's tokens or cost, and
+        // the failure's own time, as the candidate's.
+        out.baseline_failed[i] = 1;
+        out.baseline_output_tokens[i] = NaN;
+        out.baseline_ttft_ms[i] = NaN;
+        out.baseline_cost_usd[i] = NaN;
+        out.baseline_latency_ms[i] = b.latency_ms;
+      }
       if (refusalUnknown) out.baseline_refusal[i] = b.status === 'refusal' ? 1 : 0;
+      if (refusalUnknown && b.status === 'refusal' && !traceHasCost) {
+        // A refusal drawn for the baseline is a refusal's short answer, not the one the trace
+        // measured: its length and time are the baseline stub's, as the candidate's are.
+        out.baseline_output_tokens[i] = b.output_tokens ?? NaN;
+        out.baseline_latency_ms[i] = b.latency_ms;
+        out.baseline_ttft_ms[i] = b.ttft_ms ?? NaN;
+      }
       // A trace that records its own cost was priced by its own provider, not by the stub's
       // prices: the candidate's cost is the trace's, scaled as the stub's prices and tokens change.
       if (traceHasCost && b.cost_usd !== null && b.cost_usd > 0 && res.cost_usd !== null) {
@@ -248,6 +263,11 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
       if (Number.isNaN(out.baseline_ttft_ms[i]!) && b.ttft_ms !== null) out.baseline_ttft_ms[i] = b.ttft_ms;
       if (Number.isNaN(out.baseline_output_tokens[i]!) && b.output_tokens !== null) out.baseline_output_tokens[i] = b.output_tokens;
       if (Number.isNaN(out.input_tokens[i]!) && b.input_tokens !== null) out.input_tokens[i] = b.input_tokens;
+    }
+    // A failure the trace records and the stub repeats costs what the trace says it cost, at the
+    // stub's price (a failed request may still be billed for its input).
+    if (isStub && traceHasCost && task.traceSays.failure && batch.status[i] !== 'ok' && failed(i)) {
+      out.candidate_cost_usd[i] = out.baseline_cost_usd[i]! * candidate.config.candidate.price;
     }
     if (Number.isNaN(out.baseline_cost_usd[i]!) && price) {
       out.baseline_cost_usd[i] = costOf(nullable(out.input_tokens[i]!), nullable(out.baseline_output_tokens[i]!), price.input_per_million, price.output_per_million) ?? NaN;

@@ -21,7 +21,7 @@ export interface StatusDraw {
   baselineRefused: boolean;
   /** The candidate's: 'error' or 'timeout' when it fails (the trace's kind where it repeats one). */
   failure: 'error' | 'timeout' | null;
-  /** The failure repeats the trace's (as opposed to one the stub injects). */
+  /** The failure, or the refusal, repeats the trace's (as opposed to one the stub injects). */
   repeated: boolean;
   refused: boolean;
 }
@@ -76,7 +76,7 @@ export function statusOf(
   if (candidateFails) return { baselineFailed, baselineRefused, failure: 'error', repeated: false, refused: false };
   const w = refused !== null ? w0 : baselineRefused ? w0 / r : (w0 - r) / (1 - r);
   const candidateRefused = baselineRefused ? w < Math.min(1, m.refusal) : w < extraShare(m.refusal, pRefuse);
-  return { baselineFailed, baselineRefused, failure: null, repeated: false, refused: candidateRefused };
+  return { baselineFailed, baselineRefused, failure: null, repeated: candidateRefused && baselineRefused && refused !== null, refused: candidateRefused };
 }
 
 /** The share x of the requests without an event that get one, so that a rate p becomes m·p: (m − 1)⁺·p/(1 − p), at most 1. */
@@ -179,6 +179,21 @@ export class StubModel {
         finish_reason: null,
         cost_usd: null,
         error: st.repeated ? `the trace's ${st.failure} repeated (stub)` : 'injected error (stub error_rate)',
+        attempts: 1,
+      };
+    }
+    if (st.refused && st.repeated) {
+      // The trace's refusal, repeated: its own length and time, moved as an answer's would be.
+      return {
+        status: 'refusal',
+        latency_ms: latency,
+        ttft_ms: ttft,
+        input_tokens: inputTokens,
+        output_tokens: outputTokens,
+        output: cfg.refusal.text,
+        finish_reason: cfg.refusal.finish_reason,
+        cost_usd: costUsd(cfg.price, inputTokens, outputTokens, c.price),
+        error: "the trace's refusal repeated (stub)",
         attempts: 1,
       };
     }

@@ -115,7 +115,13 @@ describe('rehearse replay against a stub', () => {
       const db = path.join(dir, `unchanged-${path.basename(trace)}.duckdb`);
       const r = rehearse(['replay', trace, '--target', path.join(dir, 'same-rates.yaml'), '--gates', path.join(dir, 'rates.yaml'), '--limit', limit, '--db', db, '--json']);
       expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout).breached).toBe(false);
+      const out = JSON.parse(r.stdout);
+      expect(out.breached).toBe(false);
+      // Without regressions or noise every summary figure is the baseline's: rates, latencies,
+      // lengths and costs (a refusal or failure drawn for the baseline is one on both sides).
+      for (const row of out.summary as { metric: string; baseline: number | null; candidate: number | null }[]) {
+        expect(row.candidate, `${trace}: ${row.metric}`).toBeCloseTo(row.baseline!, 9);
+      }
       const [o] = query(db, `SELECT ${OUTCOMES} FROM replay_requests`);
       expect(o!.differ, trace).toBe(0);
       // Both traces have failures and refusals on the baseline side: the synthetic's own, and on the

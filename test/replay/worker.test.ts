@@ -194,7 +194,7 @@ describe('replay worker against a virtual stub, as fast as possible', () => {
     expect(Math.abs(r.candidate_output_tokens[2]! - 1.3 * r.baseline_output_tokens[2]!)).toBeLessThanOrEqual(0.5 + 1.3 * 0.5);
   });
 
-  it('records injected errors, counts them in the control buffer, and fills no baseline from an erroring stub', async () => {
+  it('records injected errors, counts them in the control buffer, and fails the baseline with them where the trace has no status', async () => {
     const { result: r, control } = await run(stub('fails.yaml'));
     expect(Array.from(r.candidate_status)).toEqual([ERROR, ERROR, ERROR, ERROR]);
     expect(text(r, r.error)).toEqual(Array(4).fill('injected error (stub error_rate)'));
@@ -204,11 +204,13 @@ describe('replay worker against a virtual stub, as fast as possible', () => {
     expect(Number.isNaN(r.candidate_ttft_ms[0])).toBe(true);
     expect(Array.from(r.candidate_output_tokens).every(Number.isNaN)).toBe(true);
     expect(Array.from(r.candidate_cost_usd).every(Number.isNaN)).toBe(true);
-    // The baseline stub errs too: w-3's missing latency and output stay missing, and as the trace
-    // has no status, every baseline request is stored as failed, as the candidate's: the same draw.
-    expect(Number.isNaN(r.baseline_latency_ms[2])).toBe(true);
-    expect(Number.isNaN(r.baseline_output_tokens[2])).toBe(true);
+    // The trace has no status, so the baseline stub's draw says how the baseline ended: it errs
+    // too, the same draw as the candidate's. Every baseline request is stored as failed, with no
+    // answer (no output tokens or cost, not even the trace's) and the failure's time.
     expect(Array.from(r.baseline_failed)).toEqual([1, 1, 1, 1]);
+    expect(Array.from(r.baseline_output_tokens).every(Number.isNaN)).toBe(true);
+    expect(Array.from(r.baseline_cost_usd).every(Number.isNaN)).toBe(true);
+    for (let i = 0; i < 4; i++) expect(r.baseline_latency_ms[i]).toBeCloseTo(r.candidate_latency_ms[i]!, 9);
     expect(r.sent).toBe(4);
     expect([control[ANSWERED], control[ERRORS]]).toEqual([4, 4]);
   });
@@ -265,7 +267,11 @@ describe('replay worker against a virtual stub, as fast as possible', () => {
     batch.refusal.set([0, 1, 0, 0]);
     const { result: r, control } = await run(stub('plain.yaml'), { traceSays: { failure: true, refusal: true } }, undefined, batch);
     expect(Array.from(r.candidate_status)).toEqual([ERROR, REFUSAL, OK, TIMEOUT]);
-    expect(text(r, r.error)).toEqual(["the trace's error repeated (stub)", 'injected refusal (stub refusal_rate)', null, "the trace's timeout repeated (stub)"]);
+    expect(text(r, r.error)).toEqual(["the trace's error repeated (stub)", "the trace's refusal repeated (stub)", null, "the trace's timeout repeated (stub)"]);
+    // A repeated refusal keeps the trace's length and time (w-2: 50 tokens in 400 ms), as an answer would.
+    expect([r.candidate_output_tokens[1], r.candidate_latency_ms[1]]).toEqual([50, 400]);
+    // w-4's trace cost (0.01) for a failure it repeats: the same cost at the stub's price (1).
+    expect(r.candidate_cost_usd[3]).toBe(0.01);
     expect(Array.from(r.baseline_failed)).toEqual([0, 0, 0, 0]);
     expect([control[ANSWERED], control[ERRORS]]).toEqual([4, 2]);
     // A stub that fails everything where the trace is silent repeats the trace where it is not.
