@@ -316,6 +316,12 @@ export function roundedLognormalCumulants(mu: number, sigma: number, zLo: number
   // Largest k with k − ½ < xHi: the values reachable below the upper cut.
   const kMax = xHi === Infinity ? Infinity : Math.ceil(xHi + 0.5) - 1;
   const kA = Math.max(2, Math.max(1, Math.round(xLo)) + 1, Math.floor(Math.exp(mu - TAIL_Z * sigma) + 0.5));
+  if (kA >= 4503599627370496) {
+    // Counts beyond 2^52 wherever the law has mass: rounding moves a value by under 1e-16 of it
+    // (and k + 1 no longer steps the sum below), so the law is the unrounded one.
+    lognormalCumulants(mu, sigma, zLo, zHi, out);
+    return;
+  }
   if (kMax < kA) {
     // A single reachable value.
     out[0] = Math.max(1, Math.min(kA - 1, kMax));
@@ -1050,6 +1056,8 @@ export class SumSampler {
 
   /** The sum of a window's m values (its mean times m). */
   sum(rng: Rng, m: number, factor: number): number {
+    // The level search sets it when the sum reaches it; the early paths draw one by one, or nothing.
+    this.lastLevel = -1;
     return this.intervalSum(rng, m, factor, -Infinity, 0, 1, Infinity, 1, 0, true);
   }
 
@@ -1061,7 +1069,8 @@ export class SumSampler {
    * and NaN returned.
    */
   quantilesAndSum(rng: Rng, m: number, factor: number, out: Float64Array, at: number, wanted?: readonly boolean[], withSum = true): number {
-    if (m === 0) {
+    if (!(m >= 1)) {
+      // No values (m is a count: 0, or anything that is not one).
       out.fill(NaN, at, at + QUANTILES);
       return 0;
     }

@@ -394,6 +394,26 @@ describe('the law of a window mean', () => {
     expect(new SumSampler(Math.log(3), 0.5, true).meanPerRequest(400, 1)).toBe(true);
   });
 
+  it('returns at any scale and for non-counts, and says which level each sum used', () => {
+    // Token counts beyond 2^53, where k + 1 === k: the rounded law's sums once looped forever.
+    const huge = new SumSampler(Math.log(3), 0.3, true);
+    expect(huge.sum(new Rng('exact:huge'), 33, 1e17)).toBeGreaterThan(1e18);
+    const q = new Float64Array(QUANTILE_PROBS.length);
+    expect(huge.quantilesAndSum(new Rng('exact:huge'), 200, 1e16, q, 0)).toBeGreaterThan(1e18);
+    expect(Array.from(q).every((x) => x > 1e16)).toBe(true);
+    // A window of no values (or of a non-count) has no quantiles and a sum of 0.
+    for (const m of [0, NaN, -3]) {
+      expect(huge.quantilesAndSum(new Rng('exact:none'), m, 1, q, 0)).toBe(0);
+      expect(Array.from(q).every(Number.isNaN)).toBe(true);
+    }
+    // lastLevel belongs to the last sum: a small window drawn one by one reads -1, not the previous level.
+    const law = new SumSampler(Math.log(50), 0.7, true);
+    law.sum(new Rng('exact:level-reset'), 3000, 1);
+    expect(law.lastLevel).toBeGreaterThan(0);
+    law.sum(new Rng('exact:level-reset'), 20, 1);
+    expect(law.lastLevel).toBe(-1);
+  });
+
   it('draws the values one by one only where no split qualifies', () => {
     // σ = 3 at m = 1000: even a top share of 1/8 leaves the truncated sum too skewed.
     const law = new SumSampler(Math.log(800), 3, false);
