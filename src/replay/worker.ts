@@ -184,11 +184,20 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
   // get only what a request carries: the baseline's outcome is not theirs to see.
   const isStub = candidate instanceof StubTarget;
   if (isStub) candidate.model.traceRates = task.traceRates;
-  const refusedOf = (i: number): boolean | null => {
-    if (task.traceSays.refusal) return batch.refusal[i] === 1;
-    const text = batch.output[i];
-    return text ? isRefusal(detector, text, null) : null;
+  // The baseline's answer as the detector reads it (null: no text), read once per row: the row
+  // stores it where the trace's flag is not set, and a stub repeats it where the trace has no
+  // refusal column.
+  const textReads = new Int8Array(batch.length).fill(-2);
+  const textRefused = (i: number): boolean | null => {
+    let r = textReads[i]!;
+    if (r === -2) {
+      const text = batch.output[i];
+      r = text ? (isRefusal(detector, text, null) ? 1 : 0) : -1;
+      textReads[i] = r;
+    }
+    return r < 0 ? null : r === 1;
   };
+  const refusedOf = (i: number): boolean | null => (task.traceSays.refusal ? batch.refusal[i] === 1 : textRefused(i));
   const requestOf = (i: number): TargetRequest => {
     const req: TargetRequest = {
       request_id: batch.request_id[i]!,
@@ -224,7 +233,7 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
     out.candidate_status[i] = refused ? STATUS_CODE.refusal! : STATUS_CODE[res.status]!;
     out.candidate_refusal[i] = refused ? 1 : 0;
     const baselineText = batch.output[i];
-    if (batch.refusal[i] === 0 && baselineText) out.baseline_refusal[i] = isRefusal(detector, baselineText, null) ? 1 : 0;
+    if (batch.refusal[i] === 0 && baselineText) out.baseline_refusal[i] = textRefused(i) ? 1 : 0;
     if (res.output !== null && baselineText) out.similarity[i] = similarity(baselineText, res.output);
     if (schema && res.status === 'ok') out.schema_valid[i] = schema.check(res.output) ? 1 : 0;
 
