@@ -1,5 +1,5 @@
 import type { OutcomeSummary } from '../sim/outcome-summary.js';
-import type { Json } from '@duckdb/node-api';
+import type { Json } from '../store/duckdb.js';
 import { UserError } from '../config/errors.js';
 import type { Store } from '../store/database.js';
 import { integer, percent } from './table.js';

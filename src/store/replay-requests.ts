@@ -11,7 +11,7 @@ import {
   ENUM8,
   INTEGER,
   VARCHAR,
-} from '@duckdb/node-api';
+} from './duckdb.js';
 import type { Store } from './database.js';
 import { vectorItems } from './vectors.js';
 

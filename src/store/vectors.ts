@@ -1,4 +1,4 @@
-import type { DuckDBVector } from '@duckdb/node-api';
+import type { DuckDBVector } from './duckdb.js';
 
 /**
  * A DuckDB vector's values as the typed array over DuckDB's own memory that @duckdb/node-api

@@ -8,7 +8,7 @@ import {
   DuckDBDataChunk,
   type DuckDBType,
   VARCHAR,
-} from '@duckdb/node-api';
+} from '../store/duckdb.js';
 import { DataType, RecordBatchReader, type Vector } from 'apache-arrow';
 import { UserError } from '../config/errors.js';
 import type { CanonicalColumn } from './canonical.js';

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance } from '../store/duckdb.js';
 import { UserError } from '../config/errors.js';
 import { Rng } from '../stats/random.js';
 import type { TraceStatus } from './canonical.js';
