@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Store } from '../store/database.js';
-import { tableToIPC } from 'apache-arrow';
+import { tableToIPC } from '../traces/arrow-bundle.js';
 import { type ReplayRequestColumns, ReplayRequestsWriter } from '../store/replay-requests.js';
 import { batchToArrowTable } from '../traces/arrow.js';
 import type { TraceBatch } from '../traces/canonical.js';

@@ -10,7 +10,7 @@ import {
   tableToIPC,
   vectorFromArray,
   type Vector,
-} from 'apache-arrow';
+} from './arrow-bundle.js';
 import { CANONICAL_COLUMNS, NUMBER_COLUMNS, TEXT_COLUMNS, type TraceBatch, type TraceStatus } from './canonical.js';
 
 /**

@@ -1,7 +1,8 @@
 import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
-import { RecordBatchFileWriter, RecordBatchStreamWriter } from 'apache-arrow';
+import { Readable } from 'node:stream';
+import { RecordBatchFileWriter, RecordBatchStreamWriter } from './arrow-bundle.js';
 import { UserError } from '../config/errors.js';
 import { batchToArrowTable } from './arrow.js';
 import { allocateBatch } from './canonical.js';
@@ -76,7 +77,8 @@ async function writeArrow(trace: Trace, file: string, stream: boolean): Promise<
     sink.on('finish', resolve);
     sink.on('error', reject);
   });
-  writer.toNodeStream().pipe(sink);
+  // The writer is an async iterable of the file's bytes (the bundle has no toNodeStream).
+  Readable.from(writer, { objectMode: false }).pipe(sink);
   let rows = 0;
   for await (const batch of trace.batches()) {
     for (const rb of batchToArrowTable(batch, trace.columns).batches) writer.write(rb);

@@ -9,7 +9,7 @@ import {
   type DuckDBType,
   VARCHAR,
 } from '../store/duckdb.js';
-import { DataType, RecordBatchReader, type Vector } from 'apache-arrow';
+import { DataType, RecordBatchReader, type Vector } from './arrow-bundle.js';
 import { UserError } from '../config/errors.js';
 import type { CanonicalColumn } from './canonical.js';
 import type { MappingEntry } from './mapping.js';

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { tableToIPC } from 'apache-arrow';
 import { transferableSymbol, valueSymbol } from 'piscina';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANDIDATE_STATUSES } from '../../src/replay/compare.js';
@@ -9,6 +8,7 @@ import type { Pacing } from '../../src/replay/pacing.js';
 import replayTask, { type ReplayResult, type ReplayTask } from '../../src/replay/worker.js';
 import { batchToArrowTable } from '../../src/traces/arrow.js';
 import { type TraceBatch, allocateBatch } from '../../src/traces/canonical.js';
+import { arrow } from '../../src/traces/arrow-bundle.js';
 
 // As replay.ts sends them (its WORKER_COLUMNS), and its CONTROL slots.
 const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', 'input_tokens', 'output_tokens', 'latency_ms', 'ttft_ms', 'status', 'refusal', 'cost_usd'] as const;
@@ -68,7 +68,7 @@ interface Run {
 }
 
 async function run(target: string, over: Partial<ReplayTask> = {}, setup?: (control: Int32Array) => void, batch = traceBatch()): Promise<Run> {
-  const ipc = tableToIPC(batchToArrowTable(batch, WORKER_COLUMNS), 'stream');
+  const ipc = arrow.tableToIPC(batchToArrowTable(batch, WORKER_COLUMNS), 'stream');
   const shared = new SharedArrayBuffer(4 * 3);
   const control = new Int32Array(shared);
   setup?.(control);

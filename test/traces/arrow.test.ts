@@ -1,7 +1,10 @@
-import { Bool, Float64, Int32, Int64, Table, Uint8, Utf8, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { ARROW_COLUMN_ORDER, batchFromArrow, batchToArrowTable, batchToIPC, batchToRecordBatch, utf8Vector } from '../../src/traces/arrow.js';
 import { CANONICAL_COLUMNS, NUMBER_COLUMNS, TEXT_COLUMNS, type TraceBatch, allocateBatch } from '../../src/traces/canonical.js';
+import { arrow } from '../../src/traces/arrow-bundle.js';
+
+// The build src/ uses (its classes are not the Node entry's: instanceof and Table need the same copy).
+const { Bool, Float64, Int32, Int64, Table, Uint8, Utf8, tableFromIPC, tableToIPC, vectorFromArray } = arrow;
 
 /** Same number, NaN and the sign of zero included (toEqual would take -0 for 0). */
 function expectSameNumbers(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
