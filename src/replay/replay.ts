@@ -1,6 +1,4 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { Store } from '../store/database.js';
 import { tableToIPC } from '../traces/arrow-bundle.js';
 import { type ReplayRequestColumns, ReplayRequestsWriter } from '../store/replay-requests.js';
@@ -11,6 +9,7 @@ import type { Pacing } from './pacing.js';
 import { CANDIDATE_STATUSES } from './compare.js';
 import type { ReplayResult, ReplayTask } from './worker.js';
 import type { TraceRates } from '../targets/stub.js';
+import { TASKS_PER_WORKER, startReplayPool } from './pool.js';
 
 const ERROR = CANDIDATE_STATUSES.indexOf('error');
 const TIMEOUT = CANDIDATE_STATUSES.indexOf('timeout');
@@ -59,40 +58,6 @@ export interface ReplayCounts {
   skipped: number;
   candidateErrors: number;
   interrupted: boolean;
-}
-
-/**
- * Workers hold a few batches at a time; V8's default young generation (tens of MB per thread on
- * a large machine) only adds resident memory that a 10-million-row replay must not have.
- */
-const WORKER_HEAP = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 512 };
-
-/**
- * Batches a worker runs at once, each with its share of the concurrency: with one, requests in
- * flight fell to zero at every batch boundary while the batch's last answers came in.
- */
-const TASKS_PER_WORKER = 2;
-
-function workerFile(): string {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return path.join(path.dirname(here), 'worker.js');
-  return path.resolve(path.dirname(here), '../../dist/replay/worker.js');
-}
-
-/**
- * The replay's worker pool. Its threads start loading their code at once, so a caller that
- * starts it before opening the trace overlaps the two.
- */
-export function startReplayPool(workers: number): Piscina {
-  const n = Math.max(1, workers);
-  return new Piscina({
-    filename: workerFile(),
-    minThreads: n,
-    maxThreads: n,
-    idleTimeout: 2000,
-    resourceLimits: WORKER_HEAP,
-    concurrentTasksPerWorker: TASKS_PER_WORKER,
-  });
 }
 
 /** A set of 1-based row numbers as one bit each: a resumed 10-million-row replay needs 1.25 MB. */

@@ -170,6 +170,35 @@ describe('rehearse replay against a stub', () => {
   });
 });
 
+describe('rehearse replay against a module', () => {
+  it('a .mjs file and a target file naming it (kind: module) store the same answers, every request once', () => {
+    // Output tokens twice the baseline's, latency from the request id: the same whichever
+    // workers run it (a .mjs file starts one per core; a kind: module file is known as a module
+    // only once read, and its pool is started again with as many).
+    writeFileSync(
+      path.join(dir, 'double.mjs'),
+      `export async function call(req) {
+  const n = Number(req.request_id.replace(/\\D/g, '')) || 0;
+  return { status: 'ok', latency_ms: 10 + (n % 7), output: null, output_tokens: 2 * (req.output_tokens ?? 1), finish_reason: 'stop' };
+}
+`,
+    );
+    writeFileSync(path.join(dir, 'double.yaml'), 'kind: module\nmodule: double.mjs\n');
+    const stored = (target: string, db: string) => {
+      const r = rehearse(['replay', AZURE, '--target', path.join(dir, target), '--max', '--limit', '500', '--db', db, '--quiet']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      return query(db, 'SELECT row_index::INT AS row, request_id, candidate_latency_ms AS latency, candidate_output_tokens AS tokens, baseline_output_tokens AS base FROM replay_requests ORDER BY row_index');
+    };
+    const byFile = stored('double.mjs', path.join(dir, 'module-file.duckdb'));
+    const byTarget = stored('double.yaml', path.join(dir, 'module-target.duckdb'));
+    expect(byFile).toHaveLength(500);
+    expect(new Set(byFile.map((r) => r.request_id)).size).toBe(500);
+    expect(byTarget).toEqual(byFile);
+    for (const r of byFile) expect(r.tokens).toBe(2 * Number(r.base));
+  });
+});
+
 describe('rehearse replay over real HTTP (serve-stub on loopback)', () => {
   it('replays with --max: every request once, longer outputs measured', () => {
     const db = path.join(dir, 'http.duckdb');

@@ -1,0 +1,343 @@
+import { readFileSync } from 'node:fs';
+import type { Piscina } from 'piscina';
+import path from 'node:path';
+import pc from 'picocolors';
+import { UserError } from '../config/errors.js';
+import { loadGateFile } from '../config/load.js';
+import { columnQuantiles } from '../replay/column-values.js';
+import { describePacing, type Pacing } from '../replay/pacing.js';
+import { startReplayPool } from '../replay/pool.js';
+import { defaultBatchSize, replayTrace, traceRatesOf, traceSaysOf } from '../replay/replay.js';
+import { type ShadowVerdict, judgeShadowGates, writeShadowVerdicts } from '../replay/shadow-gates.js';
+import { integer, percent, renderTable } from '../report/table.js';
+import { defaultWorkers } from '../sim/pool.js';
+import { Store } from '../store/database.js';
+import { finishInvocation, startInvocation } from '../store/invocations.js';
+import { StubTarget } from '../targets/stub.js';
+import { loadTarget } from '../targets/target.js';
+import { type Trace, openTrace } from '../traces/reader.js';
+import { Progress } from './common.js';
+import type { ReplayCliOptions } from './replay.js';
+
+async function findResumable(store: Store, trace: string, target: string, id: string | true): Promise<string | null> {
+  const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  const where =
+    id === true
+      ? `command = 'replay' AND status <> 'ok' AND json_extract_string(args, '$.trace') = ${q(trace)} AND json_extract_string(args, '$.target') = ${q(target)}`
+      : `invocation_id = ${q(id)} AND command = 'replay'`;
+  const rows = (await store.connection.runAndReadAll(`SELECT invocation_id FROM invocations WHERE ${where} ORDER BY started_at DESC LIMIT 1`)).getRowsJson();
+  if (rows.length === 0) {
+    if (id !== true) throw new UserError(`${store.file}: no replay invocation ${id} to resume`);
+    return null;
+  }
+  return String(rows[0]![0]);
+}
+
+/**
+ * The replay command's work, imported once its worker pool (`early`, started for the target the
+ * command line names) is loading: this module pulls in DuckDB, Arrow and the config schemas.
+ */
+export async function replayWith(traceSpec: string, opts: ReplayCliOptions, early: { pool: Piscina; workers: number }): Promise<number> {
+  try {
+    return await replayOn(traceSpec, opts, early);
+  } finally {
+    // Idempotent: the run destroys it earlier on its own paths; this covers a throw before them.
+    await early.pool.destroy().catch(() => undefined);
+  }
+}
+
+async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool: Piscina; workers: number }): Promise<number> {
+  const gates = opts.gates ? loadGateFile(opts.gates) : null;
+  let schema: object | null = null;
+  if (opts.schema) {
+    try {
+      schema = JSON.parse(readFileSync(opts.schema, 'utf8')) as object;
+    } catch (err) {
+      throw new UserError(`${opts.schema}: cannot read the JSON Schema (${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+  // Resolve the target here, so a bad file or URL fails before any work, and to pick the pacing.
+  const probe = await loadTarget(opts.target);
+  const probeIsStub = probe instanceof StubTarget;
+  const probeIsModule = probe.kind === 'module';
+  const virtual = probe instanceof StubTarget && probe.config.inject === 'virtual';
+  // A stub scales the trace's own failure and refusal rates where the trace records them: a
+  // multiplier above 1 adds failures among the requests that did not fail, at a share set by the
+  // rate, and one below 1 answers some of its failures, which refuse at its refusal rate.
+  const scalesRates = probe instanceof StubTarget && (probe.config.candidate.error_rate !== 1 || probe.config.candidate.refusal_rate !== 1);
+  await probe.close();
+  const pacing: Pacing =
+    opts.speed !== undefined ? { kind: 'speed', factor: opts.speed } : opts.rate !== undefined ? { kind: 'rate', perSecond: opts.rate } : opts.max || virtual ? { kind: 'max' } : { kind: 'speed', factor: 1 };
+  const target = /^https?:\/\//i.test(opts.target) ? opts.target : path.resolve(opts.target);
+
+  // Both DuckDB instances get a modest memory limit (they spill beyond it): a replay of millions
+  // of rows must not grow with them. The reader needs room for a Parquet row group on each of
+  // DuckDB's threads (--trace-memory); the store only appends and evicts what it has written
+  // (32 MB was too little for its commits).
+  // The workers load their code while the trace is opened and checked.
+  // One worker's event loop drives the stub or the HTTP sockets (64 in flight at ~20k requests/s);
+  // a second only competes with the thread that reads the trace and writes the results, and
+  // loads and warms its own copy of the code (measured on 2 cores: 2 workers 0.81× as fast as 1
+  // for a virtual stub, 0.78× for HTTP). A user's module may compute: it gets one per core.
+  const workers = opts.workers ?? (probeIsModule ? defaultWorkers() : 1);
+  // A target file that names a module was started with one worker: it gets one per core.
+  let pool = early.pool;
+  if (workers !== early.workers) {
+    await early.pool.destroy();
+    pool = startReplayPool(workers);
+  }
+  let poolStopped = false;
+  const stopPool = async () => {
+    if (poolStopped) return;
+    poolStopped = true;
+    await pool.destroy();
+  };
+  let trace: Trace;
+  let store: Store;
+  try {
+    trace = await openTrace(traceSpec, {
+      // A virtual stub waits for nothing at --max, but a paced one waits for its requests' due times.
+      batchSize: opts.batchSize ?? defaultBatchSize(!virtual || pacing.kind !== 'max', opts.concurrency, workers),
+      memoryLimit: opts.traceMemory,
+      ...(opts.map ? { map: opts.map } : {}),
+      ...(opts.sample !== undefined ? { sample: opts.sample } : {}),
+      ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+      ...(opts.from !== undefined ? { from: opts.from } : {}),
+      ...(opts.to !== undefined ? { to: opts.to } : {}),
+    });
+  } catch (err) {
+    await pool.destroy();
+    throw err;
+  }
+  try {
+    store = await Store.open(opts.db, { memoryLimit: '48MB' });
+  } catch (err) {
+    trace.close();
+    await pool.destroy();
+    throw err;
+  }
+  let invocation: string | null = null;
+  let stopping = false;
+  const onSigint = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    if (!opts.quiet) process.stderr.write('\nrehearse: stopping: no new requests; storing the answers of those in flight, `--resume` continues (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const args = { trace: traceSpec, ...opts, target: opts.target };
+    if (opts.resume) invocation = await findResumable(store, traceSpec, opts.target, opts.resume);
+    const resumed = invocation !== null;
+    if (invocation) await store.run(`UPDATE invocations SET status = 'running', finished_at = NULL WHERE invocation_id = '${invocation}'`);
+    else invocation = await startInvocation(store, 'replay', args);
+
+    if (!resumed) {
+      const errors = await trace.errorList(100_000);
+      if (errors.length) {
+        const a = await store.appender('trace_errors');
+        for (const e of errors) {
+          a.appendVarchar(invocation);
+          a.appendBigInt(BigInt(e.row));
+          if (e.request_id === null) a.appendNull();
+          else a.appendVarchar(e.request_id);
+          a.appendVarchar(e.column ? `${e.reason} (${e.column})` : e.reason);
+          a.appendVarchar(e.raw);
+          a.endRow();
+        }
+        a.flushSync();
+        a.closeSync();
+      }
+    }
+    const n = await trace.selectedRows();
+    const traceSays = traceSaysOf(trace);
+    const traceRates = scalesRates && (traceSays.failure || traceSays.refusal) ? await traceRatesOf(trace, traceSays) : null;
+    let errorsSeen = 0, answered = 0, answeredErrors = 0;
+    const progress = new Progress(Number(n), 'replaying', Boolean(opts.quiet || opts.json), () => `${answeredErrors} errors`);
+    const started = Date.now();
+    const counts = await replayTrace(trace, store, invocation, {
+      target,
+      pacing,
+      concurrency: opts.concurrency,
+      workers,
+      pool,
+      refusalPatterns: opts.refusalPattern ?? [],
+      schema,
+      baselinePrice: opts.baselinePrice ?? null,
+      traceSays,
+      traceRates,
+      inputText: probeIsStub && !schema ? 'without-input-tokens' : 'all',
+      stopped: () => stopping,
+      onResults: (_rows, errors) => {
+        errorsSeen += errors;
+      },
+      // Answers as they come, stored or not yet: a slow endpoint's batch takes a while to land.
+      onProgress: (done, errors) => {
+        answeredErrors = errors;
+        progress.add(done - answered);
+        answered = done;
+      },
+    });
+    progress.add(counts.skipped);
+    progress.end();
+    // The workers and the trace's DuckDB are done: their memory goes before the gates and the
+    // summary read the stored requests.
+    await stopPool();
+    trace.close();
+    const seconds = (Date.now() - started) / 1000;
+    if (counts.interrupted) {
+      await finishInvocation(store, invocation, 'interrupted');
+      process.stderr.write(`rehearse: interrupted after ${counts.replayed} requests; resume with the same command and --resume ${invocation}\n`);
+      return 130;
+    }
+    const verdicts = gates ? await judgeShadowGates(store, invocation, gates.gates) : [];
+    if (gates) await writeShadowVerdicts(store, invocation, verdicts);
+    await finishInvocation(store, invocation, 'ok');
+    const breached = verdicts.filter((v) => v.segment === null && v.reading.verdict === 'breach');
+    const failing = breached.some((v) => v.action === 'rollback');
+    const summary = await replaySummary(store, invocation);
+    if (opts.json) {
+      process.stdout.write(
+        JSON.stringify(
+          {
+            invocation_id: invocation,
+            db: opts.db,
+            seconds,
+            pacing: describePacing(pacing),
+            replayed: counts.replayed,
+            skipped_already_stored: counts.skipped,
+            candidate_errors: counts.candidateErrors,
+            trace_errors: trace.bad,
+            summary,
+            gates: verdicts.map((v) => ({ gate: v.gate, action: v.action, segment_kind: v.segmentKind, segment: v.segment, requests: v.requests, ...v.reading })),
+            breached: failing,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+      return failing ? 1 : 0;
+    }
+    if (!opts.quiet) {
+      process.stdout.write(
+        `${pc.bold('rehearse replay')}: ${integer(counts.replayed)} requests${resumed ? ` (resumed; ${integer(counts.skipped)} already stored)` : ''} from ${trace.label} against ${opts.target}, ${describePacing(pacing)}, ${seconds.toFixed(1)}s${trace.bad ? `; ${integer(trace.bad)} bad trace rows in trace_errors` : ''}${errorsSeen ? `; ${integer(errorsSeen)} candidate errors` : ''}\n\n`,
+      );
+      process.stdout.write(summaryTable(summary) + '\n\n');
+      if (gates) process.stdout.write(verdictText(verdicts) + '\n');
+    }
+    process.stdout.write(
+      `Results: ${opts.db} (invocation ${invocation})\n  tables replay_requests, ${gates ? 'replay_gates, ' : ''}trace_errors, invocations; for example:\n` +
+        `  npx rehearse query --db ${opts.db} "SELECT candidate_status, count(*) FROM replay_requests WHERE invocation_id = '${invocation}' GROUP BY ALL"\n`,
+    );
+    return failing ? 1 : 0;
+  } catch (err) {
+    if (invocation) await finishInvocation(store, invocation, 'failed').catch(() => undefined);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await stopPool();
+    trace.close();
+    store.close();
+  }
+}
+
+interface SummaryRow {
+  metric: string;
+  baseline: number | null;
+  candidate: number | null;
+  format: 'ms' | 'tokens' | 'usd' | 'share' | 'count';
+}
+
+async function replaySummary(store: Store, invocation: string): Promise<SummaryRow[]> {
+  const ok = (arm: 'baseline' | 'candidate') => (arm === 'baseline' ? "coalesce(baseline_status, 'ok') NOT IN ('error', 'timeout')" : "candidate_status NOT IN ('error', 'timeout')");
+  const from = `FROM replay_requests WHERE invocation_id = '${invocation}'`;
+  const [r] = (await store.connection.runAndReadAll(`
+    SELECT count(*)::DOUBLE AS n,
+      avg(CASE WHEN coalesce(baseline_status, 'ok') IN ('error', 'timeout') THEN 1 ELSE 0 END) AS b_err,
+      avg(CASE WHEN candidate_status IN ('error', 'timeout') THEN 1 ELSE 0 END) AS c_err,
+      avg(CASE WHEN baseline_refusal THEN 1 ELSE 0 END) AS b_ref,
+      avg(CASE WHEN candidate_refusal THEN 1 ELSE 0 END) AS c_ref,
+      avg(baseline_output_tokens) FILTER (WHERE ${ok('baseline')}) AS b_out,
+      avg(candidate_output_tokens) FILTER (WHERE ${ok('candidate')}) AS c_out,
+      avg(baseline_cost_usd) FILTER (WHERE ${ok('baseline')}) AS b_cost,
+      avg(candidate_cost_usd) FILTER (WHERE ${ok('candidate')}) AS c_cost,
+      sum(baseline_cost_usd) AS b_total, sum(candidate_cost_usd) AS c_total
+    ${from}`)).getRowObjectsJson() as Record<string, unknown>[];
+  // Exact quantiles by selection over each column read into a typed array: DuckDB's own would
+  // hold more than the replay itself needed for a 10-million-request replay.
+  const quantiles = async (column: string, arm: 'baseline' | 'candidate', probs: number[], names: string[]) => {
+    const q = await columnQuantiles(store, column, `invocation_id = '${invocation}' AND ${ok(arm)}`, probs);
+    names.forEach((name, i) => (r![name] = Number.isNaN(q[i]!) ? null : q[i]));
+  };
+  await quantiles('baseline_latency_ms', 'baseline', [0.5, 0.99], ['b_p50', 'b_p99']);
+  await quantiles('candidate_latency_ms', 'candidate', [0.5, 0.99], ['c_p50', 'c_p99']);
+  await quantiles('baseline_ttft_ms', 'baseline', [0.5], ['b_ttft']);
+  await quantiles('candidate_ttft_ms', 'candidate', [0.5], ['c_ttft']);
+  const v = (k: string) => (r![k] === null || r![k] === undefined ? null : Number(r![k]));
+  return [
+    { metric: 'requests', baseline: v('n'), candidate: v('n'), format: 'count' },
+    { metric: 'error rate', baseline: v('b_err'), candidate: v('c_err'), format: 'share' },
+    { metric: 'refusal rate', baseline: v('b_ref'), candidate: v('c_ref'), format: 'share' },
+    { metric: 'latency p50', baseline: v('b_p50'), candidate: v('c_p50'), format: 'ms' },
+    { metric: 'latency p99', baseline: v('b_p99'), candidate: v('c_p99'), format: 'ms' },
+    { metric: 'ttft p50', baseline: v('b_ttft'), candidate: v('c_ttft'), format: 'ms' },
+    { metric: 'output tokens (mean)', baseline: v('b_out'), candidate: v('c_out'), format: 'tokens' },
+    { metric: 'cost per request', baseline: v('b_cost'), candidate: v('c_cost'), format: 'usd' },
+    { metric: 'cost, all requests', baseline: v('b_total'), candidate: v('c_total'), format: 'usd' },
+  ];
+}
+
+function formatValue(x: number | null, f: SummaryRow['format']): string {
+  if (x === null || !Number.isFinite(x)) return '—';
+  switch (f) {
+    case 'ms':
+      return `${integer(x)} ms`;
+    case 'tokens':
+      return x.toFixed(1);
+    case 'usd':
+      return `$${x < 0.01 ? x.toPrecision(3) : x.toFixed(2)}`;
+    case 'share':
+      return percent(x, 2);
+    case 'count':
+      return integer(x);
+  }
+}
+
+function summaryTable(rows: readonly SummaryRow[]): string {
+  return renderTable(
+    ['', 'baseline', 'candidate', 'change'],
+    rows.map((r) => [
+      r.metric,
+      formatValue(r.baseline, r.format),
+      formatValue(r.candidate, r.format),
+      r.format === 'count' || r.baseline === null || r.candidate === null || r.baseline === 0 ? '' : `${r.candidate >= r.baseline ? '+' : ''}${(((r.candidate - r.baseline) / r.baseline) * 100).toFixed(1)}%`,
+    ]),
+    [false, true, true, true],
+  );
+}
+
+function verdictText(verdicts: readonly ShadowVerdict[]): string {
+  const fmt = (x: number) => (Number.isFinite(x) ? (Math.abs(x) < 0.01 && x !== 0 ? x.toPrecision(3) : x.toFixed(3)) : '—');
+  const all = verdicts.filter((v) => v.segment === null);
+  const lines = [
+    renderTable(
+      ['gate', 'verdict', 'baseline', 'candidate', 'p-value'],
+      all.map((v) => [
+        v.gate,
+        v.reading.verdict === 'breach' ? (v.action === 'rollback' ? pc.red('BREACH (rollback)') : pc.yellow('BREACH (hold)')) : v.reading.verdict,
+        fmt(v.reading.baseline),
+        fmt(v.reading.canary),
+        Number.isNaN(v.reading.p) ? '' : v.reading.p.toExponential(2),
+      ]),
+      [false, false, true, true, true],
+    ),
+  ];
+  const segments = verdicts.filter((v) => v.segment !== null && v.reading.verdict === 'breach');
+  if (segments.length) {
+    lines.push('', 'Where the candidate is worse (segments that breach):');
+    // Input-size buckets name themselves ("input 1k-4k"); routes and tenants need their kind.
+    const where = (v: (typeof segments)[number]) => (v.segmentKind === 'input_size' ? v.segment : `${v.segmentKind} ${v.segment}`);
+    for (const v of segments.slice(0, 20)) lines.push(`  ${where(v)}: ${v.gate} (baseline ${fmt(v.reading.baseline)}, candidate ${fmt(v.reading.canary)}, ${integer(v.requests)} requests)`);
+    if (segments.length > 20) lines.push(`  … and ${segments.length - 20} more in replay_gates`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,44 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+
+/**
+ * The replay's worker pool, in a module of its own that loads nothing else: the CLI starts it
+ * before importing DuckDB, Arrow and the config schemas, so the workers load their code while the
+ * main thread loads its own.
+ */
+
+/**
+ * Workers hold a few batches at a time; V8's default young generation (tens of MB per thread on
+ * a large machine) only adds resident memory that a 10-million-row replay must not have.
+ */
+const WORKER_HEAP = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 512 };
+
+/**
+ * Batches a worker runs at once, each with its share of the concurrency: with one, requests in
+ * flight fell to zero at every batch boundary while the batch's last answers came in.
+ */
+export const TASKS_PER_WORKER = 2;
+
+function workerFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return path.join(path.dirname(here), 'worker.js');
+  return path.resolve(path.dirname(here), '../../dist/replay/worker.js');
+}
+
+/**
+ * The replay's worker pool. Its threads start loading their code at once, so a caller that
+ * starts it before opening the trace overlaps the two.
+ */
+export function startReplayPool(workers: number): Piscina {
+  const n = Math.max(1, workers);
+  return new Piscina({
+    filename: workerFile(),
+    minThreads: n,
+    maxThreads: n,
+    idleTimeout: 2000,
+    resourceLimits: WORKER_HEAP,
+    concurrentTasksPerWorker: TASKS_PER_WORKER,
+  });
+}
+
