@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { Piscina } from 'piscina';
-import path from 'node:path';
 import pc from 'picocolors';
 import { UserError } from '../config/errors.js';
 import { loadGateFile } from '../config/load.js';
@@ -17,7 +16,7 @@ import { StubTarget } from '../targets/stub.js';
 import { loadTarget } from '../targets/target.js';
 import { type Trace, openTrace } from '../traces/reader.js';
 import { Progress } from './common.js';
-import type { ReplayCliOptions } from './replay.js';
+import { type ReplayCliOptions, targetSpec } from './replay.js';
 
 async function findResumable(store: Store, trace: string, target: string, id: string | true): Promise<string | null> {
   const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -68,7 +67,7 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
   await probe.close();
   const pacing: Pacing =
     opts.speed !== undefined ? { kind: 'speed', factor: opts.speed } : opts.rate !== undefined ? { kind: 'rate', perSecond: opts.rate } : opts.max || virtual ? { kind: 'max' } : { kind: 'speed', factor: 1 };
-  const target = /^https?:\/\//i.test(opts.target) ? opts.target : path.resolve(opts.target);
+  const target = targetSpec(opts.target);
 
   // Both DuckDB instances get a modest memory limit (they spill beyond it): a replay of millions
   // of rows must not grow with them. The reader needs room for a Parquet row group on each of
@@ -84,7 +83,7 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
   let pool = early.pool;
   if (workers !== early.workers) {
     await early.pool.destroy();
-    pool = startReplayPool(workers);
+    pool = startReplayPool(workers, targetSpec(opts.target));
   }
   let poolStopped = false;
   const stopPool = async () => {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../config/errors.js';
 import { startReplayPool } from '../replay/pool.js';
@@ -89,6 +90,11 @@ Examples:
 }
 
 
+/** The target as the workers are given it: a URL, or a file's absolute path. */
+export function targetSpec(target: string): string {
+  return /^https?:\/\//i.test(target) ? target : path.resolve(target);
+}
+
 /** A module target by its file name (a target file naming `kind: module` is known once read). */
 const MODULE_FILE = /\.(mjs|cjs|js)$/i;
 
@@ -99,7 +105,7 @@ async function runReplay(traceSpec: string, opts: ReplayCliOptions): Promise<num
   // config schemas (the two took ~250 ms each, one after the other). How many depends on the
   // target, not read yet: a user's module may compute and gets one per core, anything else one.
   const workers = opts.workers ?? (!/^https?:\/\//i.test(opts.target) && MODULE_FILE.test(opts.target) ? defaultWorkers() : 1);
-  const pool = startReplayPool(workers);
+  const pool = startReplayPool(workers, targetSpec(opts.target));
   const { replayWith } = await import('./replay-run.js');
   return replayWith(traceSpec, opts, { pool, workers });
 }

@@ -27,13 +27,15 @@ function workerFile(): string {
 }
 
 /**
- * The replay's worker pool. Its threads start loading their code at once, so a caller that
- * starts it before opening the trace overlaps the two.
+ * The replay's worker pool. Its threads start loading their code at once, and the target's when
+ * `target` (the spec the tasks will name) is given: an HTTP client or a user's module is then
+ * ready before the first batch, not loaded inside the replay's time.
  */
-export function startReplayPool(workers: number): Piscina {
+export function startReplayPool(workers: number, target?: string): Piscina {
   const n = Math.max(1, workers);
   return new Piscina({
     filename: workerFile(),
+    workerData: { target: target ?? null },
     minThreads: n,
     maxThreads: n,
     idleTimeout: 2000,

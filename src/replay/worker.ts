@@ -1,4 +1,4 @@
-import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import type { Target, TargetRequest, TargetResponse } from '../targets/target.js';
 import { loadTarget } from '../targets/target.js';
 import { StubTarget, type TraceRates } from '../targets/stub.js';
@@ -113,6 +113,12 @@ function targetsFor(spec: string): Promise<{ candidate: Target; baseline: StubTa
   }
   return t;
 }
+
+// The pool names the target when it starts (pool.ts): loading it now overlaps the main thread's
+// opening of the trace. A failure is not reported here: the first task awaits the same promise
+// (and the main thread checked the target before sending any).
+const preload = (workerData as { target?: string | null } | undefined)?.target;
+if (typeof preload === 'string') targetsFor(preload).catch(() => undefined);
 
 function allocate(b: TraceBatch): ReplayResult {
   const n = b.length;
