@@ -36,3 +36,32 @@ export async function columnQuantiles(store: Store, column: string, where: strin
   quantilesBySelection(values, values.length, probs, out);
   return out;
 }
+
+/**
+ * SQL for the sum of `value` over the rows of `from` (a relation and its WHERE clause) where
+ * `filter` holds: the same whatever order the rows are read in, NULL for none.
+ *
+ * avg() and sum() over doubles add in the order DuckDB meets the rows, and that order is not the
+ * replay's: batches land as workers finish them, a resumed replay appends the rest, DuckDB's threads
+ * combine partial sums as they come. Means differed in their last bits between `--workers 1` and 4,
+ * and a gate at its threshold (price ×1.2 against `max_ratio: 1.2`) flipped with them. Here every
+ * value is put in fixed point, scaled by the power of two that brings the largest magnitude to 2^96
+ * (2^31 values cannot overflow HUGEINT), and the integers are added exactly: the rounding of each
+ * value is below 2^-96 of the largest, far under the last bit of the sum. A column holding an
+ * infinity sums as avg() would, to ±Infinity or NaN.
+ *
+ * The filter is inside the CASE, not a FILTER clause: DuckDB computes an aggregate's argument
+ * for every row before filtering, and a row the filter leaves out may be far larger than the
+ * scale allows.
+ */
+export function exactSumSql(value: string, filter: string, from: string): string {
+  const finite = `isfinite(${value})`;
+  const scale = `(SELECT pow(2.0, least(1000, 96 - ceil(log2(greatest(max(abs(${value})) FILTER (WHERE ${finite}), 1e-300))))) FROM ${from} AND (${filter}))`;
+  return `(CASE WHEN count(*) FILTER (WHERE (${filter}) AND ${value} IS NOT NULL AND NOT ${finite}) > 0 THEN sum(${value}) FILTER (WHERE ${filter})
+    ELSE sum(CASE WHEN (${filter}) AND ${finite} THEN round(${value} * ${scale})::HUGEINT END)::DOUBLE / ${scale} END)`;
+}
+
+/** SQL for the mean of `value` where `filter` holds, from {@link exactSumSql}: NULL for none. */
+export function exactMeanSql(value: string, filter: string, from: string): string {
+  return `(${exactSumSql(value, filter, from)} / nullif(count(${value}) FILTER (WHERE ${filter}), 0))`;
+}

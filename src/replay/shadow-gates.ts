@@ -18,7 +18,7 @@ import {
 } from '../gates/window.js';
 import { quantilesBySelection } from '../stats/quantile.js';
 import { ksTwoSample, mannWhitney } from '../stats/tests.js';
-import { columnValues } from './column-values.js';
+import { columnValues, exactMeanSql } from './column-values.js';
 import type { Store } from '../store/database.js';
 
 /**
@@ -74,6 +74,7 @@ const num = (v: unknown) => (v === null || v === undefined ? NaN : Number(v));
 /** The window summary of one slice of the replay: counts and every statistic a gate can read. */
 async function summarise(store: Store, where: string, gates: readonly Gate[]): Promise<{ summary: Float64Array; requests: number }> {
   const s = new Float64Array(WINDOW_WIDTH).fill(NaN);
+  const from = `replay_requests WHERE ${where}`;
   const [c] = await rows(
     store,
     `SELECT count(*)::DOUBLE AS n,
@@ -101,13 +102,14 @@ async function summarise(store: Store, where: string, gates: readonly Gate[]): P
   for (const metric of CONTINUOUS_METRICS) {
     const k = CONTINUOUS_METRICS.indexOf(metric);
     const [b, cand] = COLUMN[metric];
-    // Means and counts in SQL; quantiles and tests from the values themselves, one column at a
-    // time in a typed array (DuckDB's exact quantile holds more than that at 10 million requests).
+    // Means (exact, so the same in any row order) and counts in SQL; quantiles and tests from the
+    // values themselves, one column at a time in a typed array (DuckDB's exact quantile holds more
+    // than that at 10 million requests).
     const [q] = await rows(
       store,
-      `SELECT count(${b}) FILTER (WHERE ${BASELINE_OK})::DOUBLE AS b_n, avg(${b}) FILTER (WHERE ${BASELINE_OK}) AS b_mean,
-              count(${cand}) FILTER (WHERE ${CANDIDATE_OK})::DOUBLE AS c_n, avg(${cand}) FILTER (WHERE ${CANDIDATE_OK}) AS c_mean
-       FROM replay_requests WHERE ${where}`,
+      `SELECT count(${b}) FILTER (WHERE ${BASELINE_OK})::DOUBLE AS b_n, ${exactMeanSql(b, BASELINE_OK, from)} AS b_mean,
+              count(${cand}) FILTER (WHERE ${CANDIDATE_OK})::DOUBLE AS c_n, ${exactMeanSql(cand, CANDIDATE_OK, from)} AS c_mean
+       FROM ${from}`,
     );
     const needsTest = gates.some((g) => g.metric === metric && g.test && g.test.kind !== 'proportion');
     const needsQuantile = gates.some((g) => g.metric === metric && g.stat !== 'mean');

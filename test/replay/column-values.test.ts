@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { columnQuantiles, columnValues } from '../../src/replay/column-values.js';
+import { columnQuantiles, columnValues, exactMeanSql, exactSumSql } from '../../src/replay/column-values.js';
+import { DuckDBInstance } from '../../src/store/duckdb.js';
+import { Rng } from '../../src/stats/random.js';
 import { Store } from '../../src/store/database.js';
 
 let dir: string;
@@ -42,5 +44,75 @@ describe('column values', () => {
 
   it('is NaN with no values', async () => {
     expect(await columnQuantiles(store, 'candidate_latency_ms', "invocation_id = 'none'", [0.5])).toEqual([NaN]);
+  });
+});
+
+/** The exact sum of doubles, correctly rounded: each is an integer at 2^200 (all test values are ≥ 2^-100), added as BigInt. */
+function exactSum(xs: readonly number[]): number {
+  let total = 0n;
+  for (const x of xs) total += BigInt(x * 2 ** 200);
+  return Number(total) / 2 ** 200;
+}
+
+describe('exact sums and means in SQL', () => {
+  // 20,000 values over nine orders of magnitude, and their negatives: the order they are added in
+  // changes a double sum's last bits.
+  const rng = new Rng('exact-sums');
+  const random = () => rng.uniform();
+  const values = Array.from({ length: 20_000 }, () => (random() < 0.1 ? -1 : 1) * Math.exp(random() * 20 - 8));
+  const ulp = (x: number) => 2 ** (Math.floor(Math.log2(Math.abs(x))) - 52);
+
+  async function sums(order: 'asc' | 'desc' | 'hash', threads: number) {
+    const db = await DuckDBInstance.create(':memory:', { threads: String(threads) });
+    const c = await db.connect();
+    await c.run('CREATE TABLE v (i INTEGER, x DOUBLE, keep BOOLEAN)');
+    const a = await c.createAppender('v');
+    for (let i = 0; i < values.length; i++) {
+      a.appendInteger(i);
+      a.appendDouble(values[i]!);
+      a.appendBoolean(i % 5 !== 0);
+      a.endRow();
+    }
+    a.closeSync();
+    const by = order === 'asc' ? 'x' : order === 'desc' ? 'x DESC' : 'hash(i)';
+    await c.run(`CREATE TABLE t AS SELECT * FROM v ORDER BY ${by}`);
+    const r = (await c.runAndReadAll(`SELECT ${exactSumSql('x', 'true', 't WHERE true')} AS exact, sum(x) AS naive,
+        ${exactMeanSql('x', 'keep', 't WHERE true')} AS mean FROM t`)).getRowObjects() as { exact: number; naive: number; mean: number }[];
+    c.closeSync();
+    db.closeSync();
+    return r[0]!;
+  }
+
+  it('is the same whatever order the rows are stored and read in, where sum() is not, and within an ulp of the exact sum', async () => {
+    const runs = [await sums('asc', 1), await sums('desc', 1), await sums('hash', 1), await sums('hash', 4)];
+    // The data are chosen so that plain sum() tells the orders apart: otherwise this test could not fail.
+    expect(new Set(runs.map((r) => r.naive)).size).toBeGreaterThan(1);
+    expect(new Set(runs.map((r) => r.exact)).size).toBe(1);
+    expect(new Set(runs.map((r) => r.mean)).size).toBe(1);
+    const ref = exactSum(values);
+    expect(Math.abs(runs[0]!.exact - ref)).toBeLessThanOrEqual(ulp(ref));
+    const kept = values.filter((_, i) => i % 5 !== 0);
+    const refMean = exactSum(kept) / kept.length;
+    expect(Math.abs(runs[0]!.mean - refMean)).toBeLessThanOrEqual(2 * ulp(refMean));
+  });
+
+  it('ignores NULLs, is NULL over no values, and follows an infinity as sum() does', async () => {
+    const db = await DuckDBInstance.create(':memory:');
+    const c = await db.connect();
+    const q = async (rows: string) =>
+      (await c.runAndReadAll(`SELECT ${exactSumSql('x', 'x IS NULL OR x > -1e308', `(${rows}) t WHERE true`)} AS s, ${exactMeanSql('x', 'true', `(${rows}) t WHERE true`)} AS m FROM (${rows}) t`)).getRowObjects()[0] as {
+        s: number | null;
+        m: number | null;
+      };
+    expect(await q('SELECT * FROM (VALUES (0.1), (NULL), (0.2)) v(x)')).toEqual({ s: 0.1 + 0.2, m: (0.1 + 0.2) / 2 });
+    expect(await q('SELECT * FROM (VALUES (NULL::DOUBLE)) v(x)')).toEqual({ s: null, m: null });
+    expect(await q("SELECT * FROM (VALUES (1.0), ('inf'::DOUBLE)) v(x)")).toEqual({ s: Infinity, m: Infinity });
+    expect(await q('SELECT * FROM (VALUES (0.0), (-0.0)) v(x)')).toEqual({ s: 0, m: 0 });
+    // A row the filter leaves out may be far beyond the kept rows' scale: it is never scaled.
+    const values = '(VALUES (1.5), (2.5), (1e300)) v(x)';
+    const [kept] = (await c.runAndReadAll(`SELECT ${exactSumSql('x', 'x < 10', `${values} WHERE true`)} AS s FROM ${values}`)).getRowObjects();
+    expect(kept!.s).toBe(4);
+    c.closeSync();
+    db.closeSync();
   });
 });

@@ -302,3 +302,24 @@ describe('writeShadowVerdicts', () => {
     expect(t!.breached).toBe(true);
   });
 });
+
+describe('shadow gates read the same values whatever order the requests were stored in', () => {
+  it('two invocations holding the same requests in different orders get the same readings, bit for bit', async () => {
+    // Costs over six orders of magnitude, the candidate's 1.2× the baseline's: a gate at
+    // max_ratio 1.2 sits exactly on its threshold, where the last bits of a mean decide.
+    const rows = `SELECT 'r' || i AS request_id, CASE WHEN i % 3 = 0 THEN 'chat' ELSE 'code' END AS route,
+        exp((hash(i) % 10000) / 800.0 - 15) AS b
+      FROM range(3000) t(i)`;
+    for (const [inv, order] of [['order-asc', 'b'], ['order-hash', 'hash(request_id)']] as const) {
+      await store.run(`INSERT INTO replay_requests (invocation_id, request_id, route, baseline_cost_usd, candidate_cost_usd, baseline_latency_ms, candidate_latency_ms, candidate_status)
+        SELECT '${inv}', request_id, route, b, b * 1.2, 1000 * b, 1100 * b, 'ok' FROM (${rows}) ORDER BY ${order}`);
+    }
+    // Plain avg() tells the two orders apart; otherwise this test could not fail.
+    const naive = (await store.connection.runAndReadAll(`SELECT invocation_id, avg(candidate_cost_usd) AS m FROM replay_requests WHERE invocation_id LIKE 'order-%' GROUP BY ALL`)).getRowObjects();
+    expect(new Set(naive.map((r) => r.m)).size).toBe(2);
+    const gates = [gate({ name: 'cost', metric: 'cost_usd', max_ratio: 1.2 }), gate({ name: 'latency', metric: 'latency_ms', max_ratio: 1.1 })];
+    const [asc, hashed] = [await judgeShadowGates(store, 'order-asc', gates), await judgeShadowGates(store, 'order-hash', gates)];
+    expect(asc.length).toBeGreaterThan(gates.length);
+    expect(hashed).toEqual(asc);
+  });
+});
