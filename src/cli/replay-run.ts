@@ -4,6 +4,7 @@ import pc from 'picocolors';
 import { UserError } from '../config/errors.js';
 import { loadGateFile } from '../config/load.js';
 import { columnQuantiles, exactMeanSql, exactSumSql } from '../replay/column-values.js';
+import { OutputSchema } from '../replay/compare.js';
 import { describePacing, type Pacing } from '../replay/pacing.js';
 import { startReplayPool } from '../replay/pool.js';
 import { defaultBatchSize, replayTrace, traceRatesOf, traceSaysOf } from '../replay/replay.js';
@@ -18,18 +19,47 @@ import { type Trace, openTrace } from '../traces/reader.js';
 import { Progress } from './common.js';
 import { type ReplayCliOptions, targetSpec } from './replay.js';
 
-async function findResumable(store: Store, trace: string, target: string, id: string | true): Promise<string | null> {
+/**
+ * The options that decide which rows a replay holds and what they store: a resume must give the
+ * same, or its rows would be another replay's mixed into this one (matched by row number).
+ */
+const RESUME_SAME = ['trace', 'target', 'map', 'sample', 'limit', 'from', 'to', 'refusalPattern', 'schema', 'baselinePrice'] as const;
+
+const OPTION_NAME: Record<(typeof RESUME_SAME)[number], string> = {
+  trace: 'the trace',
+  target: '--target',
+  map: '--map',
+  sample: '--sample',
+  limit: '--limit',
+  from: '--from',
+  to: '--to',
+  refusalPattern: '--refusal-pattern',
+  schema: '--schema',
+  baselinePrice: '--baseline-price',
+};
+
+async function findResumable(store: Store, args: Record<string, unknown>, id: string | true): Promise<string | null> {
   const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
   const where =
     id === true
-      ? `command = 'replay' AND status <> 'ok' AND json_extract_string(args, '$.trace') = ${q(trace)} AND json_extract_string(args, '$.target') = ${q(target)}`
+      ? `command = 'replay' AND status <> 'ok' AND json_extract_string(args, '$.trace') = ${q(String(args.trace))} AND json_extract_string(args, '$.target') = ${q(String(args.target))}`
       : `invocation_id = ${q(id)} AND command = 'replay'`;
-  const rows = (await store.connection.runAndReadAll(`SELECT invocation_id FROM invocations WHERE ${where} ORDER BY started_at DESC LIMIT 1`)).getRowsJson();
+  const rows = (await store.connection.runAndReadAll(`SELECT invocation_id, status, args FROM invocations WHERE ${where} ORDER BY started_at DESC LIMIT 1`)).getRowsJson();
   if (rows.length === 0) {
     if (id !== true) throw new UserError(`${store.file}: no replay invocation ${id} to resume`);
     return null;
   }
-  return String(rows[0]![0]);
+  const [invocation, status, stored] = rows[0]! as [string, string, string];
+  if (status === 'ok') throw new UserError(`--resume ${invocation}: that replay finished; there is nothing to resume (run it again without --resume for a new one)`);
+  const was = JSON.parse(stored) as Record<string, unknown>;
+  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  const differ = RESUME_SAME.filter((k) => !same(was[k], args[k]));
+  if (differ.length) {
+    const show = (v: unknown) => (v === undefined || v === null ? '(not given)' : typeof v === 'string' ? v : JSON.stringify(v));
+    const what = differ.map((k) => `${OPTION_NAME[k]} was ${show(was[k])}, now ${show(args[k])}`).join('; ');
+    throw new UserError(`--resume ${invocation}: ${what}. A resumed replay must read the same rows with the same target and comparison: give the options it started with`);
+  }
+  return String(invocation);
 }
 
 /**
@@ -54,6 +84,12 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
     } catch (err) {
       throw new UserError(`${opts.schema}: cannot read the JSON Schema (${(err as Error).message.split('\n')[0]})`);
     }
+    // The workers compile it; a schema ajv rejects must fail here, named, not in them.
+    try {
+      await OutputSchema.compile(schema);
+    } catch (err) {
+      throw new UserError(`${opts.schema}: not a valid JSON Schema: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
   // Resolve the target here, so a bad file or URL fails before any work, and to pick the pacing.
   const probe = await loadTarget(opts.target);
@@ -64,7 +100,12 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
   // multiplier above 1 adds failures among the requests that did not fail, at a share set by the
   // rate, and one below 1 answers some of its failures, which refuse at its refusal rate.
   const scalesRates = probe instanceof StubTarget && (probe.config.candidate.error_rate !== 1 || probe.config.candidate.refusal_rate !== 1);
-  await probe.close();
+  try {
+    await probe.close();
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${opts.target}: closing the target failed: ${(err as Error)?.message ?? String(err)}`);
+  }
   const pacing: Pacing =
     opts.speed !== undefined ? { kind: 'speed', factor: opts.speed } : opts.rate !== undefined ? { kind: 'rate', perSecond: opts.rate } : opts.max || virtual ? { kind: 'max' } : { kind: 'speed', factor: 1 };
   const target = targetSpec(opts.target);
@@ -117,15 +158,27 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
   }
   let invocation: string | null = null;
   let stopping = false;
+  // Ctrl-C, and SIGTERM (a CI timeout, `timeout`, Kubernetes), stop sending and store what was
+  // answered. A second one quits at once, the invocation marked interrupted if that is quick.
   const onSigint = () => {
-    if (stopping) process.exit(130);
+    if (stopping) {
+      const quit = () => process.exit(130);
+      setTimeout(quit, 1000).unref();
+      if (invocation) finishInvocation(store, invocation, 'interrupted').then(quit, quit);
+      else quit();
+      return;
+    }
     stopping = true;
     if (!opts.quiet) process.stderr.write('\nrehearse: stopping: no new requests; storing the answers of those in flight, `--resume` continues (Ctrl-C again to quit now)\n');
   };
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
   try {
+    // Nothing to replay is bad input, not a pass: a gated replay of an empty or unusable trace
+    // would otherwise exit 0 with every gate abstaining.
+    if (Number(await trace.selectedRows()) === 0) throw new UserError(noRowsMessage(trace));
     const args = { trace: traceSpec, ...opts, target: opts.target };
-    if (opts.resume) invocation = await findResumable(store, traceSpec, opts.target, opts.resume);
+    if (opts.resume) invocation = await findResumable(store, args, opts.resume);
     const resumed = invocation !== null;
     if (invocation) await store.run(`UPDATE invocations SET status = 'running', finished_at = NULL WHERE invocation_id = '${invocation}'`);
     else invocation = await startInvocation(store, 'replay', args);
@@ -175,6 +228,12 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
         progress.add(done - answered);
         answered = done;
       },
+    }).catch((err: unknown) => {
+      // A user's module that ends its thread (process.exit, a native crash) is the module's fault:
+      // named, exit 2, not an internal error. Whole batches answered before it are stored.
+      const message = (err as Error)?.message ?? String(err);
+      if (probeIsModule && /worker exited|terminat/i.test(message)) throw new UserError(`${opts.target}: the module ended its worker thread while answering (${message}); a module target must not call process.exit`);
+      throw err;
     });
     progress.add(counts.skipped);
     progress.end();
@@ -192,7 +251,8 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
     if (gates) await writeShadowVerdicts(store, invocation, verdicts);
     await finishInvocation(store, invocation, 'ok');
     const breached = verdicts.filter((v) => v.segment === null && v.reading.verdict === 'breach');
-    const failing = breached.some((v) => v.action === 'rollback');
+    // A hold breached is also a gate breached (DESIGN: exit 1): the rollout must not go on as is.
+    const failing = breached.length > 0;
     const summary = await replaySummary(store, invocation);
     if (opts.json) {
       process.stdout.write(
@@ -233,10 +293,23 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
     throw err;
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
     await stopPool();
     trace.close();
     store.close();
   }
+}
+
+function noRowsMessage(trace: Trace): string {
+  if (trace.rows === 0) return `${trace.name}: no rows to replay (the trace is empty)`;
+  if (trace.good === 0) {
+    const reasons = Object.entries(trace.badByReason)
+      .filter(([, n]) => n > 0)
+      .map(([r, n]) => `${integer(n)} ${r.replace(/_/g, ' ')}`)
+      .join(', ');
+    return `${trace.name}: no usable rows to replay: all ${integer(trace.rows)} are bad (${reasons}); \`rehearse traces inspect ${trace.name}\` shows them`;
+  }
+  return `${trace.name}: --from, --to, --sample and --limit keep none of its ${integer(trace.good)} usable rows`;
 }
 
 interface SummaryRow {

@@ -49,13 +49,32 @@ function prices(v: string) {
   return { input_per_million: Number(m[1]), output_per_million: Number(m[2]) };
 }
 
+/** A pattern is compiled in the workers: a bad one must fail here, named, not there. */
+function refusalPattern(value: string, previous: string[] = []): string[] {
+  try {
+    new RegExp(value, 'i');
+  } catch (err) {
+    throw new InvalidArgumentError(`--refusal-pattern "${value}" is not a valid regular expression: ${(err as Error).message}`);
+  }
+  return collect(value, previous);
+}
+
+/** DuckDB's memory_limit units; its own error ("Failed to set config") names neither option nor value. */
+function memorySize(name: string) {
+  return (v: string) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$/i.exec(v);
+    if (!m || !(Number(m[1]) > 0)) throw new InvalidArgumentError(`${name} must be a size above 0 such as 512MB or 2GB (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), got "${v}"`);
+    return v.trim();
+  };
+}
+
 export function replayCommand(): Command {
   return new Command('replay')
     .description('Shadow-replay stored traces against a candidate, compare request by request with the baseline, and judge shadow gates.')
     .argument('<traces>', 'Parquet, JSONL, CSV, Arrow IPC, OpenTelemetry GenAI OTLP JSON, or file.duckdb:table')
     .requiredOption('--target <stub-file|URL|module>', 'the candidate: a stub file (kind: stub), a target file (kind: http|module), an OpenAI-compatible base URL, or an ESM module')
     .option('--map <SRC=dst,...>', 'rename foreign trace columns to canonical ones')
-    .option('--gates <file>', 'shadow gates: judge the candidate against the baseline (exit 1 when a rollback gate breaches over all traffic)')
+    .option('--gates <file>', 'shadow gates: judge the candidate against the baseline (exit 1 when a gate, hold or rollback, breaches over all traffic)')
     .option('--speed <x>', "replay the trace's own arrival gaps x times faster", positive('--speed'))
     .option('--rate <r>', 'replay at a fixed rate, requests per second', positive('--rate'))
     .option('--max', 'as fast as --concurrency allows (the default for virtual stubs)')
@@ -65,16 +84,16 @@ export function replayCommand(): Command {
     .option('--from <time>', 'replay requests at or after this time (ms or ISO date-time)')
     .option('--to <time>', 'replay requests before this time')
     .option('--workers <n>', 'worker threads (default: 1 for stubs and HTTP endpoints, whose work is waiting; one per core for a module target)', positiveInt('--workers'))
-    .option('--refusal-pattern <regex>', 'another pattern that marks a refusal (repeatable; finish_reason content_filter always does)', collect)
+    .option('--refusal-pattern <regex>', 'another pattern that marks a refusal (repeatable; finish_reason content_filter always does)', refusalPattern)
     .option('--schema <file.json>', 'a JSON Schema the candidate outputs must satisfy')
     .option('--baseline-price <in,out>', "USD per million tokens for the baseline's cost when the trace has none", prices)
-    .option('--trace-memory <size>', "DuckDB's memory limit for reading the trace (e.g. 512MB, 2GB); it spills beyond it, but a Parquet row group must fit", '128MB')
+    .option('--trace-memory <size>', "DuckDB's memory limit for reading the trace (e.g. 512MB, 2GB); it spills beyond it, but a Parquet row group must fit", memorySize('--trace-memory'), '128MB')
     .option(
       '--batch-size <n>',
       'requests per batch: the unit handed to a worker and stored once answered (commits every 32,768 requests or 2 seconds) (default: 2048 for a virtual stub; for a target that waits, 16 times the requests in flight per batch, at least 128, so answers are stored every few rounds of requests)',
       positiveInt('--batch-size'),
     )
-    .option('--resume [invocation]', 'continue an interrupted replay (the latest unfinished one of this trace and target, or the id given)')
+    .option('--resume [invocation]', 'continue an interrupted replay (the latest unfinished one of this trace and target, or the id given), with the options it started with')
     .option('--db <file>', 'DuckDB file the results accumulate in', DEFAULT_DB)
     .option('--json', 'print the summary as JSON')
     .option('--quiet', 'no progress bar and no tables')

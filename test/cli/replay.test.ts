@@ -170,6 +170,73 @@ describe('rehearse replay against a stub', () => {
   });
 });
 
+describe('rehearse replay refuses what it cannot do well (exit 2, named)', () => {
+  it('resumes only the replay it started: same trace, target and selection, not a finished one', async () => {
+    const db = path.join(dir, 'resume-check.duckdb');
+    const first = rehearse(['replay', AZURE, '--target', path.join(dir, 'pricier.yaml'), '--limit', '200', '--db', db, '--json', '--quiet']);
+    expect(first.code).toBe(0);
+    const id = JSON.parse(first.stdout).invocation_id as string;
+    const finished = rehearse(['replay', AZURE, '--target', path.join(dir, 'pricier.yaml'), '--limit', '200', '--db', db, '--resume', id]);
+    expect(finished.code).toBe(2);
+    expect(finished.stderr).toMatch(/that replay finished/);
+    // As if it had been interrupted: a resume with another target or selection would mix two replays.
+    const { DuckDBInstance } = await import('../../src/store/duckdb.js');
+    const instance = await DuckDBInstance.create(db);
+    const c = await instance.connect();
+    await c.run(`UPDATE invocations SET status = 'interrupted' WHERE invocation_id = '${id}'`);
+    c.closeSync();
+    instance.closeSync();
+    const otherTarget = rehearse(['replay', AZURE, '--target', path.join(dir, 'same.yaml'), '--limit', '200', '--db', db, '--resume', id]);
+    expect(otherTarget.code).toBe(2);
+    expect(otherTarget.stderr).toMatch(/--target was .*pricier\.yaml, now .*same\.yaml/);
+    const otherLimit = rehearse(['replay', AZURE, '--target', path.join(dir, 'pricier.yaml'), '--limit', '300', '--db', db, '--resume', id]);
+    expect(otherLimit.code).toBe(2);
+    expect(otherLimit.stderr).toMatch(/--limit was 200, now 300/);
+    const same = rehearse(['replay', AZURE, '--target', path.join(dir, 'pricier.yaml'), '--limit', '200', '--db', db, '--resume', id, '--json', '--quiet']);
+    expect(same.stderr).toBe('');
+    expect(same.code).toBe(0);
+    expect(JSON.parse(same.stdout)).toMatchObject({ invocation_id: id, replayed: 0, skipped_already_stored: 200 });
+  });
+
+  it('a trace with no usable rows, or a selection that keeps none, is bad input, not a pass', () => {
+    writeFileSync(path.join(dir, 'allbad.csv'), 'request_id,timestamp,input_tokens\nr1,bad,5\nr2,bad,7\n');
+    const bad = rehearse(['replay', path.join(dir, 'allbad.csv'), '--target', path.join(dir, 'pricier.yaml'), '--gates', path.join(dir, 'gates.yaml'), '--db', path.join(dir, 'none.duckdb')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/allbad\.csv: no usable rows to replay: all 2 are bad \(2 bad timestamp\)/);
+    const late = rehearse(['replay', AZURE, '--from', '2100-01-01', '--target', path.join(dir, 'pricier.yaml'), '--db', path.join(dir, 'none.duckdb')]);
+    expect(late.code).toBe(2);
+    expect(late.stderr).toMatch(/keep none of its [\d,]+ usable rows/);
+  });
+
+  it('a bad refusal pattern, JSON Schema or memory size is named before any work', () => {
+    writeFileSync(path.join(dir, 'bad-schema.json'), '{"type":"objekt"}');
+    for (const [args, message] of [
+      [['--refusal-pattern', '('], /--refusal-pattern "\(" is not a valid regular expression/],
+      [['--schema', path.join(dir, 'bad-schema.json')], /bad-schema\.json: not a valid JSON Schema/],
+      [['--trace-memory', 'lots'], /--trace-memory must be a size above 0/],
+    ] as const) {
+      const r = rehearse(['replay', AZURE, '--target', path.join(dir, 'same.yaml'), '--limit', '10', '--db', path.join(dir, 'none.duckdb'), ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    }
+  });
+
+  it('a module that ends its worker thread is named', () => {
+    writeFileSync(path.join(dir, 'exits.mjs'), 'export async function call() { process.exit(3); }\n');
+    const r = rehearse(['replay', AZURE, '--target', path.join(dir, 'exits.mjs'), '--limit', '10', '--db', path.join(dir, 'exits.duckdb'), '--quiet']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/exits\.mjs: the module ended its worker thread/);
+  });
+
+  it('a hold gate that breaches over all traffic fails the replay (exit 1), as a rollback gate does', () => {
+    writeFileSync(path.join(dir, 'hold.yaml'), 'gates:\n  - { name: cost_hold, metric: cost_usd, max_ratio: 1.2, action: hold }\n');
+    const r = rehearse(['replay', AZURE, '--target', path.join(dir, 'pricier.yaml'), '--gates', path.join(dir, 'hold.yaml'), '--limit', '500', '--db', path.join(dir, 'hold.duckdb'), '--json', '--quiet']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).breached).toBe(true);
+  });
+});
+
 describe('rehearse replay against a module', () => {
   it('a .mjs file and a target file naming it (kind: module) store the same answers, every request once', () => {
     // Output tokens twice the baseline's, latency from the request id: the same whichever
@@ -233,8 +300,8 @@ describe('rehearse replay over real HTTP (serve-stub on loopback)', () => {
     expect(gate!.breached).toBe(true);
   });
 
-  it("stopped with Ctrl-C mid-batch: exits 130 within one request's time, stores what was answered, and resumes the rest", async () => {
-    const db = path.join(dir, 'sigint.duckdb');
+  it.each(['SIGINT', 'SIGTERM'] as const)("stopped with %s (Ctrl-C, a CI timeout) mid-batch: exits 130 within one request's time, stores what was answered, and resumes the rest", async (signal) => {
+    const db = path.join(dir, `${signal}.duckdb`);
     // One batch holds all 600 rows and --speed 1 spreads them over the trace's own hours: a stop
     // that waited for the batch would wait for hours; one that waits for the requests in flight
     // (serve-stub answers within ~100 ms) is quick.
@@ -246,7 +313,7 @@ describe('rehearse replay over real HTTP (serve-stub on loopback)', () => {
     // The trace's first requests arrive within seconds of each other.
     await new Promise((resolve) => setTimeout(resolve, 4000));
     const stoppedAt = Date.now();
-    child.kill('SIGINT');
+    child.kill(signal);
     const code = await exited;
     const took = Date.now() - stoppedAt;
     expect(code).toBe(130);
