@@ -1,5 +1,6 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import {
   BOOLEAN,
@@ -143,6 +144,22 @@ async function describe(conn: DuckDBConnection, from: string): Promise<{ name: s
   return r.getRowObjectsJson().map((row) => ({ name: String(row.column_name), type: String(row.column_type) }));
 }
 
+/** The first non-blank line of a JSONL file that does not hold an object, with its 1-based number. */
+async function firstNonObjectLine(file: string): Promise<{ line: number; text: string } | null> {
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  let n = 0;
+  try {
+    for await (const raw of lines) {
+      n++;
+      const t = raw.replace(/^\uFEFF/, '').trim();
+      if (t !== '' && !t.startsWith('{')) return { line: n, text: t.length > 40 ? `${t.slice(0, 37)}...` : t };
+    }
+  } finally {
+    lines.close();
+  }
+  return null;
+}
+
 function readError(spec: ResolvedSpec, err: unknown): UserError {
   if (err instanceof UserError) return err;
   const msg = (err as Error)?.message?.split('\n')[0] ?? String(err);
@@ -168,6 +185,15 @@ export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, ote
       case 'json': {
         const fmt = spec.format === 'jsonl' ? 'newline_delimited' : 'auto';
         const detected = await describe(conn, `read_json(${lit(spec.path)}, format = '${fmt}')`);
+        // DuckDB reads records that are not all objects as one column named `json`: say which
+        // record is at fault, not that the trace has no timestamp column.
+        if (detected.length === 1 && detected[0]!.name === 'json') {
+          const compressed = /\.(gz|zst)$/i.test(spec.path);
+          const culprit = spec.format === 'jsonl' && !compressed ? await firstNonObjectLine(spec.path) : null;
+          if (culprit) throw new UserError(`${spec.name}: line ${culprit.line} is not a JSON object (${culprit.text}); a JSONL trace holds one object per line`);
+          if (spec.format === 'json') throw new UserError(`${spec.name}: not a JSON array of objects (one object per request)`);
+          if (compressed) throw new UserError(`${spec.name}: not every line is a JSON object; a JSONL trace holds one object per line`);
+        }
         const cols = detected.map((c) => `${lit(c.name)}: 'VARCHAR'`).join(', ');
         const from = `read_json(${lit(spec.path)}, format = '${fmt}', columns = {${cols}})`;
         return { from, columns: await describe(conn, from) };

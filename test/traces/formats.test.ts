@@ -296,6 +296,16 @@ describe('openSource', () => {
     expect((err as Error).message.startsWith(`${p}: not an Arrow IPC file or stream`)).toBe(true);
   });
 
+  it('names the first JSONL line that is not an object, and a JSON array whose items are not all objects', async () => {
+    const jsonl = put('mixed.jsonl', '{"request_id":"a","timestamp":"2024-05-01T09:00:00Z"}\n\n{"request_id":"b","timestamp":"2024-05-01T09:00:01Z"}\n[1,2]\n');
+    const err = await openSource(conn, await spec(jsonl), none).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toBe(`${jsonl}: line 4 is not a JSON object ([1,2]); a JSONL trace holds one object per line`);
+    const json = put('mixed.json', '[{"request_id":"a","timestamp":"2024-05-01T09:00:00Z"}, 3]');
+    const err2 = await openSource(conn, await spec(json), none).catch((e: unknown) => e);
+    expect((err2 as Error).message).toBe(`${json}: not a JSON array of objects (one object per request)`);
+  });
+
   it('wraps DuckDB read errors in a message naming the file and the format', async () => {
     const p = put('broken.parquet', 'this is not parquet');
     const err = await openSource(conn, await spec(p), none).catch((e: unknown) => e);
