@@ -1265,6 +1265,8 @@ export class ExactRun {
   private readonly hasTtft: boolean;
   private readonly perRequest: boolean[];
   private readonly meanRead: boolean[];
+  /** Per continuous metric but cost, its own stream (see the constructor). */
+  private readonly metricRngs: Rng[];
 
   constructor(
     private readonly scenario: Scenario,
@@ -1273,6 +1275,13 @@ export class ExactRun {
   ) {
     // The candidate is the stream's first draw, as in SampleRun: both engines see the same one.
     this.laws = [armLaw(scenario, runCandidate(scenario, rng)), armLaw(scenario, UNCHANGED)];
+    // The engine draws only what the gates read, so one stream for everything made a config's
+    // results depend on the other configs judged in the same command: a latency p99 gate beside
+    // a cost gate shifted every cost draw after it. Each metric now draws from its own stream,
+    // split from the run's before any window; counts keep the run's. (Within one metric, which
+    // statistics are read still decides how they are drawn.) Derived, not drawn, from the run's
+    // stream: the counts that follow are the same draws as SampleRun's.
+    this.metricRngs = Array.from({ length: COST }, (_, k) => rng.derive(k));
     this.hasTtft = scenario.baseline.ttft_ms !== null;
     this.samplers = this.laws.map((l) => [
       new SumSampler(l.muLatency, l.sigmaLatency, false),
@@ -1327,14 +1336,15 @@ export class ExactRun {
         continue;
       }
       const sampler = this.samplers[a]![k]!;
+      const metricRng = this.metricRngs[k]!;
       // Small windows draw a mean request by request (cheaper than its law there); quantiles alone
       // come from the order-statistic chain, which costs the same at any size.
       const pr = this.perRequest[k]! || (this.meanRead[k]! && sampler.meanPerRequest(m, f));
       s.perRequest[k] = pr ? 1 : 0;
       if (pr) {
-        s.sums[k] = sampler.perRequest(rng, m, f, s.buffer(k, m));
-      } else if (this.needs.check.sorted[k]) s.sums[k] = sampler.quantilesAndSum(rng, m, f, s.quantiles, k * QUANTILES, this.needs.check.quantiles[k], this.meanRead[k]);
-      else s.sums[k] = this.meanRead[k] ? sampler.sum(rng, m, f) : NaN;
+        s.sums[k] = sampler.perRequest(metricRng, m, f, s.buffer(k, m));
+      } else if (this.needs.check.sorted[k]) s.sums[k] = sampler.quantilesAndSum(metricRng, m, f, s.quantiles, k * QUANTILES, this.needs.check.quantiles[k], this.meanRead[k]);
+      else s.sums[k] = this.meanRead[k] ? sampler.sum(metricRng, m, f) : NaN;
     }
     if (this.perRequest[COST]) {
       // Input and output were drawn request by request too (perRequestMetrics).

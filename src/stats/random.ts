@@ -37,6 +37,17 @@ export class Rng {
     return r;
   }
 
+  /**
+   * Stream `i` derived from this one's present state, which it leaves as it is: a caller can give
+   * parts of a run their own streams without moving the draws that follow in this one. Each state
+   * word goes through murmur3's finaliser (a bijection) mixed with `i`, so the derived states are
+   * as good as random and differ for every `i`.
+   */
+  derive(i: number): Rng {
+    const k = Math.imul(i + 1, 0x9e3779b9);
+    return Rng.fromState(fmix32(this.s0 ^ k), fmix32(this.s1 + k), fmix32(this.s2 ^ rotl(k, 13)), fmix32(this.s3 - rotl(k, 7)));
+  }
+
   /** The stream of run `run` of a scenario seeded with `seed`. */
   static forRun(seed: number, run: number, purpose = 'run'): Rng {
     return new Rng(`rehearse:${purpose}:${seed}:${run}`);
@@ -142,6 +153,15 @@ const LANCZOS = [
 ];
 
 /** ln Γ(x) for x > 0 (Lanczos, g = 7; relative error below 1e-13). */
+/** murmur3's 32-bit finaliser: a bijection that mixes every input bit into every output bit. */
+function fmix32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  return x ^ (x >>> 16);
+}
+
 export function logGamma(x: number): number {
   if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
   x -= 1;

@@ -189,3 +189,38 @@ describe('simulateRuns edges', () => {
     for (const a of [...Object.values(b.outcomes), ...Object.values(b.checks!)]) expect(a.buffer.byteLength).toBe(4400 * a.BYTES_PER_ELEMENT);
   });
 });
+
+describe('a config judged beside others gets the results it gets alone', () => {
+  // Cost 25% up with run-to-run noise: the cost gate halts at varying checks, so its outcomes and
+  // readings depend on every cost draw. A second config gating latency p99 needs latency draws
+  // that the first does not: with one stream for every metric they shifted the cost draws after
+  // them (found by review: 186 rollbacks alone, 183 beside it).
+  const noisy: Scenario = {
+    ...scenario,
+    runs: 40,
+    seed: 9,
+    baseline: { ...scenario.baseline, error_rate: 0.01 },
+    candidate: { ...scenario.candidate, error_rate: 1, price: 1.25 },
+    nondeterminism: { run: 0.15, check: 0.15 },
+  };
+  const cost: GateConfig = { label: 'cost', source: 'inline', gates: [gate({ name: 'cost', metric: 'cost_usd', max_ratio: 1.2, sustained: 2 })] };
+  const latency: GateConfig = { label: 'latency', source: 'inline', gates: [gate({ name: 'p99', metric: 'latency_ms', stat: 'p99', max_ratio: 1.1 })] };
+  const errors: GateConfig = { label: 'errors', source: 'inline', gates: [gate({ name: 'errors', max_ratio: 2 })] };
+
+  /** Config 0's outcome and check rows. */
+  function first(batch: RunBatch) {
+    const o = batch.outcomes, c = batch.checks!;
+    const outcomes = Array.from(o.config, (k, i) => (k === 0 ? [o.run[i], o.outcome[i], o.stage[i], o.check[i], o.canaryRequests[i]] : null)).filter(Boolean);
+    const checks = Array.from(c.config, (k, i) => (k === 0 ? [c.run[i], c.check[i], c.canary[i], c.baseline[i], c.canaryN[i], c.verdict[i]] : null)).filter(Boolean);
+    return { outcomes, checks };
+  }
+
+  it.each(['exact', 'sample'] as const)('with the %s engine', (engine) => {
+    const run = (configs: GateConfig[]) => first(simulateRuns(noisy, { configs, runFrom: 0, runTo: noisy.runs, recordChecks: true, engine }));
+    const alone = run([cost]);
+    // Not every run ends alike: otherwise a shifted stream could not show.
+    expect(new Set(alone.outcomes.map((o) => `${o![1]}/${o![3]}`)).size).toBeGreaterThan(2);
+    expect(run([cost, latency])).toEqual(alone);
+    expect(run([cost, errors, latency])).toEqual(alone);
+  });
+});

@@ -12,6 +12,27 @@ describe('Rng', () => {
     expect(Array.from({ length: 5 }, () => c.nextUint32())).not.toEqual(xs);
   });
 
+  it('derives streams that leave the parent as it was, differ by index, and are uncorrelated with it and each other', () => {
+    const parent = Rng.forRun(7, 3);
+    const twin = Rng.forRun(7, 3);
+    const kids = [0, 1, 2, 3].map((i) => parent.derive(i));
+    // The parent's draws are unmoved, and deriving is a pure function of its state and the index.
+    expect(Array.from({ length: 5 }, () => parent.nextUint32())).toEqual(Array.from({ length: 5 }, () => twin.nextUint32()));
+    expect(Rng.forRun(7, 3).derive(2).nextUint32()).toBe(Rng.forRun(7, 3).derive(2).nextUint32());
+    // Correlation of uniforms, stream against stream and against the parent's continuation: under
+    // independence each is N(0, 1/n), so |r| < 5/sqrt(n) fails by chance once in ~3.5 million.
+    const n = 100_000;
+    const draws = [...kids, parent].map((r) => Float64Array.from({ length: n }, () => r.uniform()));
+    for (let a = 0; a < draws.length; a++) {
+      for (let b = a + 1; b < draws.length; b++) {
+        let sxy = 0;
+        for (let i = 0; i < n; i++) sxy += (draws[a]![i]! - 0.5) * (draws[b]![i]! - 0.5);
+        const r = sxy / n / (1 / 12);
+        expect(Math.abs(r), `streams ${a} and ${b}`).toBeLessThan(5 / Math.sqrt(n));
+      }
+    }
+  });
+
   it('draws uniforms in the open interval with mean 1/2 and variance 1/12', () => {
     const rng = new Rng('uniform');
     const n = 200_000;
