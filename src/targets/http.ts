@@ -3,7 +3,7 @@ import { type Dispatcher, Pool } from 'undici';
 import type { HttpFile, Price } from './schema.js';
 import type { Target, TargetRequest, TargetResponse } from './target.js';
 import { type ChatMessage, fillerPrompt, parseInput } from './text.js';
-import { type TimeoutSpec, abortOutcome, costUsd, describeTimeout, durationMs, parseRetryAfter, parseTimeout, sleep, timeoutFor } from './timing.js';
+import { MAX_TIMER_MS, type TimeoutSpec, abortOutcome, costUsd, describeTimeout, durationMs, parseRetryAfter, parseTimeout, sleep, timeoutFor } from './timing.js';
 
 /**
  * An OpenAI-compatible chat completions endpoint as a {@link Target}, on one undici Pool per
@@ -53,8 +53,14 @@ export function describeFailure(err: unknown): string {
   return `request failed: ${message}${code ? ` (${code})` : ''}`;
 }
 
-function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+/**
+ * A usage token count, or null. A server that sends a negative, infinite or non-number count
+ * (`-5`, `"x"`) said nothing usable, so the count is absent, as if usage had left it out: the
+ * answer stays `ok` (its text and finish_reason may be fine) but gets no token count or cost,
+ * rather than an impossible one that would skew every length and cost statistic.
+ */
+function tokenCount(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null;
 }
 
 interface Usage {
@@ -63,8 +69,8 @@ interface Usage {
 }
 
 function answer(price: Price | undefined, latency: number, ttft: number | null, output: string | null, finish: string | null, usage: Usage | null | undefined): Body {
-  const inputTokens = num(usage?.prompt_tokens);
-  const outputTokens = num(usage?.completion_tokens);
+  const inputTokens = tokenCount(usage?.prompt_tokens);
+  const outputTokens = tokenCount(usage?.completion_tokens);
   return {
     status: 'ok',
     latency_ms: latency,
@@ -93,9 +99,11 @@ function readJson(price: Price | undefined, text: string, latency: number): Body
   if (j === null || typeof j !== 'object') return fail('error', latency, 'invalid response: not a JSON object');
   if (j.error) return fail('error', latency, `error response: ${errorMessage(text)}`);
   const choice = Array.isArray(j.choices) ? j.choices[0] : undefined;
-  if (!choice) return fail('error', latency, 'invalid response: no choices');
-  const content = choice.message?.content ?? choice.message?.refusal ?? choice.text ?? null;
-  return answer(price, latency, null, typeof content === 'string' ? content : null, typeof choice.finish_reason === 'string' ? choice.finish_reason : null, j.usage);
+  if (!choice || typeof choice !== 'object') return fail('error', latency, 'invalid response: no choices');
+  // The first text among content, refusal and the legacy `text`: a non-string one (`content: 42`)
+  // is no text, as streaming treats such a delta, so the answer is recorded without an output.
+  const content = [choice.message?.content, choice.message?.refusal, choice.text].find((v): v is string => typeof v === 'string') ?? null;
+  return answer(price, latency, null, content, typeof choice.finish_reason === 'string' ? choice.finish_reason : null, j.usage);
 }
 
 /** The body as text, as undici's `body.text()` reads it: UTF-8, a leading byte-order mark dropped. */
@@ -191,7 +199,7 @@ class SseReader {
 }
 
 function onTimeout(x: Exchange): void {
-  x.timedOut();
+  x.timerFired();
 }
 
 /**
@@ -208,7 +216,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   private headers: IncomingHttpHeaders | null = null;
   private chunks: Buffer[] = [];
   private sse: SseReader | null = null;
-  private readonly timer: NodeJS.Timeout;
+  private timer!: NodeJS.Timeout;
+  /** Of a timeout beyond what one setTimeout can wait (MAX_TIMER_MS), what is still to wait once the timer fires. */
+  private timerLeft: number;
   private readonly onAbort: (() => void) | null = null;
 
   constructor(
@@ -218,7 +228,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly signal: AbortSignal | undefined,
     private readonly resolve: (a: Attempt) => void,
   ) {
-    this.timer = setTimeout(onTimeout, timeoutMs, this);
+    this.timerLeft = timeoutMs;
+    this.armTimer();
     if (signal) {
       this.onAbort = () => {
         const o = abortOutcome(signal);
@@ -242,7 +253,17 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (drop) this.controller?.abort(new Error('the attempt has ended'));
   }
 
-  timedOut(): void {
+  // A bare timer in steps, not longTimeout: this runs for every attempt of a replay, and a
+  // closure per attempt is the kind of cost the dispatch handler exists to avoid.
+  private armTimer(): void {
+    const step = Math.min(this.timerLeft, MAX_TIMER_MS);
+    this.timerLeft -= step;
+    this.timer = setTimeout(onTimeout, step, this);
+  }
+
+  timerFired(): void {
+    if (this.settled) return;
+    if (this.timerLeft > 0) return this.armTimer();
     this.settle({ kind: 'done', res: fail('timeout', this.elapsed(), `timeout after ${describeTimeout(this.timeoutMs)}`) }, true);
   }
 

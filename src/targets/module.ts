@@ -7,7 +7,7 @@ import { displayPath } from '../config/load.js';
 import { issueToConfigError } from '../config/issues.js';
 import type { ModuleFile } from './schema.js';
 import type { Target, TargetRequest, TargetResponse } from './target.js';
-import { type TimeoutSpec, abortOutcome, costUsd, describeTimeout, parseTimeout, timeoutFor } from './timing.js';
+import { type TimeoutSpec, abortOutcome, costUsd, describeTimeout, longTimeout, parseTimeout, timeoutFor } from './timing.js';
 
 /**
  * A user's ESM file as a {@link Target}. It exports an async function (named `call`, or the
@@ -22,6 +22,15 @@ import { type TimeoutSpec, abortOutcome, costUsd, describeTimeout, parseTimeout,
  * out: status `ok`, latency_ms the measured wall time, cost_usd from `price` when given, the rest
  * null. It may export `close()`, called by the target's close().
  */
+
+/** How long {@link ModuleTarget.close} waits for the module's own `close()`. */
+export const CLOSE_TIMEOUT_MS = 5_000;
+
+/** What a module threw, as one line: `message`, or `TypeError: message` for a named error. */
+function describeThrown(err: unknown): string {
+  const e = err as Error;
+  return e instanceof Error ? `${e.name === 'Error' ? '' : e.name + ': '}${e.message}` : String(err);
+}
 
 type ModuleFn = (req: TargetRequest, ctx: { signal: AbortSignal; options: Record<string, unknown> }) => unknown;
 
@@ -53,6 +62,8 @@ export class ModuleTarget implements Target {
     private readonly closeFn: (() => unknown) | null,
     private readonly config: ModuleFile,
     private readonly timeout: TimeoutSpec | null,
+    /** Where close() failures point: the target file's `module` field, or the bare module file. */
+    private readonly where: { file: string; field: string; module: string },
   ) {}
 
   /** Imports the module; a missing file, a failing import or no such function is a ConfigError. */
@@ -81,8 +92,8 @@ export class ModuleTarget implements Target {
       }
     }
     const close = [mod.close, cjs.close].find((f) => typeof f === 'function') as (() => unknown) | undefined;
-    const timeout = config.timeout === undefined ? null : parseTimeout(config.timeout, config.timeout_floor, config.timeout_fallback);
-    return new ModuleTarget(where.label, where.source, fn as ModuleFn, close ?? null, config, timeout);
+    const timeout = config.timeout === 'none' ? null : parseTimeout(config.timeout, config.timeout_floor, config.timeout_fallback);
+    return new ModuleTarget(where.label, where.source, fn as ModuleFn, close ?? null, config, timeout, { file: where.source, field, module: shown });
   }
 
   async call(req: TargetRequest, signal?: AbortSignal): Promise<TargetResponse> {
@@ -107,7 +118,7 @@ export class ModuleTarget implements Target {
     const timer =
       timeoutMs === null
         ? undefined
-        : setTimeout(() => {
+        : longTimeout(() => {
             timedOut = true;
             controller.abort(new Error(`timeout after ${describeTimeout(timeoutMs)}`));
           }, timeoutMs);
@@ -124,10 +135,9 @@ export class ModuleTarget implements Target {
     } catch (err) {
       if (timedOut) return failed('timeout', `timeout after ${describeTimeout(timeoutMs!)}`);
       if (signal?.aborted) return failed(abortOutcome(signal).status, abortOutcome(signal).error);
-      const e = err as Error;
-      return failed('error', `module threw: ${e instanceof Error ? `${e.name === 'Error' ? '' : e.name + ': '}${e.message}` : String(err)}`);
+      return failed('error', `module threw: ${describeThrown(err)}`);
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
       signal?.removeEventListener('abort', onAbort);
     }
     const latency = elapsed();
@@ -155,7 +165,35 @@ export class ModuleTarget implements Target {
     };
   }
 
+  /**
+   * Calls the module's `close()`, if it exports one, and waits for it at most
+   * {@link CLOSE_TIMEOUT_MS}. When it throws, rejects, or has not settled by then, this rejects
+   * with a ConfigError (a UserError: exit 2) naming the module file and close(), e.g.
+   * `t.yaml: module: close() of mods/m.mjs did not finish within 5s`: a module that cannot clean
+   * up is the user's to fix, and saying so beats an internal error or, for a close() that never
+   * settles, a process that ends with nothing left to run and no message. A close() still running
+   * after the deadline is abandoned, not cancelled.
+   */
   async close(): Promise<void> {
-    if (this.closeFn) await this.closeFn();
+    const closeFn = this.closeFn;
+    if (!closeFn) return;
+    const { file, field, module } = this.where;
+    const problem = (what: string) => new ConfigError(file, field, `close()${field ? ` of ${module}` : ''} ${what}`);
+    const late = Symbol('late');
+    let timer: NodeJS.Timeout | undefined;
+    // Not unref'd: when nothing else is pending, this timer is what keeps the process alive to
+    // report a close() that never settles.
+    const deadline = new Promise<typeof late>((resolve) => {
+      timer = setTimeout(resolve, CLOSE_TIMEOUT_MS, late);
+    });
+    let outcome: unknown;
+    try {
+      outcome = await Promise.race([Promise.resolve().then(() => closeFn()), deadline]);
+    } catch (err) {
+      throw problem(`threw: ${describeThrown(err)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (outcome === late) throw problem(`did not finish within ${describeTimeout(CLOSE_TIMEOUT_MS)}`);
   }
 }

@@ -23,13 +23,20 @@ const duration = (what: string, dflt: string) =>
     .describe(`${what} A duration: a number and a unit (ms, s, m, h, d), e.g. \`500ms\`, \`30s\`, \`1m30s\`. Default ${dflt}.`);
 
 const TIMEOUT_MESSAGE = 'must be a duration such as 30s or 1500ms, a number of milliseconds, or a multiple of the trace\'s own latency such as 3x';
+const TIMEOUT_FORMS =
+  "A duration (`30s`, `1500ms`), a number of milliseconds, or a multiple of the trace's own latency (`3x`: three times as long as the baseline took, " +
+  'never less than `timeout_floor`; `timeout_fallback` for requests whose trace has no latency).';
 const timeout = (what: string) =>
   z
     .union([finite().gt(0), z.string().regex(TIMEOUT, { message: TIMEOUT_MESSAGE })], { error: TIMEOUT_MESSAGE })
-    .describe(
-      `${what} A duration (\`30s\`, \`1500ms\`), a number of milliseconds, or a multiple of the trace's own latency (\`3x\`: three times as long as the baseline took, ` +
-        'never less than `timeout_floor`; `timeout_fallback` for requests whose trace has no latency).',
-    );
+    .describe(`${what} ${TIMEOUT_FORMS}`);
+
+const TIMEOUT_OR_NONE_MESSAGE = TIMEOUT_MESSAGE.replace(', or a multiple', ', a multiple') + ', or none';
+/** A timeout that may also be `none`: a module's own work (a batch job, a local model) may have no sensible bound. */
+const timeoutOrNone = (what: string) =>
+  z
+    .union([finite().gt(0), z.literal('none'), z.string().regex(TIMEOUT, { message: TIMEOUT_OR_NONE_MESSAGE })], { error: TIMEOUT_OR_NONE_MESSAGE })
+    .describe(`${what} ${TIMEOUT_FORMS} Or \`none\`: no timeout.`);
 
 
 
@@ -65,7 +72,7 @@ export const StubFileSchema = z
         latency_tail: multiplier(
           'Widens the latency spread around the median of `baseline.latency_ms`: a trace latency L becomes p50 · (L / p50)^latency_tail, so the median stays and the tail moves (the lognormal\'s σ is scaled). Set `baseline.latency_ms.p50` to your traces\' median.',
         ),
-        output_length: multiplier('Scales output tokens (before rounding; at least 1).'),
+        output_length: multiplier('Scales output tokens (before rounding; at least 1). An answer\'s made-up text stops at 131072 tokens; its token count does not.'),
         price: multiplier('Scales both prices, so the cost per request.'),
         error_rate: multiplier(
           'Scales the failure rate. Where the trace records statuses, its failures (error, timeout) are repeated and the rate scaled is the trace\'s own over the rows replayed: above 1 a share of the other requests fails too, so that the rate becomes this times the trace\'s; below 1 only that share of its failures is repeated. Where it records none, `baseline.error_rate` stands in for the baseline\'s, drawn for both sides from the same uniform, so that 1 matches the baseline request by request. Capped at 1.',
@@ -83,7 +90,7 @@ export const StubFileSchema = z
           800,
           4000,
         ),
-        output_tokens: quantilePair('Output tokens drawn for requests whose trace has none (or, in serve-stub, whose request has no max_tokens).', 300, 1500),
+        output_tokens: quantilePair('Output tokens drawn for requests whose trace has none (or, in serve-stub, whose request has no max_tokens; serve-stub refuses a max_tokens above 131072 with HTTP 400).', 300, 1500),
         input_tokens: quantilePair('Input tokens drawn for requests whose trace has neither input tokens nor input text (otherwise they are the trace\'s, or the text\'s length / 4).', 1000, 6000),
         error_rate: rate('Share of requests that fail, for traces without a status (and in serve-stub): the baseline\'s there, and what `candidate.error_rate` scales.'),
         refusal_rate: rate('Share of the requests that did not fail which are refused, for traces that record no refusals (and in serve-stub): the baseline\'s there, and what `candidate.refusal_rate` scales.'),
@@ -201,7 +208,9 @@ export const ModuleFileSchema = z
     module: z.string().min(1).describe('Path of the ESM file (.js or .mjs), relative to this file. It exports an async function `call(request, { signal, options })` (or a default export) returning a partial response; it may export `close()`.'),
     export: z.string().min(1).optional().describe('The export to call. Default: `call`, else the default export.'),
     options: z.record(z.string(), z.unknown()).default({}).describe('Passed to the function as `options` in its second argument. Default {}.'),
-    timeout: timeout('How long one call may take before it is recorded as a timeout (the signal passed to the function is aborted). Default none.').optional(),
+    timeout: timeoutOrNone(
+      'How long one call may take before it is recorded as a timeout (the signal passed to the function is aborted, and a call that ignores it is abandoned). Default 60s, as for HTTP targets, so a call that never settles cannot hang the replay.',
+    ).default('60s'),
     ...timeoutFields,
     price: priceSchema('Prices to give answers without a cost_usd one from their tokens.').optional(),
   })

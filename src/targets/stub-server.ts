@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { UserError } from '../config/errors.js';
 import { Rng } from '../stats/random.js';
 import type { StubFile } from './schema.js';
-import { StubModel } from './stub.js';
+import { MAX_ANSWER_TOKENS, StubModel } from './stub.js';
 import type { TargetRequest, TargetResponse } from './target.js';
 import { estimateTokens, inputText, parsedJsonInput } from './text.js';
-import { durationMs } from './timing.js';
+import { MAX_TIMER_MS, durationMs } from './timing.js';
 
 /**
  * A stub served over real HTTP as an OpenAI-compatible API (what `rehearse serve-stub` runs):
@@ -24,8 +24,11 @@ import { durationMs } from './timing.js';
  *
  * A request's id is its `x-request-id` header when present, else `body:` and a hash of the body,
  * so the same request gets the same answer. The baseline's output tokens are the request's
- * `max_tokens` (or `max_completion_tokens`), not capped: the stub's output_length regression
- * shows through. Requests carry no baseline latency, so it is drawn from `baseline.latency_ms`.
+ * `max_tokens` (or `max_completion_tokens`), not capped by it: the stub's output_length regression
+ * shows through. Either field above {@link MAX_ANSWER_TOKENS} (131072) is refused with a 400, as
+ * a real API refuses one beyond its model's window, and an answer's text never runs past that
+ * many tokens whatever its count (usage still reports the count). Requests carry no baseline
+ * latency, so it is drawn from `baseline.latency_ms`.
  *
  * The server is the far end of the replay's own load tests (bench/replay-http.mjs), so a
  * completion costs as little CPU as it can: the constant parts of every response are
@@ -89,6 +92,8 @@ function stillOpen(resolve: (open: boolean) => void, res: http.ServerResponse): 
  */
 function wait(res: http.ServerResponse, ms: number): Promise<boolean> {
   if (!(ms > 0)) return res.destroyed ? GONE : OPEN;
+  // Beyond what one timer can wait (a stub whose latency model reaches weeks), wait in steps.
+  if (ms > MAX_TIMER_MS) return wait(res, MAX_TIMER_MS).then((open) => open && wait(res, ms - MAX_TIMER_MS));
   return new Promise((resolve) => {
     setTimeout(stillOpen, ms, resolve, res).unref();
   });
@@ -139,6 +144,16 @@ export function stubRequestListener(config: StubFile): http.RequestListener {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return apiError(res, 400, 'the body must be a JSON object', 'invalid_request_error');
     const messages = body.messages;
     if (!Array.isArray(messages) || messages.length === 0) return apiError(res, 400, 'messages must be a non-empty list', 'invalid_request_error');
+    // The stub writes no more than MAX_ANSWER_TOKENS of text: a request asking for more is
+    // refused, as a real API refuses one beyond its model's window, rather than answered short.
+    for (const field of ['max_tokens', 'max_completion_tokens'] as const) {
+      const v = body[field];
+      if (typeof v === 'number' && v > MAX_ANSWER_TOKENS) {
+        return send(res, 400, {
+          error: { message: `${field} is too large: ${v}. The stub answers at most ${MAX_ANSWER_TOKENS} completion tokens.`, type: 'invalid_request_error', param: field, code: 'invalid_value' },
+        });
+      }
+    }
 
     const header = req.headers['x-request-id'];
     const headerId = Array.isArray(header) ? header[0] : header;

@@ -87,6 +87,15 @@ function extraShare(m: number, p: number): number {
 }
 
 /**
+ * The most tokens of made-up text one answer carries: 131072 (2^17, the output window of the
+ * largest current models), about 512 KiB of text. Token counts are not capped (an output_length
+ * regression shows through whatever the trace says); only the words stop there, so that a trace
+ * row or a serve-stub request asking for a trillion tokens cannot make one answer exhaust memory.
+ * serve-stub refuses a max_tokens above it.
+ */
+export const MAX_ANSWER_TOKENS = 131_072;
+
+/**
  * The stub candidate: the baseline as the trace recorded it, with the scenario's regressions
  * applied: its latencies and lengths, and how its requests ended (a failure or a refusal in the
  * trace is repeated, the multipliers adding or removing some; statusOf). Its answer to a request depends on its seed and the request id alone: the random
@@ -128,6 +137,7 @@ export class StubModel {
    * The answer to `req`, with its latency recorded (nothing is waited here). Without `text` an
    * answer that would be made-up words has output null: the words are the last draws, so
    * everything else is the same either way, and a replay that compares no text skips the cost.
+   * The words stop at {@link MAX_ANSWER_TOKENS}; output_tokens does not.
    */
   answer(req: TargetRequest, text = true): TargetResponse {
     const cfg = this.config;
@@ -218,7 +228,7 @@ export class StubModel {
       ttft_ms: ttft,
       input_tokens: inputTokens,
       output_tokens: outputTokens,
-      output: parsed === null || parsed.kind === 'none' ? null : madeUpAnswer(rng, outputTokens),
+      output: parsed === null || parsed.kind === 'none' ? null : madeUpAnswer(rng, Math.min(outputTokens, MAX_ANSWER_TOKENS)),
       finish_reason: 'stop',
       cost_usd: costUsd(cfg.price, inputTokens, outputTokens, c.price),
       error: null,

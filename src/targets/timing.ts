@@ -30,16 +30,46 @@ export function describeTimeout(ms: number): string {
   return ms >= 10_000 ? `${+(ms / 1000).toFixed(1)}s` : `${Math.round(ms)}ms`;
 }
 
-/** Waits `ms`; resolves true when the time passed, false as soon as `signal` aborts. */
+/**
+ * The longest delay setTimeout honours: 2^31 − 1 ms, about 24.8 days. Node runs a longer one
+ * after 1 ms (with a TimeoutOverflowWarning), so a huge timeout or latency would end at once.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A pending {@link longTimeout}. */
+export interface LongTimer {
+  cancel(): void;
+}
+
+/**
+ * setTimeout for any delay: one beyond {@link MAX_TIMER_MS} is waited in steps of at most that.
+ * The steps are counted rather than timed with a clock, so fake timers drive it as they drive
+ * setTimeout. An infinite delay never fires; NaN or a negative one fires on the next turn.
+ */
+export function longTimeout(fn: () => void, ms: number): LongTimer {
+  let left = ms;
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    // NaN or a negative delay fires on the next turn, as setTimeout would (but without its warning).
+    const step = left > 0 ? Math.min(left, MAX_TIMER_MS) : 0;
+    left -= step;
+    timer = setTimeout(wake, step);
+  };
+  const wake = () => (left > 0 ? arm() : fn());
+  arm();
+  return { cancel: () => clearTimeout(timer) };
+}
+
+/** Waits `ms` (however long: {@link longTimeout}); resolves true when the time passed, false as soon as `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   if (signal?.aborted) return Promise.resolve(false);
   if (!(ms > 0)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const onAbort = () => {
-      clearTimeout(timer);
+      timer.cancel();
       resolve(false);
     };
-    const timer = setTimeout(() => {
+    const timer = longTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve(true);
     }, ms);

@@ -87,6 +87,17 @@ beforeAll(async () => {
         case 'bom':
           res.writeHead(200, { 'content-type': 'application/json' });
           return res.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(completion('with a byte-order mark')))]));
+        case 'impossible':
+          // Exactly this text: a content that is no text, a finish_reason that is no name, counts that are no counts.
+          res.writeHead(200, { 'content-type': 'application/json' });
+          return res.end('{"choices":[{"message":{"content":42},"finish_reason":7}],"usage":{"completion_tokens":-5,"prompt_tokens":"x"}}');
+        case 'impossible-stream':
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'fine' }, finish_reason: 'stop' }] })}\n\n`);
+          res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: Number.MAX_VALUE * -1, completion_tokens: '12' } })}\n\n`);
+          return res.end('data: [DONE]\n\n');
+        case 'refusal-text':
+          return reply(res, 200, { choices: [{ message: { content: { parts: ['x'] }, refusal: 'I will not.' }, finish_reason: 'content_filter' }], usage: { prompt_tokens: 0, completion_tokens: 4 } });
         case 'reset':
           return req.socket.destroy();
         case 'error500':
@@ -272,6 +283,27 @@ describe('http target failures', () => {
   it('reads a JSON body that starts with a byte-order mark', async () => {
     const t = await httpTarget({ url: `${failingUrl}/bom/v1`, model: 'm' });
     expect(await t.call(request('b-1'))).toMatchObject({ status: 'ok', output: 'with a byte-order mark' });
+  });
+
+  it('takes impossible usage as absent and a non-string content as no text', async () => {
+    const price = { input_per_million: 1, output_per_million: 2 };
+    const t = await httpTarget({ url: `${failingUrl}/impossible/v1`, model: 'm', price });
+    expect(await t.call(request('i-1'))).toMatchObject({ status: 'ok', output: null, finish_reason: null, input_tokens: null, output_tokens: null, cost_usd: null, error: null });
+    const streamed = await httpTarget({ url: `${failingUrl}/impossible-stream/v1`, model: 'm', stream: true, price });
+    expect(await streamed.call(request('i-2'))).toMatchObject({ status: 'ok', output: 'fine', input_tokens: null, output_tokens: null, cost_usd: null });
+    // A content that is no text gives way to a refusal that is; zero is a valid count.
+    const refusal = await httpTarget({ url: `${failingUrl}/refusal-text/v1`, model: 'm', price });
+    expect(await refusal.call(request('i-3'))).toMatchObject({ status: 'ok', output: 'I will not.', finish_reason: 'content_filter', input_tokens: 0, output_tokens: 4, cost_usd: 8e-6 });
+  });
+
+  it('a timeout longer than one timer can wait is waited, not ended after 1 ms', async () => {
+    // 3e9 ms is past setTimeout's 2^31 − 1 ms, which Node would cut to 1 ms.
+    const t = await httpTarget({ url: `${failingUrl}/hang/v1`, model: 'm', timeout: 3e9 });
+    const started = performance.now();
+    const r = await t.call(request('lt-1'), AbortSignal.timeout(300));
+    expect(r.status).toBe('timeout');
+    expect(r.error).not.toMatch(/timeout after/);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250);
   });
 
   it('records a reset connection as an error with its reason', async () => {

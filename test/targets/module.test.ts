@@ -1,7 +1,9 @@
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
-import { loadTarget } from '../../src/targets/target.js';
+import { CLOSE_TIMEOUT_MS } from '../../src/targets/module.js';
+import { type TargetResponse, loadTarget } from '../../src/targets/target.js';
+import { MAX_TIMER_MS } from '../../src/targets/timing.js';
 import { request, tmpDir, write } from './helpers.js';
 
 let dir: string;
@@ -29,6 +31,10 @@ export async function close() { globalThis.__rehearseModuleClosed = (globalThis.
   write(dir, 'mods/named.mjs', `export async function answer() { return 'named'; }\n`);
   write(dir, 'mods/none.mjs', `export const value = 1;\n`);
   write(dir, 'mods/broken.mjs', `export async function call( {\n`);
+  write(dir, 'mods/never.mjs', `export async function call() { return new Promise(() => {}); }\n`);
+  write(dir, 'mods/close-throws.mjs', `export async function call() { return 'ok'; }\nexport async function close() { throw new Error('the pool is already gone'); }\n`);
+  write(dir, 'mods/close-sync-throws.mjs', `export function call() { return 'ok'; }\nexport function close() { throw new TypeError('no handle'); }\n`);
+  write(dir, 'mods/close-hangs.mjs', `export async function call() { return 'ok'; }\nexport function close() { return new Promise(() => {}); }\n`);
   write(dir, 'good.yaml', 'kind: module\nname: good\nmodule: mods/good.mjs\noptions: { factor: 0.5 }\nprice: { input_per_million: 1, output_per_million: 2 }\n');
 });
 
@@ -91,5 +97,75 @@ describe('module target', () => {
     await expect(loadTarget(path.join(dir, 'missing.yaml'))).rejects.toThrow(/missing\.yaml: module: .*missing\.mjs does not exist/);
     write(dir, 'broken.yaml', 'kind: module\nmodule: mods/broken.mjs\n');
     await expect(loadTarget(path.join(dir, 'broken.yaml'))).rejects.toThrow(/broken\.yaml: module: cannot load .*broken\.mjs: /);
+  });
+});
+
+describe('module target limits', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Starts `t.call`, records its answer when it comes. */
+  function start(t: { call: (r: ReturnType<typeof request>) => Promise<TargetResponse> }, id: string): { r?: TargetResponse } {
+    const box: { r?: TargetResponse } = {};
+    void t.call(request(id)).then((r) => (box.r = r));
+    return box;
+  }
+
+  it('a bare module whose call never settles times out after the default 60s', async () => {
+    const t = await loadTarget(path.join(dir, 'mods/never.mjs'));
+    vi.useFakeTimers();
+    const box = start(t, 'n-1');
+    await vi.advanceTimersByTimeAsync(59_999);
+    expect(box.r).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(box.r).toMatchObject({ status: 'timeout', error: 'timeout after 60s', output: null });
+  });
+
+  it('timeout: none sets no timer at all', async () => {
+    write(dir, 'never-none.yaml', 'kind: module\nmodule: mods/never.mjs\ntimeout: none\n');
+    const t = await loadTarget(path.join(dir, 'never-none.yaml'));
+    vi.useFakeTimers();
+    const box = start(t, 'n-2');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(24 * 3_600_000);
+    expect(box.r).toBeUndefined();
+  });
+
+  it('a timeout beyond 2^31 ms is waited in full (fake timers end one such timer after 1 ms, as Node does)', async () => {
+    write(dir, 'never-long.yaml', `kind: module\nmodule: mods/never.mjs\ntimeout: ${MAX_TIMER_MS + 1000}\n`);
+    const t = await loadTarget(path.join(dir, 'never-long.yaml'));
+    vi.useFakeTimers();
+    const box = start(t, 'n-3');
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS);
+    expect(box.r).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(box.r).toMatchObject({ status: 'timeout' });
+  });
+
+  it('a close() that throws is a ConfigError naming the module file and close()', async () => {
+    const bare = await loadTarget(path.join(dir, 'mods/close-throws.mjs'));
+    await expect(bare.close()).rejects.toThrow(ConfigError);
+    await expect(bare.close()).rejects.toThrow(/close-throws\.mjs: close\(\) threw: the pool is already gone$/);
+    write(dir, 'close-sync.yaml', 'kind: module\nmodule: mods/close-sync-throws.mjs\n');
+    const viaFile = await loadTarget(path.join(dir, 'close-sync.yaml'));
+    await expect(viaFile.close()).rejects.toThrow(/close-sync\.yaml: module: close\(\) of .*close-sync-throws\.mjs threw: TypeError: no handle$/);
+  });
+
+  it(`a close() that never settles is given up after ${CLOSE_TIMEOUT_MS} ms, as a ConfigError`, async () => {
+    const t = await loadTarget(path.join(dir, 'mods/close-hangs.mjs'));
+    vi.useFakeTimers();
+    let outcome: unknown = 'pending';
+    void t.close().then(
+      () => (outcome = 'resolved'),
+      (err: unknown) => (outcome = err),
+    );
+    await vi.advanceTimersByTimeAsync(CLOSE_TIMEOUT_MS - 1);
+    expect(outcome).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcome).toBeInstanceOf(ConfigError);
+    expect((outcome as Error).message).toMatch(/close-hangs\.mjs: close\(\) did not finish within 5s$/);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../../src/config/errors.js';
 import { parseConfig } from '../../src/config/issues.js';
 import { HttpFileSchema, ModuleFileSchema, StubFileSchema, TARGET_KINDS, targetJsonSchemas } from '../../src/targets/schema.js';
+import { MAX_ANSWER_TOKENS } from '../../src/targets/stub.js';
 
 type JsonSchema = { description?: string; default?: unknown; properties?: Record<string, JsonSchema>; anyOf?: JsonSchema[]; additionalProperties?: unknown; title?: string; $schema?: string };
 
@@ -62,6 +63,12 @@ describe('the target JSON Schemas', () => {
     expect(new Map(properties(schemas['http-target.schema.json']!)).has('retry.max_delay')).toBe(true);
   });
 
+  it('state the limit serve-stub and the stub apply to answers, as the code has it', () => {
+    const stub = new Map(properties(schemas['stub.schema.json']!));
+    expect(stub.get('baseline.output_tokens')!.description).toContain(`refuses a max_tokens above ${MAX_ANSWER_TOKENS} with HTTP 400`);
+    expect(stub.get('candidate.output_length')!.description).toContain(`text stops at ${MAX_ANSWER_TOKENS} tokens`);
+  });
+
   it('state in each description the default the loader applies', () => {
     let checked = 0;
     for (const [file, s] of Object.entries(schemas)) {
@@ -81,9 +88,9 @@ describe('the target JSON Schemas', () => {
     }
     // Scalar defaults: 20 in the stub file (model, seed, the 7 candidate multipliers, 2 baseline
     // rates, 2 prices, nondeterminism, ttft_share, inject, 2 refusal fields, 2 serve fields), 10 in
-    // the http file (stream, 3 timeouts, 4 retry fields, max_tokens_field, send_request_id), 2 in
-    // the module file (timeout_floor, timeout_fallback).
-    expect(checked).toBe(32);
+    // the http file (stream, 3 timeouts, 4 retry fields, max_tokens_field, send_request_id), 3 in
+    // the module file (timeout, timeout_floor, timeout_fallback).
+    expect(checked).toBe(33);
   });
 });
 
@@ -136,11 +143,12 @@ describe('defaults', () => {
     });
   });
 
-  it('a bare module file gets options {} and the timeout floor and fallback; no timeout', () => {
+  it('a bare module file gets options {}, the 60s timeout of HTTP targets, and the timeout floor and fallback', () => {
     expect(parseConfig(ModuleFileSchema, { kind: 'module', module: 'mods/m.mjs' }, 'module.yaml')).toEqual({
       kind: 'module',
       module: 'mods/m.mjs',
       options: {},
+      timeout: '60s',
       timeout_floor: '1s',
       timeout_fallback: '60s',
     });
@@ -151,6 +159,8 @@ describe('defaults', () => {
       expect(parseConfig(HttpFileSchema, { kind: 'http', url: 'https://api.example.com/v1', timeout }, 'h.yaml').timeout).toBe(timeout);
       expect(parseConfig(ModuleFileSchema, { kind: 'module', module: 'm.mjs', timeout }, 'm.yaml').timeout).toBe(timeout);
     }
+    // Only a module may have no timeout.
+    expect(parseConfig(ModuleFileSchema, { kind: 'module', module: 'm.mjs', timeout: 'none' }, 'm.yaml').timeout).toBe('none');
     for (const d of ['500ms', '1h', '1d', '1.5s', '1m 30s']) {
       expect(parseConfig(HttpFileSchema, { kind: 'http', url: 'http://h/v1', retry: { max_wait: d } }, 'h.yaml').retry.max_wait).toBe(d);
     }
@@ -193,7 +203,7 @@ describe('bad values are refused, naming the field', () => {
       expectRejected(HttpFileSchema, { kind: 'http', url }, 'url', 'must be an http:// or https:// URL such as http://127.0.0.1:8000/v1');
     }
     expectRejected(HttpFileSchema, http({ api_key_env: 'sk-123abc' }), 'api_key_env', 'must be the name of an environment variable (letters, digits and _), not the key itself');
-    for (const timeout of ['forever', '3', 'x3', '', true]) expectRejected(HttpFileSchema, http({ timeout }), 'timeout', TIMEOUT);
+    for (const timeout of ['forever', '3', 'x3', '', true, 'none']) expectRejected(HttpFileSchema, http({ timeout }), 'timeout', TIMEOUT);
     // A number is milliseconds: it must be above 0.
     for (const timeout of [0, -5]) expectRejected(HttpFileSchema, http({ timeout }), 'timeout', 'must be greater than 0');
     expectRejected(HttpFileSchema, http({ timeout_floor: '3x' }), 'timeout_floor', 'must be a duration such as 500ms, 30s, 2m or 1m30s');
@@ -219,8 +229,9 @@ describe('bad values are refused, naming the field', () => {
       ModuleFileSchema,
       mod({ timeout: 'soon' }),
       'timeout',
-      "must be a duration such as 30s or 1500ms, a number of milliseconds, or a multiple of the trace's own latency such as 3x",
+      "must be a duration such as 30s or 1500ms, a number of milliseconds, a multiple of the trace's own latency such as 3x, or none",
     );
+    expectRejected(ModuleFileSchema, mod({ timeout: 0 }), 'timeout', 'must be greater than 0');
     expectRejected(ModuleFileSchema, mod({ url: 'http://x/v1' }), 'url', 'unknown field (check the spelling; see schema/)');
     expectRejected(ModuleFileSchema, mod({ name: '' }), 'name', 'must not be empty');
   });

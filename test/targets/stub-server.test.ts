@@ -1,6 +1,8 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { MAX_ANSWER_TOKENS } from '../../src/targets/stub.js';
 import { type StubServer, startStubServer } from '../../src/targets/stub-server.js';
+import { MAX_TIMER_MS } from '../../src/targets/timing.js';
 import { fillerPrompt, parseInput, parsedJsonInput } from '../../src/targets/text.js';
 import { stubConfig } from './helpers.js';
 
@@ -79,6 +81,68 @@ describe('serve-stub response text', () => {
     await s.close();
     expect(await pending).toBe('cut');
     expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('serve-stub limits', () => {
+  const hi = [{ role: 'user', content: 'hi' }];
+
+  it('refuses a max_tokens or max_completion_tokens above the limit with an OpenAI-style 400, and keeps serving', async () => {
+    await withServer({ baseline: FAST }, async (s) => {
+      for (const field of ['max_tokens', 'max_completion_tokens']) {
+        for (const v of [1e12, MAX_ANSWER_TOKENS + 1]) {
+          const res = await post(s.url, { messages: hi, [field]: v }, `big-${field}-${v}`);
+          expect(res.status).toBe(400);
+          expect(await res.json()).toEqual({
+            error: { message: `${field} is too large: ${v}. The stub answers at most ${MAX_ANSWER_TOKENS} completion tokens.`, type: 'invalid_request_error', param: field, code: 'invalid_value' },
+          });
+        }
+      }
+      // A number JSON cannot hold finitely is too large as well.
+      const raw = `{"messages":${JSON.stringify(hi)},"max_tokens":1e999}`;
+      const inf = await fetch(`${s.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
+      expect(inf.status).toBe(400);
+      expect((await inf.json()).error.param).toBe('max_tokens');
+
+      const after = await post(s.url, { messages: hi, max_tokens: 20 }, 'after');
+      expect(after.status).toBe(200);
+      expect((await after.json()).usage.completion_tokens).toBe(20);
+    });
+  });
+
+  it('bounds the answer text at the limit while usage reports the whole count', async () => {
+    await withServer({ baseline: FAST, candidate: { output_length: 4 } }, async (s) => {
+      const res = await post(s.url, { messages: hi, max_tokens: MAX_ANSWER_TOKENS }, 'at-limit');
+      expect(res.status).toBe(200);
+      const j = await res.json();
+      expect(j.usage.completion_tokens).toBe(4 * MAX_ANSWER_TOKENS);
+      expect(j.choices[0].message.content.length).toBeLessThanOrEqual(MAX_ANSWER_TOKENS * 4);
+      expect(j.choices[0].message.content.length).toBeGreaterThan(MAX_ANSWER_TOKENS * 4 - 20);
+    });
+  });
+
+  it('waits a latency beyond what one timer can take, without the overflow warning or an early answer', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      await withServer({ baseline: { latency_ms: { p50: 2 * MAX_TIMER_MS, p99: 2 * MAX_TIMER_MS } } }, async (s) => {
+        const res = await fetch(`${s.url}/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ messages: hi }),
+          signal: AbortSignal.timeout(300),
+        }).then(
+          (r) => r.status,
+          (err: Error) => err.name,
+        );
+        expect(res).toBe('TimeoutError');
+      });
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).not.toContain('TimeoutOverflowWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });
 

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Z99 } from '../../src/stats/random.js';
-import { StubModel, StubTarget, requestStream, statusOf } from '../../src/targets/stub.js';
+import { MAX_ANSWER_TOKENS, StubModel, StubTarget, requestStream, statusOf } from '../../src/targets/stub.js';
+import { MAX_TIMER_MS } from '../../src/targets/timing.js';
 import type { TargetResponse } from '../../src/targets/target.js';
 import { mean, quantile, request, stubConfig } from './helpers.js';
 
@@ -155,6 +156,13 @@ describe('stub answers', () => {
     for (const r of errors) expect(r).toMatchObject({ latency_ms: 160, output: null, output_tokens: null, cost_usd: null, error: 'injected error (stub error_rate)' });
   });
 
+  it('stops the made-up text at MAX_ANSWER_TOKENS, not the token count', () => {
+    const big = new StubModel(stubConfig({ candidate: { output_length: 2 } })).answer(request('huge', { input: 'hi', output_tokens: 10 * MAX_ANSWER_TOKENS }));
+    expect(big.output_tokens).toBe(20 * MAX_ANSWER_TOKENS);
+    expect(big.output!.length).toBeLessThanOrEqual(MAX_ANSWER_TOKENS * 4);
+    expect(big.output!.length).toBeGreaterThan(MAX_ANSWER_TOKENS * 4 - 20);
+  });
+
   it('estimates input tokens from the text when the trace has none', () => {
     const r = new StubModel(stubConfig()).answer(request('a', { input: 'x'.repeat(400), input_tokens: null }));
     expect(r.input_tokens).toBe(100);
@@ -162,6 +170,22 @@ describe('stub answers', () => {
 });
 
 describe('stub inject', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('real waits a latency beyond 2^31 ms in full (fake timers end one such timer after 1 ms, as Node does)', async () => {
+    vi.useFakeTimers();
+    const t = new StubTarget(stubConfig({ inject: 'real' }), { label: 's', source: 's' });
+    const latency = MAX_TIMER_MS + 5;
+    let r: TargetResponse | undefined;
+    void t.call(request('long', { latency_ms: latency })).then((x) => (r = x));
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS);
+    expect(r).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(5);
+    expect(r).toMatchObject({ status: 'ok', latency_ms: latency });
+  });
+
   it('virtual records the latency without waiting it', async () => {
     const t = new StubTarget(stubConfig({ baseline: { latency_ms: { p50: 10_000, p99: 20_000 } } }), { label: 's', source: 's' });
     const started = performance.now();

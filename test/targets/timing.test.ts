@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TargetRequest } from '../../src/targets/target.js';
 import {
+  MAX_TIMER_MS,
   abortOutcome,
   costUsd,
   describeTimeout,
   durationMs,
+  longTimeout,
   parseRetryAfter,
   parseTimeout,
   sleep,
@@ -127,6 +129,54 @@ describe('sleep', () => {
     await vi.advanceTimersByTimeAsync(20_000);
     expect(done).toBe(false);
     // The timer was cleared, not left pending.
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('waits longer than one timer can take', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  // The fake timers run a delay over 2^31 − 1 ms after 1 ms, as Node does: a single setTimeout
+  // would end these waits at once.
+  it('sleep waits the whole time, in steps', async () => {
+    vi.useFakeTimers();
+    let done: boolean | undefined;
+    void sleep(2 * MAX_TIMER_MS + 10).then((v) => (done = v));
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS);
+    expect(done).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS + 9);
+    expect(done).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(done).toBe(true);
+  });
+
+  it('an abort in a later step ends the sleep and leaves no timer behind', async () => {
+    vi.useFakeTimers();
+    const c = new AbortController();
+    let done: boolean | undefined;
+    void sleep(3 * MAX_TIMER_MS, c.signal).then((v) => (done = v));
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS + 5);
+    c.abort();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(done).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('longTimeout fires once, on time, and cancel() stops it in any step', async () => {
+    vi.useFakeTimers();
+    let fired = 0;
+    longTimeout(() => fired++, MAX_TIMER_MS + 1);
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS);
+    expect(fired).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fired).toBe(1);
+    const t = longTimeout(() => fired++, 2 * MAX_TIMER_MS);
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS + 1);
+    t.cancel();
+    await vi.advanceTimersByTimeAsync(2 * MAX_TIMER_MS);
+    expect(fired).toBe(1);
     expect(vi.getTimerCount()).toBe(0);
   });
 });
