@@ -11,6 +11,9 @@ export function mergeCommand(): Command {
     .addHelpText(
       'after',
       `
+Shards of one invocation must be one job split n ways: the same scenarios, seeds, runs, gates,
+engine and n. Shards that differ, or overlap, are refused and nothing is written.
+
 Example (four shards of one invocation, then one merged file):
   for i in 0 1 2 3; do rehearse simulate scenarios/ --shard $i/4 --invocation nightly-42 --db shard-$i.duckdb; done
   rehearse merge reports/nightly.duckdb shard-*.duckdb`,

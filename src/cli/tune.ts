@@ -20,7 +20,7 @@ import { type ConfigScore, type TuningScenario, scoreConfig } from '../tune/eval
 import { closest, paretoFront, recommend } from '../tune/pareto.js';
 import { searchCombinations } from '../tune/search.js';
 import { tunedGateFile } from '../tune/tuned-file.js';
-import { type Dimension, VaryError, applyCombination, describeCombination, parseVary } from '../tune/vary.js';
+import { type Dimension, MAX_GRID_SETTINGS, MAX_VALUES_PER_FIELD, VaryError, applyCombination, checkGridSize, describeCombination, parseVary } from '../tune/vary.js';
 import type { EngineKind } from '../sim/engine.js';
 import { DEFAULT_DB, Progress, action, collect, engineOption, nonNegativeInt, positiveInt } from './common.js';
 
@@ -55,7 +55,11 @@ export function tuneCommand(): Command {
     .description('Sweep gate parameters over the same simulated runs and recommend the gate file that halts regressions earliest within a false-alarm budget.')
     .argument('<paths...>', 'scenario files or folders; each needs `expect` (promote for clean candidates, rollback/hold for regressions)')
     .requiredOption('--gates <file>', 'the gate file to tune')
-    .requiredOption('--vary <spec>', 'a parameter to sweep: <gate>.<field>=<from>:<to>:<step> or <gate>.<field>=a,b,c (repeatable)', collect)
+    .requiredOption(
+      '--vary <spec>',
+      `a parameter to sweep: <gate>.<field>=<from>:<to>:<step> or <gate>.<field>=a,b,c (repeatable); each value must be one the gate file allows; at most ${MAX_VALUES_PER_FIELD.toLocaleString('en-US')} values a field and ${MAX_GRID_SETTINGS.toLocaleString('en-US')} settings in all`,
+      collect,
+    )
     .option('--max-false-alarm <p>', 'the highest share of clean-candidate runs a config may halt', probability('--max-false-alarm'), 0.05)
     .option('--out <file>', 'write the recommended gate file here, with the evidence in its header')
     .option('--runs <n>', "runs per scenario (overrides the scenarios' runs)", positiveInt('--runs'))
@@ -92,6 +96,7 @@ async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
   let dimensions: Dimension[];
   try {
     dimensions = opts.vary.map((v) => parseVary(v, base));
+    checkGridSize(dimensions);
   } catch (err) {
     if (err instanceof VaryError) throw new UserError(err.message);
     throw err;

@@ -1,4 +1,7 @@
+import { issueToConfigError } from '../config/issues.js';
 import type { Gate, GateConfig } from '../config/model.js';
+import { GateSchema } from '../config/schema.js';
+import { gateToFile } from './tuned-file.js';
 
 /** The gate fields `tune` may vary: thresholds and how patient a gate is. Never what it reads. */
 export const TUNABLE_FIELDS = ['max_ratio', 'min_ratio', 'max', 'min', 'max_delta', 'alpha', 'sustained', 'min_samples'] as const;
@@ -16,6 +19,44 @@ export type Combination = number[];
 export class VaryError extends Error {}
 
 /**
+ * The most values one `--vary` may give a field. Coordinate descent sweeps a field's values in
+ * full, so a field with more values than the `--budget` cannot even be swept once.
+ */
+export const MAX_VALUES_PER_FIELD = 10_000;
+
+/**
+ * The most settings all `--vary` fields may make together. Only the budget is ever judged, but a
+ * grid this large is a typo in a step, not a search anyone means to run.
+ */
+export const MAX_GRID_SETTINGS = 1_000_000;
+
+const count = (n: number) => (!Number.isFinite(n) ? 'more than 10^308' : n < 1e15 ? Math.round(n).toLocaleString('en-US') : n.toExponential(2));
+
+/**
+ * The loader's own schema judges each value, in the gate it is written into, so `tune` cannot
+ * recommend a value a gate file may not hold and the two sets of rules cannot drift apart.
+ */
+function checkValue(text: string, gate: Gate, field: TunableField, value: number): void {
+  const trial = applyValue(gate, field, value);
+  const data = gateToFile(trial);
+  const result = GateSchema.safeParse(data);
+  if (result.success) return;
+  // The tunable fields are spelled as in a gate file, so the issue is found by the field's name.
+  const issue = result.error.issues.find((i) => i.path[0] === field) ?? result.error.issues[0]!;
+  const { problem } = issueToConfigError('', data, issue);
+  throw new VaryError(`--vary "${text}": ${gate.name}.${field}=${value}: ${problem}, as in a gate file`);
+}
+
+/** A copy of the gate with one tunable field set. */
+function applyValue(gate: Gate, field: TunableField, value: number): Gate {
+  const g: Gate = { ...gate, ...(gate.test ? { test: { ...gate.test } } : {}) };
+  if (field === 'alpha') g.test!.alpha = value;
+  else if (field === 'min_samples') g.minSamples = value;
+  else g[field] = value;
+  return g;
+}
+
+/**
  * Parses `<gate>.<field>=<from>:<to>:<step>` (inclusive) or `<gate>.<field>=a,b,c`. Steps are
  * counted, not accumulated, so 1.1:1.5:0.1 gives exactly five values without float drift.
  */
@@ -28,26 +69,41 @@ export function parseVary(text: string, config: GateConfig): Dimension {
   if (!(TUNABLE_FIELDS as readonly string[]).includes(field)) {
     throw new VaryError(`--vary "${text}": ${field} cannot be tuned; tunable fields are ${TUNABLE_FIELDS.join(', ')}`);
   }
+  // A rule the loader holds across fields (normaliseGates), which the schema alone does not.
   if (field === 'alpha' && !g.test) throw new VaryError(`--vary "${text}": gate ${gate} has no test, so no alpha`);
+  // Number('') is 0: an empty item must not become a threshold of zero.
+  const number = (x: string) => (x.trim() === '' ? NaN : Number(x));
   let values: number[];
   if (spec.includes(':')) {
-    const parts = spec.split(':').map(Number);
+    const parts = spec.split(':').map(number);
     if (parts.length !== 3 || parts.some((x) => !Number.isFinite(x)) || !(parts[2]! > 0) || parts[1]! < parts[0]!) {
       throw new VaryError(`--vary "${text}": a range is from:to:step with from ≤ to and step > 0`);
     }
     const [from, to, step] = parts as [number, number, number];
     const n = Math.floor((to - from) / step + 1e-9);
+    // Counted before anything is built: a tiny step would otherwise ask for billions of values.
+    if (!(n + 1 <= MAX_VALUES_PER_FIELD)) {
+      throw new VaryError(`--vary "${text}": the range makes ${count(n + 1)} settings of ${gate}.${field}; the limit is ${count(MAX_VALUES_PER_FIELD)} per field (use a larger step)`);
+    }
     values = Array.from({ length: n + 1 }, (_, i) => Number((from + i * step).toPrecision(12)));
   } else {
-    values = spec.split(',').map((x) => Number(x.trim()));
+    values = spec.split(',').map(number);
     if (values.some((x) => !Number.isFinite(x))) throw new VaryError(`--vary "${text}": values must be numbers`);
+    if (values.length > MAX_VALUES_PER_FIELD) {
+      throw new VaryError(`--vary "${text}": the list makes ${count(values.length)} settings of ${gate}.${field}; the limit is ${count(MAX_VALUES_PER_FIELD)} per field`);
+    }
   }
-  const integer = field === 'sustained' || field === 'min_samples';
-  for (const v of values) {
-    if (integer && (!Number.isInteger(v) || v < (field === 'sustained' ? 1 : 0))) throw new VaryError(`--vary "${text}": ${field} takes whole numbers${field === 'sustained' ? ' ≥ 1' : ' ≥ 0'}, got ${v}`);
-    if (field === 'alpha' && !(v > 0 && v < 1)) throw new VaryError(`--vary "${text}": alpha must be in (0, 1), got ${v}`);
-  }
-  return { gate, field: field as TunableField, values: [...new Set(values)] };
+  const unique = [...new Set(values)];
+  for (const v of unique) checkValue(text, g, field as TunableField, v);
+  return { gate, field: field as TunableField, values: unique };
+}
+
+/** Refuses a grid of more than MAX_GRID_SETTINGS settings, saying what each field contributes. */
+export function checkGridSize(dimensions: readonly Dimension[]): void {
+  const size = gridSize(dimensions);
+  if (size <= MAX_GRID_SETTINGS) return;
+  const factors = dimensions.map((d) => `${d.gate}.${d.field} ${count(d.values.length)}`).join(' × ');
+  throw new VaryError(`--vary: the grid makes ${count(size)} settings (${factors}); the limit is ${count(MAX_GRID_SETTINGS)} (use larger steps or fewer fields)`);
 }
 
 export function gridSize(dimensions: readonly Dimension[]): number {
@@ -70,11 +126,8 @@ export function* grid(dimensions: readonly Dimension[]): Generator<Combination> 
 export function applyCombination(config: GateConfig, dimensions: readonly Dimension[], combination: Combination): GateConfig {
   const gates: Gate[] = config.gates.map((g) => ({ ...g, ...(g.test ? { test: { ...g.test } } : {}) }));
   dimensions.forEach((d, i) => {
-    const g = gates.find((x) => x.name === d.gate)!;
-    const v = combination[i]!;
-    if (d.field === 'alpha') g.test!.alpha = v;
-    else if (d.field === 'min_samples') g.minSamples = v;
-    else g[d.field] = v;
+    const k = gates.findIndex((x) => x.name === d.gate);
+    gates[k] = applyValue(gates[k]!, d.field, combination[i]!);
   });
   return { ...config, gates };
 }

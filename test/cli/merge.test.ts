@@ -49,4 +49,27 @@ describe('simulate --shard and rehearse merge', () => {
     const after = rehearse(['query', '--db', merged, '--json', 'SELECT count(*)::INT AS n FROM outcomes']);
     expect(JSON.parse(after.stdout)).toEqual([{ n: 25 }]);
   });
+
+  it('refuses shards of one invocation simulated with different seeds, and writes no rows', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-merge-'));
+    const scenario = path.join(dir, 'base.yaml');
+    writeFileSync(
+      scenario,
+      `name: base\nruns: 10\ncandidate: { price: 1.2 }\nrollout:\n  stages: [{ percent: 5, hold: 30m }, { percent: 100 }]\ngates:\n  - { name: cost, metric: cost_usd, max_ratio: 1.2 }\n`,
+    );
+    const s0 = path.join(dir, 's0.duckdb');
+    const s1 = path.join(dir, 's1b.duckdb');
+    expect(rehearse(['simulate', scenario, '--shard', '0/2', '--invocation', 'job1', '--db', s0, '--quiet']).code).toBe(0);
+    expect(rehearse(['simulate', scenario, '--shard', '1/2', '--invocation', 'job1', '--seed', '99', '--db', s1, '--quiet']).code).toBe(0);
+    const out = path.join(dir, 'out.duckdb');
+    const m = rehearse(['merge', out, s0, s1]);
+    expect(m.code).toBe(2);
+    expect(m.stdout).toBe('');
+    expect(m.stderr).toBe(
+      `rehearse: ${s0} and ${s1} disagree on scenario base (gates inline, invocation job1): seed is 1 in ${s0} but 99 in ${s1}; ` +
+        'shards of one invocation must be simulated from the same scenarios with the same options, or the merge would not equal one unsharded run; nothing was merged\n',
+    );
+    const q = rehearse(['query', '--db', out, '--json', 'SELECT (SELECT count(*) FROM outcomes)::INT AS outcomes, (SELECT count(*) FROM scenarios)::INT AS scenarios, (SELECT count(*) FROM invocations)::INT AS invocations']);
+    expect(JSON.parse(q.stdout)).toEqual([{ outcomes: 0, scenarios: 0, invocations: 0 }]);
+  });
 });

@@ -79,6 +79,34 @@ describe('rehearse tune', () => {
     expect(html).toMatch(/False alarms against detection/);
   });
 
+  it('refuses a --vary value the gate file would reject, before simulating or writing anything', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-tune-'));
+    writeFileSync(path.join(dir, 'regression.yaml'), scenario('cost-60', 1.6, '{ outcome: rollback, gate: cost, probability: 0.5 }'));
+    writeFileSync(path.join(dir, 'gates.yaml'), 'gates:\n  - { name: cost, metric: cost_usd, max_ratio: 1.2 }\n');
+    const out = path.join(dir, 'tuned.yaml');
+    const db = path.join(dir, 'x.duckdb');
+    const r = rehearse(['tune', dir, '--gates', path.join(dir, 'gates.yaml'), '--vary', 'cost.max_ratio=-1,0', '--runs', '5', '--db', db, '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('rehearse: --vary "cost.max_ratio=-1,0": cost.max_ratio=-1: must be greater than 0, as in a gate file\n');
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(db)).toBe(false);
+  });
+
+  it('refuses a grid too large to build with the count and the limit, not an internal error', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-tune-'));
+    writeFileSync(path.join(dir, 'regression.yaml'), scenario('cost-60', 1.6, '{ outcome: rollback, gate: cost }'));
+    writeFileSync(path.join(dir, 'gates.yaml'), 'gates:\n  - { name: cost, metric: cost_usd, max_ratio: 1.2 }\n');
+    const gates = path.join(dir, 'gates.yaml');
+    const db = path.join(dir, 'x.duckdb');
+    const one = rehearse(['tune', dir, '--gates', gates, '--vary', 'cost.max_ratio=1:1000000:0.0001', '--db', db]);
+    expect(one.code).toBe(2);
+    expect(one.stderr).toBe('rehearse: --vary "cost.max_ratio=1:1000000:0.0001": the range makes 9,999,990,001 settings of cost.max_ratio; the limit is 10,000 per field (use a larger step)\n');
+    const product = rehearse(['tune', dir, '--gates', gates, '--vary', 'cost.max_ratio=1:2:0.001', '--vary', 'cost.min_samples=0:999:1', '--db', db]);
+    expect(product.code).toBe(2);
+    expect(product.stderr).toMatch(/^rehearse: --vary: the grid makes 1,001,000 settings \(cost\.max_ratio 1,001 × cost\.min_samples 1,000\); the limit is 1,000,000/);
+    expect(product.stderr).not.toMatch(/internal error/);
+  });
+
   it('exits 2 on a bad --vary', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-tune-'));
     writeFileSync(path.join(dir, 'clean.yaml'), scenario('c', 1.0, '{ outcome: promote }'));

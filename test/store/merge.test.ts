@@ -48,6 +48,14 @@ interface ShardSpec {
   finished?: string | null;
   runs: number[];
   scenario?: string;
+  /** The scenarios row as simulate records it; the defaults are what every shard of job-7 shares. */
+  seed?: number;
+  scenarioRuns?: number;
+  file?: string;
+  definition?: Record<string, unknown>;
+  /** Recorded arguments beyond paths and shard, e.g. engine or checks. */
+  args?: Record<string, unknown>;
+  command?: string;
 }
 
 async function writeShard(file: string, spec: ShardSpec): Promise<string> {
@@ -55,10 +63,11 @@ async function writeShard(file: string, spec: ShardSpec): Promise<string> {
   const scenario = spec.scenario ?? 's';
   const store = await Store.open(file);
   try {
-    const args = JSON.stringify({ paths: ['scenarios'], ...(spec.shard ? { shard: spec.shard } : {}) });
+    const args = JSON.stringify({ paths: ['scenarios'], ...spec.args, ...(spec.shard ? { shard: spec.shard } : {}) });
     const finished = spec.finished === undefined ? "'2026-01-01 10:01:00+00'" : spec.finished === null ? 'NULL' : `'${spec.finished}'`;
-    await store.run(`INSERT INTO invocations VALUES ('${inv}', 'simulate', '${args}', '${spec.started ?? '2026-01-01 10:00:00+00'}', ${finished}, '${spec.status ?? 'ok'}', '0.1.0')`);
-    await store.run(`INSERT INTO scenarios VALUES ('${inv}', '${scenario}', 's.yaml', NULL, 'strict', 10, 1, '{"name":"${scenario}"}')`);
+    await store.run(`INSERT INTO invocations VALUES ('${inv}', '${spec.command ?? 'simulate'}', '${args}', '${spec.started ?? '2026-01-01 10:00:00+00'}', ${finished}, '${spec.status ?? 'ok'}', '0.1.0')`);
+    const definition = JSON.stringify(spec.definition ?? { name: scenario });
+    await store.run(`INSERT INTO scenarios VALUES ('${inv}', '${scenario}', '${spec.file ?? 's.yaml'}', NULL, 'strict', ${spec.scenarioRuns ?? 10}, ${spec.seed ?? 1}, '${definition}')`);
     for (const run of spec.runs) {
       const o = outcomeRow(inv, scenario, run);
       await store.run(
@@ -215,6 +224,19 @@ describe('mergeShards', () => {
     expect(await counts(out)).toEqual({ invocations: 0, scenarios: 0, outcomes: 0, checks: 0, check_results: 0 });
   });
 
+  it('names a shard whose tables lack the columns a merge compares', async () => {
+    const odd = fresh('odd');
+    const instance = await DuckDBInstance.create(odd);
+    const c = await instance.connect();
+    await c.run('CREATE TABLE invocations (invocation_id VARCHAR); CREATE TABLE outcomes (x INT)');
+    c.closeSync();
+    instance.closeSync();
+    const out = fresh('odd-out');
+    const err = await failure(mergeShards(out, [await writeShard(fresh('good'), { shard: '0/2', runs: [0] }), odd]));
+    expect(err.message.startsWith(`${odd}: cannot read its invocations table as a rehearse results file (`)).toBe(true);
+    expect(await counts(out)).toEqual({ invocations: 0, scenarios: 0, outcomes: 0, checks: 0, check_results: 0 });
+  });
+
   it('merges a shard that has only the invocations and outcomes tables', async () => {
     const file = fresh('minimal');
     const instance = await DuckDBInstance.create(file);
@@ -234,5 +256,61 @@ describe('mergeShards', () => {
     // Run 5 is a promote (5 % 3 = 2) with 100 + 5 canary requests: the row written above.
     expect(await outcomesOf(out)).toEqual(range(0, 6).map((r) => outcomeRow('job-7', 's', r)));
     expect(await counts(out)).toEqual({ invocations: 1, scenarios: 1, outcomes: 6, checks: 5, check_results: 1 });
+  });
+
+  describe('refuses shards of one invocation that ran different jobs, naming the files, the scenario and the field', () => {
+    const refusal = '; shards of one invocation must be simulated from the same scenarios with the same options, or the merge would not equal one unsharded run; nothing was merged';
+    const definition = { name: 's', candidate: { price: 1.25, latency: 1 }, stages: [{ percent: 5 }, { percent: 100 }] };
+
+    it.each([
+      ['seed', { seed: 99 }, 'scenario s (gates strict, invocation job-7): seed is 1 in A but 99 in B'],
+      ['runs', { scenarioRuns: 12 }, 'scenario s (gates strict, invocation job-7): runs is 10 in A but 12 in B'],
+      ['file', { file: 'other/s.yaml' }, 'scenario s (gates strict, invocation job-7): file is "s.yaml" in A but "other/s.yaml" in B'],
+      ['definition', { definition: { ...definition, candidate: { latency: 1, price: 1.3 } } }, 'scenario s (gates strict, invocation job-7): definition.candidate.price is 1.25 in A but 1.3 in B'],
+      ['definition list', { definition: { ...definition, stages: [{ percent: 10 }, { percent: 100 }] } }, 'scenario s (gates strict, invocation job-7): definition.stages[0].percent is 5 in A but 10 in B'],
+      ['shard count', { shard: '1/3' }, 'invocation job-7: the shard count (--shard i/n) is n = 2 in A but n = 3 in B'],
+      ['unsharded', { shard: undefined }, 'invocation job-7: the shard count (--shard i/n) is n = 2 in A but unsharded in B'],
+      ['engine', { args: { engine: 'sample' } }, 'invocation job-7: --engine is exact (or auto) in A but sample in B'],
+      ['checks', { args: { checks: false } }, 'invocation job-7: --no-checks is not given in A but given in B'],
+      ['command', { command: 'check' }, 'invocation job-7: command is simulate in A but check in B'],
+      ['scenario set', { scenario: 't' }, 'invocation job-7: scenario s (gates strict, invocation job-7) is in A but not in B'],
+    ] as [string, Partial<ShardSpec>, string][])('%s', async (_, differs, message) => {
+      const out = fresh('mixed');
+      await writeShard(out, { invocation: 'earlier', runs: [0] });
+      const before = await counts(out);
+      const a = await writeShard(fresh('a'), { shard: '0/2', runs: range(0, 5), definition });
+      const b = await writeShard(fresh('b'), { shard: '1/2', runs: range(5, 10), definition, ...differs });
+      const err = await failure(mergeShards(out, [a, b]));
+      expect(err.message).toBe(`${a} and ${b} disagree on ${message.replaceAll(' A', ` ${a}`).replaceAll(' B', ` ${b}`)}${refusal}`);
+      expect(err.exitCode).toBe(2);
+      // The refusal comes before the transaction: the output holds what it held, nothing half-merged.
+      expect(await counts(out)).toEqual(before);
+      expect(await outcomesOf(out)).toEqual([outcomeRow('earlier', 's', 0)]);
+    });
+
+    it('holds a shard merged later to the shards merged before', async () => {
+      const out = fresh('later');
+      await mergeShards(out, [await writeShard(fresh('a'), { shard: '0/2', runs: range(0, 5), definition })]);
+      const before = await counts(out);
+      const b = await writeShard(fresh('b'), { shard: '1/2', runs: range(5, 10), definition, seed: 99 });
+      const err = await failure(mergeShards(out, [b]));
+      expect(err.message).toBe(`${out} (merged before) and ${b} disagree on scenario s (gates strict, invocation job-7): seed is 1 in ${out} (merged before) but 99 in ${b}${refusal}`);
+      expect(await counts(out)).toEqual(before);
+      // The matching half still merges, into one scenarios row.
+      await mergeShards(out, [await writeShard(fresh('b'), { shard: '1/2', runs: range(5, 10), definition })]);
+      expect(await counts(out)).toEqual({ invocations: 1, scenarios: 1, outcomes: 10, checks: 10, check_results: 2 });
+    });
+
+    it('does not hold shards to an unrelated invocation, nor to the key order of a definition', async () => {
+      const out = fresh('unrelated');
+      await writeShard(out, { invocation: 'earlier', runs: [0], seed: 42 });
+      const a = await writeShard(fresh('a'), { shard: '0/2', runs: range(0, 5), definition, args: { engine: 'auto' } });
+      const reordered = { stages: definition.stages, candidate: { latency: 1, price: 1.25 }, name: 's' };
+      const b = await writeShard(fresh('b'), { shard: '1/2', runs: range(5, 10), definition: reordered, args: { engine: 'exact' } });
+      const report = await mergeShards(out, [a, b]);
+      expect(report.invocations.map((i) => [i.invocation_id, i.runs])).toEqual([['earlier', 1], ['job-7', 10]]);
+      // Agreeing definitions are one row, whichever text each shard happened to write.
+      expect(await read(out, `SELECT invocation_id, seed::INT AS seed FROM scenarios ORDER BY ALL`)).toEqual([{ invocation_id: 'earlier', seed: 42 }, { invocation_id: 'job-7', seed: 1 }]);
+    });
   });
 });
