@@ -25,6 +25,8 @@ import { type TimeoutSpec, abortOutcome, costUsd, describeTimeout, longTimeout, 
 
 /** How long {@link ModuleTarget.close} waits for the module's own `close()`. */
 export const CLOSE_TIMEOUT_MS = 5_000;
+/** How long importing a module target may take (its top-level code). */
+export const LOAD_TIMEOUT_MS = 30_000;
 
 /** What a module threw, as one line: `message`, or `TypeError: message` for a named error. */
 function describeThrown(err: unknown): string {
@@ -74,10 +76,22 @@ export class ModuleTarget implements Target {
     const field = bare ? '' : 'module';
     if (!existsSync(abs)) throw new ConfigError(where.source, field, `${shown} does not exist`);
     let mod: Record<string, unknown>;
+    // A top-level await that never settles left nothing for the event loop to wait on, and Node
+    // quit silently with code 13: the import gets a deadline, whose timer keeps the process up.
+    let timer: NodeJS.Timeout | undefined;
+    const late = Symbol('late');
     try {
-      mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+      const loaded = await Promise.race([
+        import(pathToFileURL(abs).href) as Promise<Record<string, unknown>>,
+        new Promise<typeof late>((resolve) => (timer = setTimeout(resolve, LOAD_TIMEOUT_MS, late))),
+      ]);
+      if (loaded === late) throw new ConfigError(where.source, field, `loading ${shown} did not finish within ${describeTimeout(LOAD_TIMEOUT_MS)} (a top-level await that never settles?)`);
+      mod = loaded;
     } catch (err) {
+      if (err instanceof ConfigError) throw err;
       throw new ConfigError(where.source, field, `cannot load ${shown}: ${((err as Error)?.message ?? String(err)).split('\n')[0]}`);
+    } finally {
+      clearTimeout(timer);
     }
     // A CommonJS module arrives as { default: module.exports }.
     const cjs = mod.default !== null && typeof mod.default === 'object' ? (mod.default as Record<string, unknown>) : {};

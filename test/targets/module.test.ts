@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
-import { CLOSE_TIMEOUT_MS } from '../../src/targets/module.js';
+import { CLOSE_TIMEOUT_MS, LOAD_TIMEOUT_MS } from '../../src/targets/module.js';
 import { type TargetResponse, loadTarget } from '../../src/targets/target.js';
 import { MAX_TIMER_MS } from '../../src/targets/timing.js';
 import { request, tmpDir, write } from './helpers.js';
@@ -31,6 +31,7 @@ export async function close() { globalThis.__rehearseModuleClosed = (globalThis.
   write(dir, 'mods/named.mjs', `export async function answer() { return 'named'; }\n`);
   write(dir, 'mods/none.mjs', `export const value = 1;\n`);
   write(dir, 'mods/broken.mjs', `export async function call( {\n`);
+  write(dir, 'mods/load-hangs.mjs', `await new Promise(() => {});\nexport async function call() { return 'never'; }\n`);
   write(dir, 'mods/never.mjs', `export async function call() { return new Promise(() => {}); }\n`);
   write(dir, 'mods/close-throws.mjs', `export async function call() { return 'ok'; }\nexport async function close() { throw new Error('the pool is already gone'); }\n`);
   write(dir, 'mods/close-sync-throws.mjs', `export function call() { return 'ok'; }\nexport function close() { throw new TypeError('no handle'); }\n`);
@@ -151,6 +152,21 @@ describe('module target limits', () => {
     write(dir, 'close-sync.yaml', 'kind: module\nmodule: mods/close-sync-throws.mjs\n');
     const viaFile = await loadTarget(path.join(dir, 'close-sync.yaml'));
     await expect(viaFile.close()).rejects.toThrow(/close-sync\.yaml: module: close\(\) of .*close-sync-throws\.mjs threw: TypeError: no handle$/);
+  });
+
+  it(`a module whose top-level code never settles is given up after ${LOAD_TIMEOUT_MS} ms, as a ConfigError (Node quit with code 13)`, async () => {
+    vi.useFakeTimers();
+    let outcome: unknown = 'pending';
+    void loadTarget(path.join(dir, 'mods/load-hangs.mjs')).then(
+      () => (outcome = 'resolved'),
+      (err: unknown) => (outcome = err),
+    );
+    await vi.advanceTimersByTimeAsync(LOAD_TIMEOUT_MS - 1);
+    expect(outcome).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcome).toBeInstanceOf(ConfigError);
+    expect((outcome as Error).message).toMatch(/load-hangs\.mjs: loading .*load-hangs\.mjs did not finish within 30s/);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it(`a close() that never settles is given up after ${CLOSE_TIMEOUT_MS} ms, as a ConfigError`, async () => {
