@@ -3,7 +3,7 @@ import type { Piscina } from 'piscina';
 import pc from 'picocolors';
 import { UserError } from '../config/errors.js';
 import { loadGateFile } from '../config/load.js';
-import { columnQuantiles, exactMeanSql, exactSumSql } from '../replay/column-values.js';
+import { columnQuantiles, exactMeanSql, exactSumSql, fixedPointExponent, maxAbsSql } from '../replay/column-values.js';
 import { OutputSchema } from '../replay/compare.js';
 import { describePacing, type Pacing } from '../replay/pacing.js';
 import { startReplayPool } from '../replay/pool.js';
@@ -321,19 +321,25 @@ interface SummaryRow {
 
 async function replaySummary(store: Store, invocation: string): Promise<SummaryRow[]> {
   const ok = (arm: 'baseline' | 'candidate') => (arm === 'baseline' ? "coalesce(baseline_status, 'ok') NOT IN ('error', 'timeout')" : "candidate_status NOT IN ('error', 'timeout')");
-  const rows = `replay_requests WHERE invocation_id = '${invocation}'`;
-  const from = `FROM ${rows}`;
+  const from = `FROM replay_requests WHERE invocation_id = '${invocation}'`;
+  const sums = ['baseline_output_tokens', 'candidate_output_tokens', 'baseline_cost_usd', 'candidate_cost_usd'] as const;
+  const armOf = (column: string) => (column.startsWith('baseline') ? 'baseline' : 'candidate');
+  // The largest magnitudes first, in one pass: the scales of the exact means and sums below.
+  const [mags] = (await store.connection.runAndReadAll(
+    `SELECT ${sums.map((c) => `${maxAbsSql(c, ok(armOf(c)))} AS ${c}, ${maxAbsSql(c, 'true')} AS all_${c}`).join(', ')} ${from}`,
+  )).getRowObjectsJson() as Record<string, unknown>[];
+  const e = (key: string) => fixedPointExponent(mags![key] === null ? null : Number(mags![key]));
   const [r] = (await store.connection.runAndReadAll(`
     SELECT count(*)::DOUBLE AS n,
       avg(CASE WHEN coalesce(baseline_status, 'ok') IN ('error', 'timeout') THEN 1 ELSE 0 END) AS b_err,
       avg(CASE WHEN candidate_status IN ('error', 'timeout') THEN 1 ELSE 0 END) AS c_err,
       avg(CASE WHEN baseline_refusal THEN 1 ELSE 0 END) AS b_ref,
       avg(CASE WHEN candidate_refusal THEN 1 ELSE 0 END) AS c_ref,
-      ${exactMeanSql('baseline_output_tokens', ok('baseline'), rows)} AS b_out,
-      ${exactMeanSql('candidate_output_tokens', ok('candidate'), rows)} AS c_out,
-      ${exactMeanSql('baseline_cost_usd', ok('baseline'), rows)} AS b_cost,
-      ${exactMeanSql('candidate_cost_usd', ok('candidate'), rows)} AS c_cost,
-      ${exactSumSql('baseline_cost_usd', 'true', rows)} AS b_total, ${exactSumSql('candidate_cost_usd', 'true', rows)} AS c_total
+      ${exactMeanSql('baseline_output_tokens', ok('baseline'), e('baseline_output_tokens'))} AS b_out,
+      ${exactMeanSql('candidate_output_tokens', ok('candidate'), e('candidate_output_tokens'))} AS c_out,
+      ${exactMeanSql('baseline_cost_usd', ok('baseline'), e('baseline_cost_usd'))} AS b_cost,
+      ${exactMeanSql('candidate_cost_usd', ok('candidate'), e('candidate_cost_usd'))} AS c_cost,
+      ${exactSumSql('baseline_cost_usd', 'true', e('all_baseline_cost_usd'))} AS b_total, ${exactSumSql('candidate_cost_usd', 'true', e('all_candidate_cost_usd'))} AS c_total
     ${from}`)).getRowObjectsJson() as Record<string, unknown>[];
   // Exact quantiles by selection over each column read into a typed array: DuckDB's own would
   // hold more than the replay itself needed for a 10-million-request replay.

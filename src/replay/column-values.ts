@@ -38,30 +38,47 @@ export async function columnQuantiles(store: Store, column: string, where: strin
 }
 
 /**
- * SQL for the sum of `value` over the rows of `from` (a relation and its WHERE clause) where
- * `filter` holds: the same whatever order the rows are read in, NULL for none.
+ * SQL for the largest finite magnitude of `value` where `filter` holds: what {@link fixedPointExponent}
+ * takes, read in the same pass as its neighbours' before the sums.
+ */
+export function maxAbsSql(value: string, filter: string): string {
+  return `max(abs(${value})) FILTER (WHERE (${filter}) AND isfinite(${value}))`;
+}
+
+/**
+ * The power of two {@link exactSumSql} scales a column by: it brings the largest magnitude to about
+ * 2^96, so 2^31 values cannot overflow HUGEINT, and rounds each value below 2^-96 of the largest,
+ * far under the last bit of the sum.
+ */
+export function fixedPointExponent(maxAbs: number | null): number {
+  const m = maxAbs === null || !(maxAbs > 0) ? 1 : maxAbs;
+  return Math.min(1000, 96 - Math.ceil(Math.log2(m)));
+}
+
+/**
+ * SQL for the sum of `value` over the rows where `filter` holds, the same whatever order the rows
+ * are read in; NULL for none. `exponent` is {@link fixedPointExponent} of the rows' largest
+ * magnitude ({@link maxAbsSql}).
  *
  * avg() and sum() over doubles add in the order DuckDB meets the rows, and that order is not the
  * replay's: batches land as workers finish them, a resumed replay appends the rest, DuckDB's threads
  * combine partial sums as they come. Means differed in their last bits between `--workers 1` and 4,
  * and a gate at its threshold (price ×1.2 against `max_ratio: 1.2`) flipped with them. Here every
- * value is put in fixed point, scaled by the power of two that brings the largest magnitude to 2^96
- * (2^31 values cannot overflow HUGEINT), and the integers are added exactly: the rounding of each
- * value is below 2^-96 of the largest, far under the last bit of the sum. A column holding an
- * infinity sums as avg() would, to ±Infinity or NaN.
+ * value is put in fixed point (scaled by 2^exponent and rounded) and the integers are added
+ * exactly. A column holding an infinity sums as sum() would, to ±Infinity or NaN.
  *
- * The filter is inside the CASE, not a FILTER clause: DuckDB computes an aggregate's argument
- * for every row before filtering, and a row the filter leaves out may be far larger than the
- * scale allows.
+ * The filter is inside the CASE, not a FILTER clause: DuckDB computes an aggregate's argument for
+ * every row before filtering, and a row the filter leaves out may be far larger than the scale
+ * allows.
  */
-export function exactSumSql(value: string, filter: string, from: string): string {
+export function exactSumSql(value: string, filter: string, exponent: number): string {
   const finite = `isfinite(${value})`;
-  const scale = `(SELECT pow(2.0, least(1000, 96 - ceil(log2(greatest(max(abs(${value})) FILTER (WHERE ${finite}), 1e-300))))) FROM ${from} AND (${filter}))`;
+  const scale = `pow(2.0, ${exponent})`;
   return `(CASE WHEN count(*) FILTER (WHERE (${filter}) AND ${value} IS NOT NULL AND NOT ${finite}) > 0 THEN sum(${value}) FILTER (WHERE ${filter})
     ELSE sum(CASE WHEN (${filter}) AND ${finite} THEN round(${value} * ${scale})::HUGEINT END)::DOUBLE / ${scale} END)`;
 }
 
 /** SQL for the mean of `value` where `filter` holds, from {@link exactSumSql}: NULL for none. */
-export function exactMeanSql(value: string, filter: string, from: string): string {
-  return `(${exactSumSql(value, filter, from)} / nullif(count(${value}) FILTER (WHERE ${filter}), 0))`;
+export function exactMeanSql(value: string, filter: string, exponent: number): string {
+  return `(${exactSumSql(value, filter, exponent)} / nullif(count(${value}) FILTER (WHERE ${filter}), 0))`;
 }

@@ -18,7 +18,7 @@ import {
 } from '../gates/window.js';
 import { quantilesBySelection } from '../stats/quantile.js';
 import { ksTwoSample, mannWhitney } from '../stats/tests.js';
-import { columnValues, exactMeanSql } from './column-values.js';
+import { columnValues, exactMeanSql, fixedPointExponent, maxAbsSql } from './column-values.js';
 import type { Store } from '../store/database.js';
 
 /**
@@ -99,6 +99,13 @@ async function summarise(store: Store, where: string, gates: readonly Gate[]): P
   s[BASELINE + OK] = n - num(c!.b_errors) - num(c!.b_refusals);
   s[BASELINE + THUMBS_DOWN] = num(c!.b_feedback) > 0 ? num(c!.b_thumbs) : NaN;
 
+  // The largest magnitude of every column, in one pass: the scales of the exact means below.
+  const [mags] = await rows(
+    store,
+    `SELECT ${CONTINUOUS_METRICS.flatMap((m, k) => [`${maxAbsSql(COLUMN[m][0], BASELINE_OK)} AS b${k}`, `${maxAbsSql(COLUMN[m][1], CANDIDATE_OK)} AS c${k}`]).join(', ')} FROM ${from}`,
+  );
+  const exponent = (key: string) => fixedPointExponent(mags![key] === null ? null : Number(mags![key]));
+
   for (const metric of CONTINUOUS_METRICS) {
     const k = CONTINUOUS_METRICS.indexOf(metric);
     const [b, cand] = COLUMN[metric];
@@ -107,8 +114,8 @@ async function summarise(store: Store, where: string, gates: readonly Gate[]): P
     // than that at 10 million requests).
     const [q] = await rows(
       store,
-      `SELECT count(${b}) FILTER (WHERE ${BASELINE_OK})::DOUBLE AS b_n, ${exactMeanSql(b, BASELINE_OK, from)} AS b_mean,
-              count(${cand}) FILTER (WHERE ${CANDIDATE_OK})::DOUBLE AS c_n, ${exactMeanSql(cand, CANDIDATE_OK, from)} AS c_mean
+      `SELECT count(${b}) FILTER (WHERE ${BASELINE_OK})::DOUBLE AS b_n, ${exactMeanSql(b, BASELINE_OK, exponent(`b${k}`))} AS b_mean,
+              count(${cand}) FILTER (WHERE ${CANDIDATE_OK})::DOUBLE AS c_n, ${exactMeanSql(cand, CANDIDATE_OK, exponent(`c${k}`))} AS c_mean
        FROM ${from}`,
     );
     const needsTest = gates.some((g) => g.metric === metric && g.test && g.test.kind !== 'proportion');

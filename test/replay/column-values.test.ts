@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { columnQuantiles, columnValues, exactMeanSql, exactSumSql } from '../../src/replay/column-values.js';
+import { columnQuantiles, columnValues, exactMeanSql, exactSumSql, fixedPointExponent, maxAbsSql } from '../../src/replay/column-values.js';
+import type { DuckDBConnection } from '../../src/store/duckdb.js';
 import { DuckDBInstance } from '../../src/store/duckdb.js';
 import { Rng } from '../../src/stats/random.js';
 import { Store } from '../../src/store/database.js';
@@ -54,6 +55,12 @@ function exactSum(xs: readonly number[]): number {
   return Number(total) / 2 ** 200;
 }
 
+/** The exponent for `value` where `filter` holds over `from` (a relation), as the callers read it. */
+async function exponentOf(c: DuckDBConnection, value: string, filter: string, from: string): Promise<number> {
+  const [r] = (await c.runAndReadAll(`SELECT ${maxAbsSql(value, filter)} AS m FROM ${from}`)).getRowObjects();
+  return fixedPointExponent(r!.m === null ? null : Number(r!.m));
+}
+
 describe('exact sums and means in SQL', () => {
   // 20,000 values over nine orders of magnitude, and their negatives: the order they are added in
   // changes a double sum's last bits.
@@ -76,8 +83,9 @@ describe('exact sums and means in SQL', () => {
     a.closeSync();
     const by = order === 'asc' ? 'x' : order === 'desc' ? 'x DESC' : 'hash(i)';
     await c.run(`CREATE TABLE t AS SELECT * FROM v ORDER BY ${by}`);
-    const r = (await c.runAndReadAll(`SELECT ${exactSumSql('x', 'true', 't WHERE true')} AS exact, sum(x) AS naive,
-        ${exactMeanSql('x', 'keep', 't WHERE true')} AS mean FROM t`)).getRowObjects() as { exact: number; naive: number; mean: number }[];
+    const [all, kept] = [await exponentOf(c, 'x', 'true', 't'), await exponentOf(c, 'x', 'keep', 't')];
+    const r = (await c.runAndReadAll(`SELECT ${exactSumSql('x', 'true', all)} AS exact, sum(x) AS naive,
+        ${exactMeanSql('x', 'keep', kept)} AS mean FROM t`)).getRowObjects() as { exact: number; naive: number; mean: number }[];
     c.closeSync();
     db.closeSync();
     return r[0]!;
@@ -96,21 +104,35 @@ describe('exact sums and means in SQL', () => {
     expect(Math.abs(runs[0]!.mean - refMean)).toBeLessThanOrEqual(2 * ulp(refMean));
   });
 
+  it('scales the largest magnitude to within a factor of 2 below 2^96, and never beyond 2^1000', () => {
+    for (const m of [1, 0.75, 3, 1234.5, 2 ** 40, 1e-6]) {
+      const scaled = m * 2 ** fixedPointExponent(m);
+      expect(scaled).toBeGreaterThan(2 ** 95);
+      expect(scaled).toBeLessThanOrEqual(2 ** 96);
+    }
+    expect(fixedPointExponent(null)).toBe(96);
+    expect(fixedPointExponent(0)).toBe(96);
+    expect(fixedPointExponent(1e-300)).toBe(1000);
+  });
+
   it('ignores NULLs, is NULL over no values, and follows an infinity as sum() does', async () => {
     const db = await DuckDBInstance.create(':memory:');
     const c = await db.connect();
-    const q = async (rows: string) =>
-      (await c.runAndReadAll(`SELECT ${exactSumSql('x', 'x IS NULL OR x > -1e308', `(${rows}) t WHERE true`)} AS s, ${exactMeanSql('x', 'true', `(${rows}) t WHERE true`)} AS m FROM (${rows}) t`)).getRowObjects()[0] as {
+    const q = async (rows: string) => {
+      const e = await exponentOf(c, 'x', 'true', `(${rows}) t`);
+      return (await c.runAndReadAll(`SELECT ${exactSumSql('x', 'true', e)} AS s, ${exactMeanSql('x', 'true', e)} AS m FROM (${rows}) t`)).getRowObjects()[0] as {
         s: number | null;
         m: number | null;
       };
+    };
     expect(await q('SELECT * FROM (VALUES (0.1), (NULL), (0.2)) v(x)')).toEqual({ s: 0.1 + 0.2, m: (0.1 + 0.2) / 2 });
     expect(await q('SELECT * FROM (VALUES (NULL::DOUBLE)) v(x)')).toEqual({ s: null, m: null });
     expect(await q("SELECT * FROM (VALUES (1.0), ('inf'::DOUBLE)) v(x)")).toEqual({ s: Infinity, m: Infinity });
     expect(await q('SELECT * FROM (VALUES (0.0), (-0.0)) v(x)')).toEqual({ s: 0, m: 0 });
     // A row the filter leaves out may be far beyond the kept rows' scale: it is never scaled.
     const values = '(VALUES (1.5), (2.5), (1e300)) v(x)';
-    const [kept] = (await c.runAndReadAll(`SELECT ${exactSumSql('x', 'x < 10', `${values} WHERE true`)} AS s FROM ${values}`)).getRowObjects();
+    const small = await exponentOf(c, 'x', 'x < 10', values);
+    const [kept] = (await c.runAndReadAll(`SELECT ${exactSumSql('x', 'x < 10', small)} AS s FROM ${values}`)).getRowObjects();
     expect(kept!.s).toBe(4);
     c.closeSync();
     db.closeSync();
