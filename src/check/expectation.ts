@@ -21,6 +21,11 @@ export interface ExpectationResult {
   outcomes: Record<'rollback' | 'hold' | 'promote', number>;
   /** Runs ended by each gate. */
   gates: Record<string, number>;
+  /**
+   * Set when the config cannot meet the expectation at all: `expect.gate` names a gate this config
+   * lacks (another `--gates` config of the same command has it).
+   */
+  missingGate?: string;
 }
 
 /** Whether one run meets the expectation: its outcome, and when given its gate and stage. */
@@ -57,6 +62,7 @@ export function judgeExpectation(
   const { low, high } = wilsonInterval(met, runs);
   const share = runs > 0 ? met / runs : 0;
   const frac = (n: number) => (runs > 0 ? n / runs : 0);
+  const lacksGate = expect.outcome !== 'promote' && expect.gate !== undefined && !config.gates.some((g) => g.name === expect.gate);
   return {
     scenario,
     gateConfig: config.label,
@@ -67,9 +73,11 @@ export function judgeExpectation(
     low,
     high,
     // Deterministic for a seed; the interval is reported so a reader sees how close the call was.
-    passed: runs > 0 && share >= expect.probability,
+    // A config without the named gate fails even at probability 0: the expectation means nothing there.
+    passed: !lacksGate && runs > 0 && share >= expect.probability,
     outcomes: { rollback: frac(outcomes.rollback), hold: frac(outcomes.hold), promote: frac(outcomes.promote) },
     gates,
+    ...(lacksGate ? { missingGate: `gate config ${config.label} has no gate named "${expect.gate}" (its gates: ${config.gates.map((g) => g.name).join(', ')})` } : {}),
   };
 }
 
@@ -96,5 +104,6 @@ export function explain(r: ExpectationResult): string {
       .sort((a, b) => b[1] - a[1])[0];
     if (wrongGate) others.push(`${pct(wrongGate[1] / r.runs)} halted by ${wrongGate[0]} instead`);
   }
-  return others.length ? `${head}; ${others.join(', ')}` : head;
+  const why = r.missingGate ? `${head}; ${r.missingGate}` : head;
+  return others.length ? `${why}; ${others.join(', ')}` : why;
 }

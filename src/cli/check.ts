@@ -9,7 +9,7 @@ import { junitXml } from '../report/junit.js';
 import { renderTable } from '../report/table.js';
 import type { Store } from '../store/database.js';
 import type { SimulatedScenario } from '../store/outcomes.js';
-import { action } from './common.js';
+import { action, checkOutputPath } from './common.js';
 import { simulationOptions } from './simulate.js';
 import { type SimulationOptions, runSimulationJob, whereResultsWent } from './simulation-job.js';
 
@@ -66,12 +66,19 @@ async function writeCheckResults(store: Store, invocation: string, results: read
   a.closeSync();
 }
 
-function writeFile(file: string, text: string): void {
-  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  writeFileSync(file, text);
+function writeFile(option: string, file: string, text: string): void {
+  try {
+    mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    writeFileSync(file, text);
+  } catch (err) {
+    // Checked before the simulation; this is the path changing under us since.
+    throw new UserError(`${option} ${file}: cannot write (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
 }
 
 async function runCheck(paths: string[], opts: CheckOptions): Promise<number> {
+  if (opts.junit !== undefined) checkOutputPath('--junit', opts.junit, { file: 'check.xml' });
+  if (opts.summary !== undefined) checkOutputPath('--summary', opts.summary, { file: 'summary.md' });
   let results: ExpectationResult[] = [];
   const job = await runSimulationJob(
     'check',
@@ -87,8 +94,8 @@ async function runCheck(paths: string[], opts: CheckOptions): Promise<number> {
       await writeCheckResults(store, invocation, results);
     },
   );
-  if (opts.junit) writeFile(opts.junit, junitXml(results, job.seconds));
-  if (opts.summary) writeFile(opts.summary, checkMarkdown(results));
+  if (opts.junit) writeFile('--junit', opts.junit, junitXml(results, job.seconds));
+  if (opts.summary) writeFile('--summary', opts.summary, checkMarkdown(results));
   const failed = results.filter((r) => !r.passed);
   if (opts.json) {
     process.stdout.write(JSON.stringify({ invocation_id: job.invocation, db: opts.db, passed: failed.length === 0, results: results.map((r) => ({ ...r, message: explain(r) })) }, null, 2) + '\n');

@@ -1,3 +1,5 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import path from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import { ENGINES } from '../sim/engine.js';
 import { UserError } from '../config/errors.js';
@@ -7,9 +9,11 @@ export const DEFAULT_DB = 'reports/rehearse.duckdb';
 /** Digits only: Number() would also take "", " ", "0x10" and "1e3". */
 const WHOLE = /^\s*\d+\s*$/;
 
-export function positiveInt(name: string) {
+/** `max`, when given, comes with the reason for it, which the message repeats. */
+export function positiveInt(name: string, max?: { value: number; why: string }) {
   return (value: string): number => {
     const n = WHOLE.test(value) ? Number(value) : NaN;
+    if (max && n > max.value) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max.value} (${max.why}), got "${value}"`);
     if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got "${value}"`);
     return n;
   };
@@ -20,6 +24,14 @@ export function nonNegativeInt(name: string) {
     const n = WHOLE.test(value) ? Number(value) : NaN;
     if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number of at least 0, got "${value}"`);
     return n;
+  };
+}
+
+/** An id or name given on the command line: an empty one (an unset variable) would be recorded as is. */
+export function nonEmpty(name: string) {
+  return (value: string): string => {
+    if (value.trim() === '') throw new InvalidArgumentError(`${name} must not be empty`);
+    return value;
   };
 }
 
@@ -93,4 +105,46 @@ export class Progress {
 
 export function engineOption(): Option {
   return new Option('--engine <kind>', 'auto (exact where it applies), exact, or sample (every request drawn: the reference)').choices(ENGINES).default('auto');
+}
+
+/** The nearest part of `p` that exists (the root at worst), and what it is. */
+function nearestExisting(p: string): { at: string; isDirectory: boolean } {
+  let at = path.resolve(p);
+  for (;;) {
+    try {
+      return { at, isDirectory: statSync(at).isDirectory() };
+    } catch {
+      const up = path.dirname(at);
+      if (up === at) return { at, isDirectory: true };
+      at = up;
+    }
+  }
+}
+
+function writable(p: string): boolean {
+  try {
+    accessSync(p, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A path an option will write once the work is done (`check --junit`, `--summary`: a file;
+ * `report --out`: a folder). Checked before the work, because a path that cannot be written would
+ * otherwise fail after a long simulation, with the verdict lost. Missing folders are fine: the
+ * writer creates them. `kind.file` is the name suggested when a folder is given for a file.
+ */
+export function checkOutputPath(option: string, target: string, kind: { file: string } | 'folder'): void {
+  if (target.trim() === '') throw new UserError(`${option}: empty path`);
+  const { at, isDirectory } = nearestExisting(target);
+  if (at === path.resolve(target)) {
+    if (kind === 'folder' && !isDirectory) throw new UserError(`${option} ${target}: is a file, not a folder (a missing folder is created)`);
+    if (kind !== 'folder' && isDirectory) throw new UserError(`${option} ${target}: is a folder; give a file, e.g. ${path.join(target, kind.file)}`);
+    if (!writable(at)) throw new UserError(`${option} ${target}: not writable`);
+    return;
+  }
+  if (!isDirectory) throw new UserError(`${option} ${target}: cannot create it, ${at} is a file`);
+  if (!writable(at)) throw new UserError(`${option} ${target}: cannot create it, ${at} is not writable`);
 }

@@ -4,16 +4,23 @@ import { simulationTable } from '../report/simulation.js';
 import { summariseOutcomes } from '../sim/outcome-summary.js';
 import { defaultWorkers } from '../sim/pool.js';
 import { parseShard } from '../sim/shard.js';
-import { DEFAULT_DB, action, collect, engineOption, nonNegativeInt, positiveInt } from './common.js';
+import { MAX_RUNS, MAX_RUNS_PER_PROCESS } from '../config/schema.js';
+import { DEFAULT_DB, action, collect, engineOption, nonEmpty, nonNegativeInt, positiveInt } from './common.js';
 import { type SimulationJob, type SimulationOptions, runSimulationJob, whereResultsWent } from './simulation-job.js';
 import { type EngineKind, describeGatePaths } from '../sim/engine.js';
+
+/** The bound on `--runs`, also the scenario field's; exported for the other commands that take --runs. */
+export const RUNS_LIMIT = {
+  value: MAX_RUNS,
+  why: `runs are numbered with 32-bit integers; one process simulates at most ${MAX_RUNS_PER_PROCESS.checks} (${MAX_RUNS_PER_PROCESS.outcomesOnly} with --no-checks), more are split with --shard i/n and joined with rehearse merge`,
+};
 
 /** The options `simulate` and `check` share, added to a command. */
 export function simulationOptions(cmd: Command): Command {
   return cmd
     .option('--db <file>', 'DuckDB file the results accumulate in', DEFAULT_DB)
     .option('--gates <file>', "gate file replacing every scenario's gates; repeat to compare configs on identical runs", collect)
-    .option('--runs <n>', "runs per scenario (overrides the scenarios' runs)", positiveInt('--runs'))
+    .option('--runs <n>', `runs per scenario (overrides the scenarios' runs); one process simulates at most ${MAX_RUNS_PER_PROCESS.checks} in all (${MAX_RUNS_PER_PROCESS.outcomesOnly} with --no-checks), split more with --shard`, positiveInt('--runs', RUNS_LIMIT))
     .option('--seed <n>', "base seed (overrides the scenarios' seed)", nonNegativeInt('--seed'))
     .option('--workers <n>', 'worker threads', positiveInt('--workers'), defaultWorkers())
     .addOption(engineOption())
@@ -33,7 +40,7 @@ export function simulateCommand(): Command {
       if (!shard) throw new InvalidArgumentError(`--shard must be i/n with 0 ≤ i < n, e.g. 0/4, got "${v}"`);
       return shard;
     })
-    .option('--invocation <id>', 'record under this invocation id (give every shard of one job the same id, e.g. the CI run id)')
+    .option('--invocation <id>', 'record under this invocation id (give every shard of one job the same id, e.g. the CI run id)', nonEmpty('--invocation'))
     .addHelpText(
       'after',
       `

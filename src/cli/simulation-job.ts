@@ -1,5 +1,8 @@
+import path from 'node:path';
+import { ConfigError, UserError } from '../config/errors.js';
 import { loadGateFile, loadScenarios } from '../config/load.js';
 import type { GateConfig, Scenario } from '../config/model.js';
+import { MAX_RUNS_PER_PROCESS } from '../config/schema.js';
 import type { EngineKind } from '../sim/engine.js';
 import type { Shard } from '../sim/shard.js';
 import { shardRange } from '../sim/shard.js';
@@ -44,16 +47,17 @@ export async function runSimulationJob(
   select: (scenarios: Scenario[]) => Scenario[] = (s) => s,
   afterWrite?: (store: Store, invocation: string, results: SimulatedScenario[]) => Promise<void>,
 ): Promise<SimulationJob> {
-  const gateConfigs: GateConfig[] = (opts.gates ?? []).map((f) => loadGateFile(f));
+  // One file named twice is one config, not two judged on identical runs (scenario paths are deduplicated the same way).
+  const gateFiles = [...new Map((opts.gates ?? []).map((f) => [path.resolve(f), f] as const)).values()];
+  const gateConfigs: GateConfig[] = gateFiles.map((f) => loadGateFile(f));
   const labels = new Set<string>();
   for (const g of gateConfigs) {
     while (labels.has(g.label)) g.label += "'";
     labels.add(g.label);
   }
-  // Empirical traffic is read here, once, through DuckDB; workers share its arrays.
-  const scenarios = await Promise.all(select(loadScenarios(paths, gateConfigs.length ? { gates: gateConfigs[0]! } : {})).map(loadEmpirical));
+  const loaded = loadScenarios(paths, { ...(gateConfigs.length ? { gates: gateConfigs } : {}), skipExpectGate: command !== 'check' });
   const request = {
-    scenarios,
+    scenarios: select(loaded),
     gateConfigs,
     workers: opts.workers,
     recordChecks: opts.checks,
@@ -62,10 +66,14 @@ export async function runSimulationJob(
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(opts.shard ? { shard: opts.shard } : {}),
   };
-  const totalRuns = effectiveScenarios(request).reduce((n, s) => {
+  const effective = effectiveScenarios(request);
+  const totalRuns = effective.reduce((n, s) => {
     const r = shardRange(s.runs, opts.shard);
     return n + r.runTo - r.runFrom;
   }, 0);
+  checkRunsPerProcess(effective, totalRuns, opts);
+  // Empirical traffic is read here, once, through DuckDB; workers share its arrays.
+  request.scenarios = await Promise.all(request.scenarios.map(loadEmpirical));
   // Open the store first: a locked or unreadable file should stop us before the work, not after.
   const store = await Store.open(opts.db);
   let invocation: string;
@@ -96,6 +104,31 @@ export async function runSimulationJob(
     process.off('SIGINT', onSigint);
     store.close();
   }
+}
+
+/**
+ * Refuses, before any work, more runs than one process can hold (MAX_RUNS_PER_PROCESS), naming
+ * where the count came from and a shard count that fits.
+ */
+export function checkRunsPerProcess(scenarios: readonly Scenario[], totalRuns: number, opts: { runs?: number; shard?: Shard; checks: boolean }): void {
+  const max = opts.checks ? MAX_RUNS_PER_PROCESS.checks : MAX_RUNS_PER_PROCESS.outcomesOnly;
+  if (totalRuns <= max) return;
+  // Shards split each scenario's runs with floors, so a shard can hold up to one run more per
+  // scenario than the even share: when the even count does not fit, leave room for that.
+  const all = scenarios.reduce((n, s) => n + s.runs, 0);
+  const even = Math.ceil(all / max);
+  const fits = scenarios.reduce((n, s) => n + Math.ceil(s.runs / even), 0) <= max;
+  const shards = fits ? even : Math.ceil(all / Math.max(1, max - scenarios.length));
+  const inShard = opts.shard ? ` in shard ${opts.shard.index}/${opts.shard.count}` : '';
+  const limit = opts.checks
+    ? `at most ${max}, as each run's rows stay in memory until they are written; ${MAX_RUNS_PER_PROCESS.outcomesOnly} with --no-checks`
+    : `at most ${max} even with --no-checks, as each run's rows stay in memory until they are written`;
+  const problem =
+    `${totalRuns} runs${inShard} are more than one process simulates (${limit}); ` +
+    `split the work: run \`rehearse simulate … --shard i/${shards} --db shard-i.duckdb\` for i = 0 … ${shards - 1} (on one machine or many), then \`rehearse merge <out.duckdb> shard-*.duckdb\``;
+  if (opts.runs !== undefined) throw new UserError(`--runs ${opts.runs}: ${scenarios.length > 1 ? `${scenarios.length} scenarios × ${opts.runs} = ` : ''}${problem}`);
+  if (scenarios.length === 1) throw new ConfigError(scenarios[0]!.file, 'runs', problem);
+  throw new UserError(`the scenarios' runs add up to ${problem}`);
 }
 
 /** The closing lines: where the results went, and a query to start from. */

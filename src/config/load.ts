@@ -131,8 +131,13 @@ function normaliseStages(parsed: ScenarioFile, file: string): Stage[] {
 }
 
 export interface LoadOptions {
-  /** Replaces the scenario's own gates (the `--gates` option). */
-  gates?: GateConfig;
+  /**
+   * Gate configs replacing the scenario's own gates (`--gates`, repeatable); the scenario carries
+   * the first. `expect.gate` must name a gate of at least one of them: `check` fails the others.
+   */
+  gates?: GateConfig | readonly GateConfig[];
+  /** Leaves `expect.gate` unchecked: `simulate` never reads `expect`. */
+  skipExpectGate?: boolean;
 }
 
 export function loadScenarioFile(file: string, options: LoadOptions = {}): Scenario {
@@ -147,7 +152,8 @@ export function loadScenarioFile(file: string, options: LoadOptions = {}): Scena
   const checkEveryMinutes = durationMinutes(parsed.rollout.check_every);
   if (!(checkEveryMinutes > 0)) throw new ConfigError(shown, 'rollout.check_every', 'must be longer than 0');
 
-  let gates: GateConfig | null = options.gates ?? null;
+  const overrides: readonly GateConfig[] = options.gates === undefined ? [] : 'label' in options.gates ? [options.gates] : options.gates;
+  let gates: GateConfig | null = overrides[0] ?? null;
   if (!gates && parsed.gates !== undefined) {
     if (typeof parsed.gates === 'string') {
       const gateFile = path.resolve(path.dirname(abs), parsed.gates);
@@ -163,19 +169,29 @@ export function loadScenarioFile(file: string, options: LoadOptions = {}): Scena
       gates = { label: 'inline', source: shown, gates: normaliseGates(parsed.gates as GateInput[], shown, 'gates') };
     }
   }
+  // Every config the command judges, not only the one the scenario carries.
+  const configs = overrides.length ? overrides : gates ? [gates] : [];
   const b = parsed.traffic.baseline;
-  if (gates && !b.ttft_ms) {
-    const i = gates.gates.findIndex((g) => g.metric === 'ttft_ms');
-    if (i >= 0) throw new ConfigError(gates.source, `gates[${i}].metric`, `ttft_ms needs traffic.baseline.ttft_ms in ${shown}`);
+  if (!b.ttft_ms) {
+    for (const config of configs) {
+      const i = config.gates.findIndex((g) => g.metric === 'ttft_ms');
+      if (i >= 0) throw new ConfigError(config.source, `gates[${i}].metric`, `ttft_ms needs traffic.baseline.ttft_ms in ${shown}`);
+    }
   }
   let expect: Expectation | undefined;
   if (parsed.expect) {
     expect = { outcome: parsed.expect.outcome, probability: parsed.expect.probability };
     if (parsed.expect.gate !== undefined) {
-      if (gates && !gates.gates.some((g) => g.name === parsed.expect!.gate)) {
-        throw new ConfigError(shown, 'expect.gate', `no gate named "${parsed.expect.gate}" (gates: ${gates.gates.map((g) => g.name).join(', ')})`);
+      const name = parsed.expect.gate;
+      if (!options.skipExpectGate && configs.length && !configs.some((c) => c.gates.some((g) => g.name === name))) {
+        const listed = configs.map((c) => (configs.length > 1 ? `${c.label}: ` : '') + c.gates.map((g) => g.name).join(', '));
+        throw new ConfigError(
+          shown,
+          'expect.gate',
+          `no gate named "${name}" in ${configs.length > 1 ? `any of the gate configs (${listed.join('; ')})` : `gate config ${configs[0]!.label} (gates: ${listed[0]})`}`,
+        );
       }
-      expect.gate = parsed.expect.gate;
+      expect.gate = name;
     }
     if (parsed.expect.by_stage !== undefined) {
       if (parsed.expect.by_stage > stages.length) {

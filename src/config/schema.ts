@@ -11,6 +11,23 @@ export { CONTINUOUS_METRICS, RATE_METRICS, METRICS, STATS, TESTS } from './metri
 export type { ContinuousMetric, RateMetric, Metric, Stat, TestKind } from './metrics.js';
 import { METRICS, STATS, TESTS } from './metrics.js';
 
+/** Run numbers are stored as 32-bit INTEGERs (`outcomes.run`, `checks.run`). */
+export const MAX_RUNS = 2_147_483_647;
+
+/**
+ * Runs one process simulates. Every run's rows stay in memory until they are written: measured
+ * with the bundled default gates, a clean candidate's run (about 200 gate readings in `checks`)
+ * holds 13 kB, so 100,000 runs need about 1.5 GB and several minutes; with `--no-checks` a run
+ * keeps its outcome only, under 0.5 kB, and a million fit in as much. Beyond, `--shard i/n`.
+ */
+export const MAX_RUNS_PER_PROCESS = { checks: 100_000, outcomesOnly: 1_000_000 } as const;
+
+/**
+ * Request counts are doubles, exact below 2^53 ≈ 9·10^15: at a billion a minute a rollout would
+ * have to last 17 years to lose one, and `canary_requests` (a BIGINT) to last 17,000 to overflow.
+ */
+export const MAX_REQUESTS_PER_MINUTE = 1e9;
+
 const DURATION_PATTERN = '^\\s*(\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)\\s*)+$';
 
 const duration = (what: string) =>
@@ -90,11 +107,32 @@ export const ScenarioSchema = z
     $schema: z.string().optional().describe('Path or URL of this JSON Schema, for editors.'),
     name: z.string().min(1).optional().describe('Names the scenario in reports and tables. Defaults to the file name without its extension.'),
     description: z.string().optional().describe('What this scenario rehearses, in a sentence.'),
-    runs: z.number().int().min(1).default(100).describe('Monte-Carlo runs. Default 100; `--runs` overrides.'),
+    runs: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_RUNS)
+      .default(100)
+      .describe(
+        `Monte-Carlo runs. Default 100; \`--runs\` overrides. At most ${MAX_RUNS} (runs are numbered with 32-bit integers). ` +
+          `One process simulates at most ${MAX_RUNS_PER_PROCESS.checks} runs in all, summed over the scenarios of the command (${MAX_RUNS_PER_PROCESS.outcomesOnly} with \`--no-checks\`), because ` +
+          'every run\'s rows stay in memory until they are written (about 13 kB a run with its gate readings): ' +
+          'split more across processes with `rehearse simulate --shard i/n`, each into its own `--db`, and join the files with `rehearse merge`.',
+      ),
     seed: z.number().int().min(0).default(1).describe('Base seed: run i draws from a stream derived from (seed, i) alone. Default 1; `--seed` overrides.'),
     traffic: z
       .object({
-        requests_per_minute: finite().gt(0).default(600).describe('All production traffic, canary and baseline together; arrivals are Poisson. Default 600.'),
+        requests_per_minute: finite()
+          .gt(0)
+          .max(MAX_REQUESTS_PER_MINUTE)
+          .default(600)
+          .describe(
+            'All production traffic, canary and baseline together; arrivals are Poisson. Default 600. ' +
+              `At most ${MAX_REQUESTS_PER_MINUTE} (a billion a minute, beyond any production service), so that ` +
+              'request counts stay exact: they are 64-bit floats, exact below 2^53, which at that rate lasts a 17-year rollout. ' +
+              'The exact engine costs the same at any rate, but gates drawn per request (ks, mann_whitney, stage-window and cost quantiles) and `--engine sample` cost time and memory in proportion to traffic: ' +
+              'at a million requests a minute a run takes tens of seconds.',
+          ),
         baseline: z
           .object({
             latency_ms: quantilePair('End-to-end latency in milliseconds.', 800, 4000),

@@ -143,8 +143,12 @@ export class Store {
     readonly connection: DuckDBConnection,
   ) {}
 
-  /** Opens (creating if needed) the database file; a file locked by another process is exit 2. */
+  /**
+   * Opens (creating if needed) the database file; a file locked by another process is exit 2, and
+   * so is, for writing, a DuckDB file whose tables rehearse cannot append to.
+   */
   static async open(file: string, options: { readOnly?: boolean; memoryLimit?: string } = {}): Promise<Store> {
+    checkDbPath(file);
     let instance: DuckDBInstance;
     try {
       if (!options.readOnly) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -157,7 +161,14 @@ export class Store {
     }
     const connection = await instance.connect();
     const store = new Store(file, instance, connection);
-    if (!options.readOnly) await connection.run(SCHEMA_SQL);
+    if (!options.readOnly) {
+      try {
+        await prepareSchema(file, connection);
+      } catch (err) {
+        store.close();
+        throw err;
+      }
+    }
     return store;
   }
 
@@ -173,6 +184,88 @@ export class Store {
     this.connection.closeSync();
     this.instance.closeSync();
   }
+}
+
+/**
+ * DuckDB takes an empty path for an in-memory database, so an unset variable (`--db "$DB"`) would
+ * throw every result away and still report success.
+ */
+export function checkDbPath(file: string): void {
+  if (file.trim() === '') throw new UserError('--db: empty path');
+}
+
+interface Column {
+  name: string;
+  type: string;
+}
+
+/** Each table of a database's main schema (the file's own when none is named), its columns in order. */
+async function columnsOf(connection: DuckDBConnection, database?: string): Promise<Map<string, Column[]>> {
+  const reader = await connection.runAndReadAll(
+    `SELECT t.table_name, c.column_name, c.data_type
+       FROM duckdb_tables() t LEFT JOIN duckdb_columns() c USING (database_name, schema_name, table_name)
+      WHERE t.database_name = ${database === undefined ? 'current_database()' : '$db'} AND t.schema_name = 'main'
+      ORDER BY t.table_name, c.column_index`,
+    database === undefined ? {} : { db: database },
+  );
+  const tables = new Map<string, Column[]>();
+  for (const [table, name, type] of reader.getRowsJson()) {
+    const list = tables.get(String(table)) ?? [];
+    if (name !== null) list.push({ name: String(name), type: String(type) });
+    tables.set(String(table), list);
+  }
+  return tables;
+}
+
+/**
+ * The columns SCHEMA_SQL declares, as DuckDB spells their types (TIMESTAMPTZ reads back as
+ * TIMESTAMP WITH TIME ZONE): read from a scratch in-memory database rather than parsed by hand.
+ */
+async function declaredColumns(connection: DuckDBConnection): Promise<Map<string, Column[]>> {
+  await connection.run(`ATTACH ':memory:' AS rehearse_declared`);
+  try {
+    await connection.run(SCHEMA_SQL.replace(/CREATE TABLE IF NOT EXISTS /g, 'CREATE TABLE rehearse_declared.'));
+    return await columnsOf(connection, 'rehearse_declared');
+  } finally {
+    await connection.run('DETACH rehearse_declared');
+  }
+}
+
+const describeColumn = (c: Column | undefined) => (c ? `${c.name} ${c.type}` : 'nothing');
+
+/**
+ * Makes the file ready for rehearse's rows. Appenders and INSERT … VALUES write by position, so
+ * a table must have exactly the declared columns in order; a table that has only the leading ones
+ * (a file from an older version: tables only ever gain columns, at the end) gains the rest. Any
+ * other shape, or a file of other tables only, belongs to someone else and is refused before a
+ * single row is written.
+ */
+async function prepareSchema(file: string, connection: DuckDBConnection): Promise<void> {
+  const found = await columnsOf(connection);
+  if (found.size > 0) {
+    const declared = await declaredColumns(connection);
+    const refuse = (why: string) =>
+      new UserError(`${file}: not a rehearse results file (${why}); use a new file, or one rehearse wrote`);
+    const ours = [...found.keys()].filter((t) => declared.has(t));
+    if (ours.length === 0) {
+      const names = [...found.keys()];
+      throw refuse(`it holds ${names.length === 1 ? 'table' : 'tables'} ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''} and none of rehearse's`);
+    }
+    const missing: { table: string; columns: Column[] }[] = [];
+    for (const table of ours) {
+      const have = found.get(table)!;
+      const want = declared.get(table)!;
+      const i = have.findIndex((c, k) => c.name !== want[k]?.name || c.type !== want[k]?.type);
+      if (i >= 0) {
+        throw refuse(`table ${table}: column ${i + 1} is ${describeColumn(have[i])} where rehearse writes ${describeColumn(want[i])}`);
+      }
+      if (have.length < want.length) missing.push({ table, columns: want.slice(have.length) });
+    }
+    for (const { table, columns } of missing) {
+      for (const c of columns) await connection.run(`ALTER TABLE ${table} ADD COLUMN ${c.name} ${c.type}`);
+    }
+  }
+  await connection.run(SCHEMA_SQL);
 }
 
 /** Turns DuckDB's open errors into messages that say what to do. */

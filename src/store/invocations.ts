@@ -10,6 +10,8 @@ function sqlString(s: string): string {
 
 /** Records an invocation as running; `finishInvocation` closes it with its status. */
 export async function startInvocation(store: Store, command: string, args: unknown, id: string = randomUUID()): Promise<string> {
+  // An empty id (an unset variable) could be neither reported nor merged by name.
+  if (id.trim() === '') throw new UserError('--invocation: empty id');
   const existing = await store.connection.runAndReadAll(`SELECT count(*)::INT FROM invocations WHERE invocation_id = ${sqlString(id)}`);
   if (Number(existing.getRowsJson()[0]![0]) > 0) {
     throw new UserError(`${store.file}: invocation ${id} is already recorded in this file; give each shard its own --db and join them with \`rehearse merge\``);

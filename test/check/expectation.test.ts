@@ -66,6 +66,24 @@ describe('judgeExpectation', () => {
     expect(explain(r)).toMatch(/got 33% .*67% held, 67% halted by thumbs_down instead$/);
   });
 
+  it('fails a gate config that has no gate of the expected name, saying so, even at probability 0', () => {
+    const latencyOnly: GateConfig = { label: 'L', source: 'L.yaml', gates: [{ ...config.gates[0]!, name: 'latency_p99', metric: 'latency_ms', stat: 'p99' }] };
+    for (const probability of [0.95, 0]) {
+      const r = judgeExpectation('cost-25', latencyOnly, 0, { ...expectation, probability }, [columns([[0, 1, 0], [2, 0, -1]])]);
+      expect(r.passed).toBe(false);
+      expect(r.met).toBe(0);
+      expect(r.runs).toBe(2);
+      expect(r.missingGate).toBe('gate config L has no gate named "cost_per_request" (its gates: latency_p99)');
+      expect(explain(r)).toContain('; gate config L has no gate named "cost_per_request" (its gates: latency_p99)');
+    }
+    // A config that has the gate carries no such note.
+    expect(judgeExpectation('cost-25', config, 0, expectation, [columns(rows)]).missingGate).toBeUndefined();
+    // promote ignores expect.gate, so a config without it is judged as usual.
+    const promote = judgeExpectation('clean', latencyOnly, 0, { outcome: 'promote', gate: 'cost_per_request', probability: 0.5 }, [columns([[2, 0, -1]])]);
+    expect(promote.passed).toBe(true);
+    expect(promote.missingGate).toBeUndefined();
+  });
+
   it('says the expectation as a release owner would', () => {
     expect(describeExpectation(expectation)).toBe('rollback via cost_per_request by stage 1');
     expect(describeExpectation({ outcome: 'promote', probability: 0.9 })).toBe('promote');

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -74,5 +74,66 @@ describe('rehearse check', () => {
     const r = rehearse(['check', lone, '--db', path.join(dir, 'd.duckdb')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/no scenario has `expect`/);
+  });
+
+  it.each([
+    ['--junit', 'a folder', (d: string) => { mkdirSync(path.join(d, 'out')); return path.join(d, 'out'); }, /--junit .*out: is a folder; give a file, e\.g\. .*out\/check\.xml/],
+    ['--summary', 'a folder', (d: string) => { mkdirSync(path.join(d, 'out2')); return path.join(d, 'out2'); }, /--summary .*out2: is a folder; give a file, e\.g\. .*out2\/summary\.md/],
+    ['--junit', 'under a file', (d: string) => { writeFileSync(path.join(d, 'plain'), ''); return path.join(d, 'plain', 'sub', 'x.xml'); }, /--junit .*plain\/sub\/x\.xml: cannot create it, .*plain is a file/],
+    ['--summary', 'an empty path', () => '', /--summary: empty path/],
+  ] as const)('refuses %s to %s before simulating (exit 2), so the verdict is never lost', (option, _what, target, message) => {
+    const d = mkdtempSync(path.join(dir, 'out-'));
+    const db = path.join(d, 'never.duckdb');
+    const r = rehearse(['check', dir, '--gates', path.join(dir, 'catches.yaml'), '--db', db, option, target(d)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(db)).toBe(false);
+  });
+
+  it('creates the missing folders of an output file', () => {
+    const junit = path.join(dir, 'new', 'deeper', 'check.xml');
+    const r = rehearse(['check', path.join(dir, 'cost.yaml'), '--gates', path.join(dir, 'catches.yaml'), '--db', path.join(dir, 'e.duckdb'), '--junit', junit]);
+    expect(r.code).toBe(0);
+    expect(readFileSync(junit, 'utf8')).toMatch(/tests="1" failures="0"/);
+  });
+});
+
+describe('expect.gate with several gate configs does not depend on their order', () => {
+  // cost.yaml expects the gate `cost`; no-cost.yaml has none, catches.yaml has it.
+  const noCost = () => {
+    const f = path.join(dir, 'no-cost.yaml');
+    writeFileSync(f, 'gates:\n  - { name: errors, metric: error_rate, max_ratio: 3 }\n');
+    return f;
+  };
+
+  it.each([
+    ['catches, then no-cost', ['catches', 'no-cost']],
+    ['no-cost, then catches', ['no-cost', 'catches']],
+  ])('%s: each config judged, the one without the gate failing with a message (exit 1)', (_order, names) => {
+    noCost();
+    const db = path.join(dir, `order-${names[0]}.duckdb`);
+    const args = names.flatMap((n) => ['--gates', path.join(dir, `${n}.yaml`)]);
+    const r = rehearse(['check', path.join(dir, 'cost.yaml'), ...args, '--db', db, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    const byConfig = Object.fromEntries(JSON.parse(r.stdout).results.map((x: { gateConfig: string; passed: boolean }) => [x.gateConfig, x.passed]));
+    expect(byConfig).toEqual({ catches: true, 'no-cost': false });
+    const rows = JSON.parse(rehearse(['query', '--db', db, '--json', 'SELECT gate_config, passed, message FROM check_results ORDER BY gate_config']).stdout);
+    expect(rows.map((x: { gate_config: string; passed: boolean }) => [x.gate_config, x.passed])).toEqual([['catches', true], ['no-cost', false]]);
+    expect(rows[1].message).toMatch(/; gate config no-cost has no gate named "cost" \(its gates: errors\)/);
+    expect(rows[0].message).not.toMatch(/has no gate named/);
+  });
+
+  it('exits 2 naming the scenario file, expect.gate and the configs when no config has the gate', () => {
+    const other = path.join(dir, 'no-cost-2.yaml');
+    writeFileSync(other, 'gates:\n  - { name: latency, metric: latency_ms, stat: p99, max_ratio: 2 }\n');
+    const db = path.join(dir, 'none.duckdb');
+    const r = rehearse(['check', path.join(dir, 'cost.yaml'), '--gates', noCost(), '--gates', other, '--db', db]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `rehearse: ${path.join(dir, 'cost.yaml')}: expect.gate: no gate named "cost" in any of the gate configs (no-cost: errors; no-cost-2: latency)\n`,
+    );
+    expect(existsSync(db)).toBe(false);
   });
 });

@@ -1,6 +1,9 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_DB, Progress, action, collect, engineOption, nonNegativeInt, positiveInt } from '../../src/cli/common.js';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DEFAULT_DB, Progress, action, checkOutputPath, collect, engineOption, nonEmpty, nonNegativeInt, positiveInt } from '../../src/cli/common.js';
 import { ConfigError, UserError } from '../../src/config/errors.js';
 
 /**
@@ -47,6 +50,22 @@ describe('option parsers', () => {
     expect(() => parse(value)).toThrow(`--runs must be a whole number of at least 1, got "${value}"`);
   });
 
+  it('positiveInt with a maximum takes it and refuses above it, giving the reason', () => {
+    const parse = positiveInt('--runs', { value: 2147483647, why: 'runs are numbered with 32-bit integers' });
+    expect(parse('2147483647')).toBe(2147483647);
+    expect(() => parse('2147483648')).toThrow('--runs must be a whole number from 1 to 2147483647 (runs are numbered with 32-bit integers), got "2147483648"');
+    expect(() => parse('99999999999999999999')).toThrow(/from 1 to 2147483647/);
+    expect(() => parse('0')).toThrow('--runs must be a whole number of at least 1, got "0"');
+  });
+
+  it('nonEmpty refuses an empty or blank value (an unset variable), naming the option', () => {
+    expect(nonEmpty('--invocation')('nightly-42')).toBe('nightly-42');
+    for (const v of ['', ' ', '\t']) {
+      expect(() => nonEmpty('--invocation')(v)).toThrow(InvalidArgumentError);
+      expect(() => nonEmpty('--invocation')(v)).toThrow('--invocation must not be empty');
+    }
+  });
+
   it('nonNegativeInt takes 0 too', () => {
     const parse = nonNegativeInt('--seed');
     expect(parse('0')).toBe(0);
@@ -73,6 +92,58 @@ describe('option parsers', () => {
 
   it('the default database is reports/rehearse.duckdb (DESIGN: common options)', () => {
     expect(DEFAULT_DB).toBe('reports/rehearse.duckdb');
+  });
+});
+
+describe('checkOutputPath', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-common-'));
+  const fail = (f: () => void): UserError => {
+    try {
+      f();
+    } catch (err) {
+      if (err instanceof UserError) return err;
+      throw err;
+    }
+    throw new Error('expected a UserError');
+  };
+
+  it('accepts a new file, an existing file, a file in folders yet to be made, and a folder for a folder', () => {
+    writeFileSync(path.join(dir, 'old.xml'), '');
+    for (const f of ['new.xml', 'old.xml', 'a/b/c.xml']) expect(() => checkOutputPath('--junit', path.join(dir, f), { file: 'check.xml' })).not.toThrow();
+    expect(() => checkOutputPath('--out', dir, 'folder')).not.toThrow();
+    expect(() => checkOutputPath('--out', path.join(dir, 'x', 'y'), 'folder')).not.toThrow();
+  });
+
+  it('refuses, exit 2, naming the option: a folder for a file, a file for a folder, a file in the way, an empty path', () => {
+    const folder = path.join(dir, 'folder');
+    mkdirSync(folder);
+    const file = path.join(dir, 'file');
+    writeFileSync(file, '');
+    const cases: [() => void, string][] = [
+      [() => checkOutputPath('--junit', folder, { file: 'check.xml' }), `--junit ${folder}: is a folder; give a file, e.g. ${path.join(folder, 'check.xml')}`],
+      [() => checkOutputPath('--out', file, 'folder'), `--out ${file}: is a file, not a folder (a missing folder is created)`],
+      [() => checkOutputPath('--summary', path.join(file, 's.md'), { file: 'summary.md' }), `--summary ${path.join(file, 's.md')}: cannot create it, ${file} is a file`],
+      [() => checkOutputPath('--out', path.join(file, 'a', 'b'), 'folder'), `--out ${path.join(file, 'a', 'b')}: cannot create it, ${file} is a file`],
+      [() => checkOutputPath('--summary', '', { file: 'summary.md' }), '--summary: empty path'],
+    ];
+    for (const [f, message] of cases) {
+      const e = fail(f);
+      expect(e.exitCode).toBe(2);
+      expect(e.message).toBe(message);
+    }
+  });
+
+  it.skipIf(process.getuid?.() === 0)('refuses a path it cannot write (not testable as root, who may write anywhere)', () => {
+    const locked = path.join(dir, 'locked');
+    mkdirSync(locked);
+    chmodSync(locked, 0o500);
+    try {
+      expect(fail(() => checkOutputPath('--junit', path.join(locked, 'x.xml'), { file: 'check.xml' })).message).toBe(
+        `--junit ${path.join(locked, 'x.xml')}: cannot create it, ${locked} is not writable`,
+      );
+    } finally {
+      chmodSync(locked, 0o700);
+    }
   });
 });
 

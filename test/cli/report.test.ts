@@ -71,4 +71,61 @@ describe('rehearse report', () => {
     expect(unknown.stderr).toMatch(/no invocation third/);
     expect(unknown.stderr).not.toMatch(/    at /);
   });
+
+  it('--json: prints what was written where, and nothing else', () => {
+    const out = path.join(dir, 'json-out');
+    const r = rehearse(['report', '--db', db, '--invocation', 'first', '--out', out, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      invocation_id: 'first',
+      command: 'simulate',
+      db,
+      scenarios: 1,
+      out,
+      html: path.join(out, 'report.html'),
+      markdown: path.join(out, 'report.md'),
+      warnings: [],
+    });
+    expect(readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/`first`/);
+  });
+
+  it('--quiet: writes the report and prints nothing', () => {
+    const out = path.join(dir, 'quiet-out');
+    const r = rehearse(['report', '--db', db, '--out', out, '--quiet']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('');
+    expect(existsSync(path.join(out, 'report.html'))).toBe(true);
+  });
+
+  it('exits 2 naming --out when it is a file, or lies under one, and writes nothing', () => {
+    const file = path.join(dir, 'afile');
+    writeFileSync(file, 'keep me\n');
+    const r = rehearse(['report', '--db', db, '--out', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`rehearse: --out ${file}: is a file, not a folder (a missing folder is created)\n`);
+    expect(readFileSync(file, 'utf8')).toBe('keep me\n');
+    const under = rehearse(['report', '--db', db, '--out', path.join(file, 'sub')]);
+    expect(under.code).toBe(2);
+    expect(under.stderr).toBe(`rehearse: --out ${path.join(file, 'sub')}: cannot create it, ${file} is a file\n`);
+    // The default folder, named after the invocation, is checked the same way.
+    const blocked = path.join(dir, 'results', 'first');
+    writeFileSync(blocked, '');
+    const byDefault = rehearse(['report', '--db', db, '--invocation', 'first']);
+    expect(byDefault.code).toBe(2);
+    expect(byDefault.stderr).toBe(`rehearse: --out ${blocked}: is a file, not a folder (a missing folder is created)\n`);
+  });
+
+  it('exits 2 on an empty --db, --invocation or --out', () => {
+    for (const [args, message] of [
+      [['--db', ''], /^rehearse: --db: empty path\n$/],
+      [['--db', db, '--invocation', ''], /--invocation must not be empty/],
+      [['--db', db, '--out', ' '], /^rehearse: --out: empty path\n$/],
+    ] as const) {
+      const r = rehearse(['report', ...args]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -148,6 +148,100 @@ describe('bad input exits 2 with a message naming the file and field, and no sta
     const r = rehearse(['query', '--db', db, 'SELECT nope FROM outcomes']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/query failed: .*nope/);
+  });
+});
+
+describe('refused before any work, exit 2', () => {
+  const q = (db: string, sql: string) => JSON.parse(rehearse(['query', '--db', db, '--json', sql]).stdout);
+
+  it.each(['', '   '])('--db %j (an unset variable): DuckDB would keep the results in memory and lose them', (db) => {
+    const cwd = mkdtempSync(path.join(dir, 'cwd-'));
+    const r = rehearse(['simulate', path.join(dir, 'small.yaml'), '--db', db, '--runs', '2'], cwd);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('rehearse: --db: empty path\n');
+    expect(r.stdout).toBe('');
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('a DuckDB file with a rehearse table of other columns, left as it was', async () => {
+    const db = path.join(dir, 'v2.duckdb');
+    const made = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      const { DuckDBInstance } = await import('@duckdb/node-api');
+      const i = await DuckDBInstance.create(${JSON.stringify(db)});
+      const c = await i.connect();
+      await c.run('CREATE TABLE outcomes(x int)');
+      c.closeSync(); i.closeSync();`], { cwd: root, encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const r = rehearse(['simulate', path.join(dir, 'small.yaml'), '--db', db, '--runs', '2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `rehearse: ${db}: not a rehearse results file (table outcomes: column 1 is x INTEGER where rehearse writes invocation_id VARCHAR); use a new file, or one rehearse wrote\n`,
+    );
+    expect(q(db, 'SELECT table_name FROM duckdb_tables()')).toEqual([{ table_name: 'outcomes' }]);
+  });
+
+  it.each(['', ' '])('--invocation %j', (id) => {
+    const db = path.join(dir, 'empty-id.duckdb');
+    const r = rehearse(['simulate', path.join(dir, 'small.yaml'), '--db', db, '--runs', '2', '--invocation', id]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--invocation must not be empty/);
+    expect(existsSync(db)).toBe(false);
+  });
+
+  it('--runs beyond what run numbers can hold', () => {
+    const r = rehearse(['simulate', path.join(dir, 'small.yaml'), '--db', path.join(dir, 'huge.duckdb'), '--runs', '99999999999']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--runs must be a whole number from 1 to 2147483647 \(runs are numbered with 32-bit integers; .*--shard i\/n .*merge\), got "99999999999"/);
+  });
+
+  it('more runs than one process holds: says how to shard, and records nothing', () => {
+    const db = path.join(dir, 'many.duckdb');
+    const r = rehearse(['simulate', path.join(dir, 'small.yaml'), '--db', db, '--runs', '250000']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'rehearse: --runs 250000: 250000 runs are more than one process simulates (at most 100000, as each run\'s rows stay in memory until they are written; 1000000 with --no-checks); ' +
+        'split the work: run `rehearse simulate … --shard i/3 --db shard-i.duckdb` for i = 0 … 2 (on one machine or many), then `rehearse merge <out.duckdb> shard-*.duckdb`\n',
+    );
+    expect(existsSync(db)).toBe(false);
+    // The same count from the scenario file names the file and its field; a shard of it is within the bound.
+    const file = path.join(dir, 'many-runs.yaml');
+    writeFileSync(file, SCENARIO.replace('runs: 40', 'runs: 20000000'));
+    const fromFile = rehearse(['simulate', file, '--db', db, '--no-checks']);
+    expect(fromFile.code).toBe(2);
+    expect(fromFile.stderr).toMatch(/many-runs\.yaml: runs: 20000000 runs are more than one process simulates \(at most 1000000 even with --no-checks, .*--shard i\/20 /);
+    // A shard passes the bound and gets as far as opening the results file (a folder here, so it stops there).
+    const sharded = rehearse(['simulate', file, '--db', dir, '--no-checks', '--shard', '0/20']);
+    expect(sharded.code).toBe(2);
+    expect(sharded.stderr).toMatch(new RegExp(`^rehearse: ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+    expect(sharded.stderr).not.toMatch(/more than one process/);
+  });
+
+  it('a scenario whose traffic is beyond the documented bound names the file and the field', () => {
+    const file = path.join(dir, 'flood.yaml');
+    writeFileSync(file, SCENARIO.replace('requests_per_minute: 200', 'requests_per_minute: 1e18'));
+    const r = rehearse(['simulate', file, '--db', path.join(dir, 'flood.duckdb')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/flood\.yaml: traffic\.requests_per_minute: must be at most 1000000000\n$/);
+  });
+});
+
+describe('gate configs', () => {
+  it('one gate file named twice (by two spellings of its path) is one config', () => {
+    const gates = path.join(dir, 'gates.yaml');
+    const again = path.join(dir, '.', 'sub', '..', 'gates.yaml');
+    const r = rehearse(['simulate', path.join(dir, 'small.yaml'), '--db', path.join(dir, 'twice.duckdb'), '--json', '--runs', '4', '--gates', gates, '--gates', again]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).scenarios.map((s: { gateConfig: string }) => s.gateConfig)).toEqual(['gates']);
+  });
+
+  it('simulate does not read expect: a --gates config without the expected gate is fine', () => {
+    const file = path.join(dir, 'expects.yaml');
+    writeFileSync(file, `${SCENARIO}expect: { outcome: rollback, gate: cost }\n`);
+    const other = path.join(dir, 'errors-only.yaml');
+    writeFileSync(other, 'gates:\n  - { name: errors, metric: error_rate, max: 0.02 }\n');
+    const r = rehearse(['simulate', file, '--db', path.join(dir, 'expects.duckdb'), '--quiet', '--runs', '4', '--gates', other]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 });
 

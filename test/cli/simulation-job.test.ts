@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SimulationOptions, runSimulationJob, whereResultsWent } from '../../src/cli/simulation-job.js';
+import { type SimulationOptions, checkRunsPerProcess, runSimulationJob, whereResultsWent } from '../../src/cli/simulation-job.js';
+import { ConfigError, UserError } from '../../src/config/errors.js';
+import type { Scenario } from '../../src/config/model.js';
 import { Store } from '../../src/store/database.js';
 
 /**
@@ -181,6 +183,67 @@ describe('runSimulationJob', () => {
     const other = spawnSync(process.execPath, [cli, 'query', '--db', path.join(dir, 'i.duckdb'), 'SELECT 1'], { encoding: 'utf8' });
     expect(other.stderr).toBe('');
     expect(other.status).toBe(0);
+  });
+});
+
+describe('runSimulationJob: gate files and expect', () => {
+  it('judges a gate file named twice, by any spelling of its path, once', async () => {
+    const strict = path.join(dir, 'one', 'strict.yaml');
+    const job = await runSimulationJob('simulate', [path.join(dir, 'alpha.yaml')], options('dup.duckdb', { gates: [strict, path.join(dir, 'two', '..', 'one', 'strict.yaml'), strict], runs: 2 }));
+    expect(job.results[0]!.configs.map((c) => c.label)).toEqual(['strict']);
+  });
+
+  it('simulate ignores expect.gate; check needs it in at least one config, whichever comes first', async () => {
+    const file = path.join(dir, 'expects.yaml');
+    writeFileSync(file, `${scenario('expects')}expect: { outcome: rollback, gate: c2 }\n`);
+    const one = path.join(dir, 'one', 'strict.yaml');
+    const two = path.join(dir, 'two', 'strict.yaml');
+    await runSimulationJob('simulate', [file], options('exp-a.duckdb', { gates: [one], runs: 2 }));
+    for (const gates of [[one, two], [two, one]]) {
+      const job = await runSimulationJob('check', [file], options(`exp-${gates[0] === one ? 'b' : 'c'}.duckdb`, { gates, runs: 2 }));
+      expect(job.results[0]!.configs).toHaveLength(2);
+    }
+    await expect(runSimulationJob('check', [file], options('exp-d.duckdb', { gates: [one], runs: 2 }))).rejects.toThrow(/expect\.gate: no gate named "c2" in gate config strict \(gates: c1\)/);
+    expect(existsSync(path.join(dir, 'exp-d.duckdb'))).toBe(false);
+  });
+});
+
+describe('checkRunsPerProcess', () => {
+  const s = (name: string, runs: number) => ({ name, file: `${name}.yaml`, runs }) as Scenario;
+  const errorOf = (f: () => void): UserError => {
+    try {
+      f();
+    } catch (err) {
+      if (err instanceof UserError) return err;
+      throw err;
+    }
+    throw new Error('expected a UserError');
+  };
+
+  it('lets through up to 100000 runs with checks recorded, 1000000 without', () => {
+    expect(() => checkRunsPerProcess([s('a', 100_000)], 100_000, { checks: true })).not.toThrow();
+    expect(() => checkRunsPerProcess([s('a', 1_000_000)], 1_000_000, { checks: false })).not.toThrow();
+    expect(() => checkRunsPerProcess([s('a', 100_001)], 100_001, { checks: true })).toThrow(UserError);
+  });
+
+  it('names --runs, the scenario file and its runs field, or the sum, and a shard count that fits', () => {
+    const byOption = errorOf(() => checkRunsPerProcess([s('a', 150_000), s('b', 150_000)], 300_000, { runs: 150_000, checks: true }));
+    expect(byOption.exitCode).toBe(2);
+    expect(byOption.message).toMatch(/^--runs 150000: 2 scenarios × 150000 = 300000 runs are more than one process simulates \(at most 100000, .*; 1000000 with --no-checks\); split the work: run `rehearse simulate … --shard i\/3 /);
+    const byFile = errorOf(() => checkRunsPerProcess([s('a', 3_000_000)], 3_000_000, { checks: false }));
+    expect(byFile).toBeInstanceOf(ConfigError);
+    expect(byFile.message).toMatch(/^a\.yaml: runs: 3000000 runs are more than one process simulates \(at most 1000000 even with --no-checks, .*--shard i\/3 .*for i = 0 … 2 .*`rehearse merge <out\.duckdb> shard-\*\.duckdb`$/);
+    const bySum = errorOf(() => checkRunsPerProcess([s('a', 60_000), s('b', 60_000)], 120_000, { checks: true }));
+    expect(bySum.message).toMatch(/^the scenarios' runs add up to 120000 runs are more/);
+  });
+
+  it('counts the shard it runs, and suggests enough shards even when floors make one a run larger', () => {
+    const e = errorOf(() => checkRunsPerProcess([s('a', 100_001), s('b', 100_001), s('c', 100_001)], 150_003, { checks: true, shard: { index: 0, count: 2 } }));
+    // 300003 runs: 4 shards of at most 3 × ⌈100001 / 4⌉ = 75003.
+    expect(e.message).toMatch(/150003 runs in shard 0\/2 are more than .*--shard i\/4 /);
+    // 200000 runs in 2 shards would put ⌈66667 / 2⌉ + ⌈66667 / 2⌉ + ⌈66666 / 2⌉ = 100001 in one: 3 shards.
+    const tight = errorOf(() => checkRunsPerProcess([s('a', 66_667), s('b', 66_667), s('c', 66_666)], 200_000, { checks: true }));
+    expect(tight.message).toMatch(/--shard i\/3 /);
   });
 });
 

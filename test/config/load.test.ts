@@ -146,6 +146,49 @@ describe('loadScenarioFile', () => {
   });
 });
 
+describe('expect.gate and ttft_ms against every gate config of the command', () => {
+  const dir = tmp();
+  const costGates = loadGateFile(write(dir, 'costs.yaml', GATES));
+  const latencyGates = loadGateFile(write(dir, 'latency.yaml', 'gates:\n  - { name: p99, metric: latency_ms, stat: p99, max_ratio: 1.5 }\n'));
+  const ttftGates = loadGateFile(write(dir, 'ttft.yaml', 'gates:\n  - { name: first_token, metric: ttft_ms, max_ratio: 1.5 }\n'));
+  const scenario = write(dir, 's.yaml', `${GATES}expect: { outcome: rollback, gate: cost }\n`);
+
+  it('accepts a gate that any one config has, in either order; the scenario carries the first config', () => {
+    for (const gates of [[costGates, latencyGates], [latencyGates, costGates]]) {
+      const s = loadScenarioFile(scenario, { gates });
+      expect(s.expect).toEqual({ outcome: 'rollback', gate: 'cost', probability: 0.95 });
+      expect(s.gates!.label).toBe(gates[0]!.label);
+    }
+  });
+
+  it('refuses a gate that no config has, naming the file, the field and each config', () => {
+    const one = errorOf(() => loadScenarioFile(scenario, { gates: latencyGates }));
+    expect(one).toBeInstanceOf(ConfigError);
+    expect(one.message).toBe(`${scenario}: expect.gate: no gate named "cost" in gate config latency (gates: p99)`);
+    const two = errorOf(() => loadScenarioFile(scenario, { gates: [latencyGates, ttftGates] }));
+    // ttft.yaml's own problem (no baseline ttft) is found first; without it, the expectation's.
+    expect(two.message).toMatch(/ttft\.yaml: gates\[0\]\.metric: ttft_ms needs traffic\.baseline\.ttft_ms in .*s\.yaml/);
+    const withTtft = write(dir, 't.yaml', `${GATES}traffic: { baseline: { ttft_ms: { p50: 200, p99: 900 } } }\nexpect: { outcome: rollback, gate: cost }\n`);
+    expect(errorOf(() => loadScenarioFile(withTtft, { gates: [latencyGates, ttftGates] })).message).toBe(
+      `${withTtft}: expect.gate: no gate named "cost" in any of the gate configs (latency: p99; ttft: first_token)`,
+    );
+  });
+
+  it('leaves expect.gate unchecked when asked (simulate never reads expect)', () => {
+    expect(loadScenarioFile(scenario, { gates: [latencyGates], skipExpectGate: true }).expect!.gate).toBe('cost');
+    // The scenario's own gates are not consulted either.
+    const own = write(dir, 'own.yaml', `${GATES}expect: { outcome: rollback, gate: nope }\n`);
+    expect(loadScenarioFile(own, { skipExpectGate: true }).expect!.gate).toBe('nope');
+    expect(errorOf(() => loadScenarioFile(own)).message).toMatch(/expect\.gate: no gate named "nope" in gate config inline \(gates: cost\)/);
+  });
+
+  it('checks a ttft_ms gate in any config, not only the first, against the baseline', () => {
+    const plain = write(dir, 'plain.yaml', GATES);
+    const e = errorOf(() => loadScenarioFile(plain, { gates: [costGates, ttftGates] }));
+    expect(e.message).toMatch(/ttft\.yaml: gates\[0\]\.metric: ttft_ms needs traffic\.baseline\.ttft_ms in .*plain\.yaml$/);
+  });
+});
+
 describe('collectScenarioPaths and loadScenarios', () => {
   it('finds scenarios under folders in sorted order and skips gate files', () => {
     const dir = tmp();

@@ -259,6 +259,8 @@ describe('scenario edge cases', () => {
     ['an empty name', { name: '' }, ['name']],
     ['requests_per_minute 0', { traffic: { requests_per_minute: 0 } }, ['traffic', 'requests_per_minute']],
     ['requests_per_minute +∞ (YAML .inf)', { traffic: { requests_per_minute: Infinity } }, ['traffic', 'requests_per_minute']],
+    ['requests_per_minute above a billion (counts would lose integer precision)', { traffic: { requests_per_minute: 1e18 } }, ['traffic', 'requests_per_minute']],
+    ['runs beyond 32-bit run numbers', { runs: 2147483648 }, ['runs']],
     ['a latency median of 0', { traffic: { baseline: { latency_ms: { p50: 0, p99: 10 } } } }, ['traffic', 'baseline', 'latency_ms', 'p50']],
     ['a latency p99 below p50', { traffic: { baseline: { latency_ms: { p50: 100, p99: 99 } } } }, ['traffic', 'baseline', 'latency_ms', 'p99']],
     ['a ttft p99 below p50', { traffic: { baseline: { ttft_ms: { p50: 300, p99: 200 } } } }, ['traffic', 'baseline', 'ttft_ms', 'p99']],
@@ -293,12 +295,23 @@ describe('scenario edge cases', () => {
     expect(rejectedAt(ScenarioSchema, value)).toEqual(at);
   });
 
+  it('documents the bounds on runs and requests_per_minute, and why, in the descriptions', () => {
+    const json = schemas['scenario.schema.json'] as { properties: Record<string, { description: string; maximum?: number; properties?: Record<string, { description: string; maximum?: number }> }> };
+    const runs = json.properties.runs!;
+    expect(runs.maximum).toBe(2147483647);
+    expect(runs.description).toMatch(/At most 2147483647 \(runs are numbered with 32-bit integers\)\. One process simulates at most 100000 runs .*\(1000000 with `--no-checks`\).*--shard i\/n.*rehearse merge/);
+    const rpm = json.properties.traffic!.properties!.requests_per_minute!;
+    expect(rpm.maximum).toBe(1e9);
+    expect(rpm.description).toMatch(/At most 1000000000 .*exact below 2\^53/);
+  });
+
   it('names an empty ladder and an empty gate list in words', () => {
     expect(ScenarioSchema.safeParse({ rollout: { stages: [] } }).error!.issues[0]!.message).toBe('must list at least one stage');
     expect(GateListSchema.safeParse([]).error!.issues[0]!.message).toBe('must list at least one gate');
   });
 
   it.each([
+    ['the upper bounds', { runs: 2147483647, traffic: { requests_per_minute: 1e9 } }],
     ['boundary values', { runs: 1, seed: 0, traffic: { baseline: { error_rate: 1, refusal_rate: 0 }, price: { input_per_million: 0 } }, candidate: { latency: 0 } }],
     ['a constant distribution (p99 = p50)', { traffic: { baseline: { latency_ms: { p50: 500, p99: 500 }, ttft_ms: { p50: 200, p99: 200 } } } }],
     ['run non-determinism just under 1, check non-determinism above 1', { nondeterminism: { run: 0.999, check: 2 } }],
@@ -372,6 +385,10 @@ describe('the generated JSON Schemas agree with the parser on what they can expr
     { runs: 2.5 },
     { seed: 0 },
     { traffic: { requests_per_minute: 0 } },
+    { traffic: { requests_per_minute: 1e9 } },
+    { traffic: { requests_per_minute: 1000000001 } },
+    { runs: 2147483647 },
+    { runs: 2147483648 },
     { traffic: { baseline: { error_rate: 1.01 } } },
     { traffic: { traces: { path: 'x.parquet', extra: 1 } } },
     { nondeterminism: { run: 1 } },

@@ -97,19 +97,53 @@ describe('Store.open', () => {
     }
   });
 
-  it('opens a file an older version wrote (a table with fewer columns) and adds the missing tables', async () => {
+  it('opens a file an older version wrote (a table with only the leading columns): it gains the rest and takes new rows', async () => {
     const file = fresh('older');
     const raw = await DuckDBInstance.create(file);
     const c = await raw.connect();
-    await c.run(`CREATE TABLE outcomes (invocation_id VARCHAR, scenario VARCHAR, run INTEGER, outcome VARCHAR)`);
-    await c.run(`INSERT INTO outcomes VALUES ('old', 's', 0, 'promote')`);
+    // Tables only ever gain columns at the end: an older outcomes table is a prefix of today's.
+    await c.run(`CREATE TABLE outcomes (invocation_id VARCHAR, scenario VARCHAR, gate_config VARCHAR, run INTEGER, seed BIGINT, outcome VARCHAR)`);
+    await c.run(`INSERT INTO outcomes VALUES ('old', 's', 'g', 0, 1, 'promote')`);
     c.closeSync();
     raw.closeSync();
 
     const store = await Store.open(file);
     try {
-      expect(await rows(store, `SELECT * FROM outcomes`)).toEqual([{ invocation_id: 'old', scenario: 's', run: 0, outcome: 'promote' }]);
+      expect(await columnsOf(store, 'outcomes')).toEqual([
+        'invocation_id', 'scenario', 'gate_config', 'run', 'seed', 'outcome', 'halted_stage', 'halted_percent', 'gate', 'detected_minute', 'canary_requests',
+      ]);
+      expect(await rows(store, `SELECT invocation_id, run, outcome, canary_requests FROM outcomes`)).toEqual([
+        { invocation_id: 'old', run: 0, outcome: 'promote', canary_requests: null },
+      ]);
       expect(await tables(store)).toEqual(expect.arrayContaining(['invocations', 'checks', 'replay_requests', 'replay_gates']));
+      // Appenders write by position: a full row now fits.
+      const a = await store.appender('outcomes');
+      for (const v of ['new', 's', 'g']) a.appendVarchar(v);
+      a.appendInteger(1);
+      a.appendBigInt(1n);
+      a.appendVarchar('rollback');
+      a.appendInteger(1);
+      a.appendDouble(5);
+      a.appendVarchar('cost');
+      a.appendDouble(10);
+      a.appendBigInt(42n);
+      a.endRow();
+      a.flushSync();
+      a.closeSync();
+      expect(await rows(store, `SELECT canary_requests::INT AS n FROM outcomes WHERE invocation_id = 'new'`)).toEqual([{ n: 42 }]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('opens an existing DuckDB file that holds no table, and makes the schema in it', async () => {
+    const file = fresh('empty');
+    const raw = await DuckDBInstance.create(file);
+    raw.closeSync();
+    expect(existsSync(file)).toBe(true);
+    const store = await Store.open(file);
+    try {
+      expect((await tables(store)).length).toBe([...SCHEMA_SQL.matchAll(/CREATE TABLE/g)].length);
     } finally {
       store.close();
     }
@@ -209,6 +243,81 @@ describe('Store.open errors name the file and exit 2', () => {
     } finally {
       holder.stdin!.end();
       if (holder.exitCode === null) await new Promise((r) => holder.once('exit', r));
+    }
+  });
+});
+
+describe('Store.open refuses, for writing, a DuckDB file rehearse cannot append to (exit 2)', () => {
+  async function foreign(name: string, sql: string): Promise<string> {
+    const file = fresh(name);
+    const raw = await DuckDBInstance.create(file);
+    const c = await raw.connect();
+    await c.run(sql);
+    c.closeSync();
+    raw.closeSync();
+    return file;
+  }
+
+  async function tablesOf(file: string): Promise<string[]> {
+    const store = await Store.open(file, { readOnly: true });
+    try {
+      return await tables(store);
+    } finally {
+      store.close();
+    }
+  }
+
+  it('a rehearse table with other columns: names the table and the first column that differs, and writes nothing', async () => {
+    const file = await foreign('v2', 'CREATE TABLE outcomes (x INT)');
+    const e = await errorOf(Store.open(file));
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toBe(
+      `${file}: not a rehearse results file (table outcomes: column 1 is x INTEGER where rehearse writes invocation_id VARCHAR); use a new file, or one rehearse wrote`,
+    );
+    expect(await tablesOf(file)).toEqual(['outcomes']);
+    // The file was closed on the way out: it opens again at once.
+    (await Store.open(file, { readOnly: true })).close();
+  });
+
+  it('a column of another type, and a column rehearse does not write', async () => {
+    const typed = await foreign('typed', 'CREATE TABLE invocations (invocation_id INTEGER)');
+    expect((await errorOf(Store.open(typed))).message).toContain('(table invocations: column 1 is invocation_id INTEGER where rehearse writes invocation_id VARCHAR)');
+    const extra = await foreign(
+      'extra',
+      `CREATE TABLE trace_errors (invocation_id VARCHAR, row_index BIGINT, request_id VARCHAR, reason VARCHAR, raw VARCHAR, note VARCHAR)`,
+    );
+    expect((await errorOf(Store.open(extra))).message).toContain('(table trace_errors: column 6 is note VARCHAR where rehearse writes nothing)');
+  });
+
+  it('a file of other tables only', async () => {
+    const file = await foreign('traces', 'CREATE TABLE requests (id VARCHAR); CREATE TABLE spans (id VARCHAR)');
+    const e = await errorOf(Store.open(file));
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toContain(`${file}: not a rehearse results file (it holds tables requests, spans and none of rehearse's)`);
+    expect(await tablesOf(file)).toEqual(['requests', 'spans']);
+  });
+
+  it('but not for reading: `query` reads any DuckDB file', async () => {
+    const file = await foreign('readable', 'CREATE TABLE outcomes (x INT)');
+    const store = await Store.open(file, { readOnly: true });
+    store.close();
+  });
+
+  it('a file that rehearse wrote, with tables of its user beside rehearse\'s, still opens', async () => {
+    const file = fresh('shared');
+    const first = await Store.open(file);
+    await first.run('CREATE TABLE my_notes (x INT)');
+    first.close();
+    (await Store.open(file)).close();
+  });
+});
+
+describe('Store.open refuses an empty --db path (DuckDB would keep the results in memory)', () => {
+  it.each(['', '  '])('%j, for writing and for reading', async (file) => {
+    for (const options of [{}, { readOnly: true }]) {
+      const e = await errorOf(Store.open(file, options));
+      expect(e.exitCode).toBe(2);
+      expect(e.message).toBe('--db: empty path');
     }
   });
 });

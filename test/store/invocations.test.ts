@@ -99,6 +99,15 @@ describe('startInvocation', () => {
   });
 });
 
+describe('startInvocation refuses an empty id', () => {
+  it.each(['', '  '])('%j: exit 2, and writes nothing', async (id) => {
+    await withStore(async (store) => {
+      await expect(startInvocation(store, 'simulate', {}, id)).rejects.toMatchObject({ name: 'UserError', exitCode: 2, message: '--invocation: empty id' });
+      expect(await rows(store)).toEqual([]);
+    });
+  });
+});
+
 describe('finishInvocation', () => {
   it.each(['ok', 'failed', 'interrupted'] as const)('closes an invocation as %s, after it started', async (status) => {
     await withStore(async (store) => {
