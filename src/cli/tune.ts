@@ -23,6 +23,8 @@ import { tunedGateFile } from '../tune/tuned-file.js';
 import { type Dimension, MAX_GRID_SETTINGS, MAX_VALUES_PER_FIELD, VaryError, applyCombination, checkGridSize, describeCombination, parseVary } from '../tune/vary.js';
 import type { EngineKind } from '../sim/engine.js';
 import { DEFAULT_DB, Progress, action, collect, engineOption, nonNegativeInt, positiveInt } from './common.js';
+import { RUNS_LIMIT } from './simulate.js';
+import { MAX_RUNS_PER_PROCESS } from '../config/schema.js';
 
 /** Fresh seeds for re-measuring the recommendation: far from any seed the choice was made on. */
 export const FRESH_SEED_OFFSET = 1_000_003;
@@ -62,7 +64,7 @@ export function tuneCommand(): Command {
     )
     .option('--max-false-alarm <p>', 'the highest share of clean-candidate runs a config may halt', probability('--max-false-alarm'), 0.05)
     .option('--out <file>', 'write the recommended gate file here, with the evidence in its header')
-    .option('--runs <n>', "runs per scenario (overrides the scenarios' runs)", positiveInt('--runs'))
+    .option('--runs <n>', `runs per scenario (overrides the scenarios' runs); at most ${MAX_RUNS_PER_PROCESS.checks} in all`, positiveInt('--runs', RUNS_LIMIT))
     .option('--seed <n>', "base seed (overrides the scenarios' seed)", nonNegativeInt('--seed'))
     .option('--workers <n>', 'worker threads', positiveInt('--workers'), defaultWorkers())
     .option('--budget <n>', 'most combinations to judge; a larger grid is searched by coordinate descent', positiveInt('--budget'), 5000)
@@ -106,6 +108,13 @@ async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
     .filter((s) => s.expect)
     .map((s) => ({ ...s, runs: opts.runs ?? s.runs, seed: opts.seed ?? s.seed }));
   if (scenarios.length === 0) throw new UserError(`${paths.join(' ')}: no scenario has \`expect\`; tune needs clean candidates (expect promote) and regressions to weigh`);
+  // Every run's windows stay in memory to be judged under each combination: the same bound as
+  // simulate's with checks, and tune has no shards to split beyond it.
+  const runsInAll = scenarios.reduce((n, s) => n + s.runs, 0);
+  if (runsInAll > MAX_RUNS_PER_PROCESS.checks) {
+    const from = opts.runs !== undefined ? `--runs ${opts.runs}` : "the scenarios' runs";
+    throw new UserError(`${from}: tune would simulate ${runsInAll} runs in all; it keeps every run's windows in memory and takes at most ${MAX_RUNS_PER_PROCESS.checks}: lower --runs`);
+  }
   const needs = needsOf([base]);
 
   const store = await Store.open(opts.db);

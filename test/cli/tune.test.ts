@@ -107,6 +107,19 @@ describe('rehearse tune', () => {
     expect(product.stderr).not.toMatch(/internal error/);
   });
 
+  it('refuses more runs than it can keep in memory, before simulating', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-tune-'));
+    writeFileSync(path.join(dir, 'clean.yaml'), scenario('c', 1.0, '{ outcome: promote }'));
+    writeFileSync(path.join(dir, 'regression.yaml'), scenario('cost-60', 1.6, '{ outcome: rollback, gate: cost }'));
+    writeFileSync(path.join(dir, 'gates.yaml'), 'gates:\n  - { name: cost, metric: cost_usd, max_ratio: 1.2 }\n');
+    const db = path.join(dir, 'x.duckdb');
+    const r = rehearse(['tune', dir, '--gates', path.join(dir, 'gates.yaml'), '--vary', 'cost.max_ratio=1.1,1.2', '--runs', '60000', '--db', db]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("rehearse: --runs 60000: tune would simulate 120000 runs in all; it keeps every run's windows in memory and takes at most 100000: lower --runs\n");
+    expect(existsSync(db)).toBe(false);
+    expect(rehearse(['tune', dir, '--gates', path.join(dir, 'gates.yaml'), '--vary', 'cost.max_ratio=1.1', '--runs', '3000000000', '--db', db]).code).toBe(2);
+  });
+
   it('exits 2 on a bad --vary', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-tune-'));
     writeFileSync(path.join(dir, 'clean.yaml'), scenario('c', 1.0, '{ outcome: promote }'));
