@@ -3,7 +3,7 @@ import { ConfigError, UserError } from '../config/errors.js';
 import { loadGateFile, loadScenarios } from '../config/load.js';
 import type { GateConfig, Scenario } from '../config/model.js';
 import { MAX_RUNS_PER_PROCESS } from '../config/schema.js';
-import type { EngineKind } from '../sim/engine.js';
+import { type EngineKind, describeGatePaths } from '../sim/engine.js';
 import type { Shard } from '../sim/shard.js';
 import { shardRange } from '../sim/shard.js';
 import { loadEmpirical } from '../sim/empirical.js';
@@ -72,6 +72,7 @@ export async function runSimulationJob(
     return n + r.runTo - r.runFrom;
   }, 0);
   checkRunsPerProcess(effective, totalRuns, opts);
+  for (const sc of effective) checkPerRequestWindows(sc, gateConfigs.length ? gateConfigs : sc.gates ? [sc.gates] : [], opts.engine);
   // Empirical traffic is read here, once, through DuckDB; workers share its arrays.
   request.scenarios = await Promise.all(request.scenarios.map(loadEmpirical));
   // Open the store first: a locked or unreadable file should stop us before the work, not after.
@@ -132,6 +133,40 @@ export function checkRunsPerProcess(scenarios: readonly Scenario[], totalRuns: n
 }
 
 /** The closing lines: where the results went, and a query to start from. */
+/**
+ * The most values one arm's window may hold where a gate's statistic is drawn request by request:
+ * 50 million doubles are 400 MB a metric, and a few times more made V8 refuse the array outright
+ * ("internal error: Invalid typed array length") after the work had started.
+ */
+export const MAX_PER_REQUEST_WINDOW = 50_000_000;
+
+/**
+ * Refuses, before any work, a scenario whose per-request windows could not be held: the expected
+ * request count of the larger arm (the baseline at a small canary share) in the largest window a
+ * per-request gate reads (its check window, or a whole stage for `window: stage`).
+ */
+export function checkPerRequestWindows(scenario: Scenario, configs: readonly GateConfig[], engine: EngineKind): void {
+  for (const config of configs) {
+    const paths = describeGatePaths(engine, scenario, config);
+    for (const gate of config.gates) {
+      if (paths[gate.name] !== 'per-request') continue;
+      let largest = 0, where = '';
+      scenario.stages.forEach((stage, i) => {
+        if (stage.holdMinutes === null) return; // the last stage without hold has no checks
+        const minutes = gate.window === 'stage' ? stage.holdMinutes : Math.min(scenario.checkEveryMinutes, stage.holdMinutes);
+        const requests = (scenario.requestsPerMinute * minutes * Math.max(stage.percent, 100 - stage.percent)) / 100;
+        if (requests > largest) [largest, where] = [requests, `stage ${i + 1} (${stage.percent}%)`];
+      });
+      if (largest > MAX_PER_REQUEST_WINDOW) {
+        const why = engine === 'sample' || scenario.empirical ? 'every gate is drawn request by request under this engine' : `gate ${gate.name} is drawn request by request (a ks or mann_whitney test, a stage-window quantile or a cost quantile)`;
+        throw new UserError(
+          `${scenario.file}: ${why}, and its largest window, in ${where}, holds about ${Math.round(largest).toLocaleString('en-US')} requests of one arm; at most ${MAX_PER_REQUEST_WINDOW.toLocaleString('en-US')} fit in memory: lower traffic.requests_per_minute or check_every${gate.window === 'stage' ? ' (or read the check window)' : ''}, or gate with a statistic the exact engine draws directly`,
+        );
+      }
+    }
+  }
+}
+
 export function whereResultsWent(db: string, invocation: string, tables: string): string {
   return (
     `Results: ${db} (invocation ${invocation})\n` +

@@ -24,6 +24,7 @@ import { type Dimension, MAX_GRID_SETTINGS, MAX_VALUES_PER_FIELD, VaryError, app
 import type { EngineKind } from '../sim/engine.js';
 import { DEFAULT_DB, Progress, action, collect, engineOption, nonNegativeInt, positiveInt } from './common.js';
 import { RUNS_LIMIT } from './simulate.js';
+import { checkPerRequestWindows } from './simulation-job.js';
 import { MAX_RUNS_PER_PROCESS } from '../config/schema.js';
 
 /** Fresh seeds for re-measuring the recommendation: far from any seed the choice was made on. */
@@ -115,6 +116,7 @@ async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
     const from = opts.runs !== undefined ? `--runs ${opts.runs}` : "the scenarios' runs";
     throw new UserError(`${from}: tune would simulate ${runsInAll} runs in all; it keeps every run's windows in memory and takes at most ${MAX_RUNS_PER_PROCESS.checks}: lower --runs`);
   }
+  for (const s of scenarios) checkPerRequestWindows(s, [base], opts.engine);
   const needs = needsOf([base]);
 
   const store = await Store.open(opts.db);

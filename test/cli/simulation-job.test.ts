@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SimulationOptions, checkRunsPerProcess, runSimulationJob, whereResultsWent } from '../../src/cli/simulation-job.js';
+import { MAX_PER_REQUEST_WINDOW, type SimulationOptions, checkPerRequestWindows, checkRunsPerProcess, runSimulationJob, whereResultsWent } from '../../src/cli/simulation-job.js';
+import { loadScenarios } from '../../src/config/load.js';
 import { ConfigError, UserError } from '../../src/config/errors.js';
 import type { Scenario } from '../../src/config/model.js';
 import { Store } from '../../src/store/database.js';
@@ -254,5 +255,42 @@ describe('whereResultsWent', () => {
         '  tables outcomes, checks; for example:\n' +
         `  npx rehearse query --db r.duckdb "SELECT scenario, outcome, count(*) AS runs FROM outcomes WHERE invocation_id = 'abc' GROUP BY ALL ORDER BY ALL"\n`,
     );
+  });
+});
+
+describe('checkPerRequestWindows', () => {
+  // 10% canary: the baseline arm holds 90% of a window. At 2,000,000 requests a minute a 5-minute
+  // check window holds 9,000,000 baseline requests and the 30-minute stage 54,000,000.
+  const load = (gates: string, rpm = 2_000_000) => {
+    const d = mkdtempSync(path.join(os.tmpdir(), 'rehearse-windows-'));
+    const file = path.join(d, 'big.yaml');
+    writeFileSync(
+      file,
+      `name: big\nruns: 1\ntraffic: { requests_per_minute: ${rpm} }\nrollout:\n  stages: [{ percent: 10, hold: 30m }, { percent: 100 }]\n  check_every: 5m\ngates:\n${gates}`,
+    );
+    const [s] = loadScenarios([file]);
+    return s!;
+  };
+  const fails = (s: Scenario, engine: 'auto' | 'sample') => {
+    try {
+      checkPerRequestWindows(s, [s.gates!], engine);
+    } catch (err) {
+      if (err instanceof UserError) return err.message;
+      throw err;
+    }
+    return null;
+  };
+
+  it('lets through what fits, and gates the exact engine draws directly at any traffic', () => {
+    expect(fails(load('  - { name: shift, metric: output_tokens, test: ks }\n'), 'auto')).toBeNull();
+    expect(fails(load('  - { name: cost, metric: cost_usd, max_ratio: 1.2, window: stage }\n', 900_000_000), 'auto')).toBeNull();
+  });
+
+  it('refuses a per-request window beyond the limit before any work, naming the file, gate, stage and size', () => {
+    const stage = fails(load('  - { name: p99s, metric: latency_ms, stat: p99, max_ratio: 1.5, window: stage }\n'), 'auto');
+    expect(stage).toMatch(/big\.yaml: gate p99s is drawn request by request .*stage 1 \(10%\), holds about 54,000,000 requests of one arm; at most 50,000,000/);
+    // The sample engine draws every gate request by request.
+    expect(fails(load('  - { name: cost, metric: cost_usd, max_ratio: 1.2, window: stage }\n'), 'sample')).toMatch(/every gate is drawn request by request under this engine/);
+    expect(MAX_PER_REQUEST_WINDOW).toBe(50_000_000);
   });
 });
