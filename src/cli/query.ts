@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { UserError } from '../config/errors.js';
 import { renderTable } from '../report/table.js';
-import { Store } from '../store/database.js';
+import { Store, checkDbPath } from '../store/database.js';
 import { DEFAULT_DB, action } from './common.js';
 
 export function queryCommand(): Command {
@@ -13,6 +13,7 @@ export function queryCommand(): Command {
     .option('--json', 'print the rows as a JSON array')
     .action(
       action(async (sql: string, opts: { db: string; json?: boolean }) => {
+        checkDbPath(opts.db);
         if (!existsSync(opts.db)) throw new UserError(`${opts.db}: no such database; run \`rehearse simulate\` first or pass --db <file>`);
         const store = await Store.open(opts.db, { readOnly: true });
         try {

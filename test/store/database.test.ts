@@ -322,6 +322,14 @@ describe('Store.open refuses an empty --db path (DuckDB would keep the results i
   });
 });
 
+describe('Store.open refuses --db :memory: (the results would be lost when the command ends)', () => {
+  it.each([':memory:', ':memory:other'])('%j', async (file) => {
+    const e = await errorOf(Store.open(file));
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toMatch(/^--db :memory:\S*: keeps results in memory only/);
+  });
+});
+
 describe('storeError', () => {
   it('a lock conflict: in use, with the PID when DuckDB gives one', () => {
     const msg = 'IO Error: Could not set lock on file "/x/r.duckdb": Conflicting lock is held in /usr/bin/node (PID 4242) by user me. See also https://duckdb.org/docs/connect/concurrency';
