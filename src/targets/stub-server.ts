@@ -148,6 +148,13 @@ export function stubRequestListener(config: StubFile): http.RequestListener {
     // refused, as a real API refuses one beyond its model's window, rather than answered short.
     for (const field of ['max_tokens', 'max_completion_tokens'] as const) {
       const v = body[field];
+      // As OpenAI's API does: a count that is not a whole number of at least 1 is a bad request,
+      // not a value to ignore (the baseline's length would silently be the stub's own).
+      if (v !== undefined && v !== null && !(typeof v === 'number' && Number.isInteger(v) && v >= 1)) {
+        return send(res, 400, {
+          error: { message: `${field} must be a whole number of at least 1, got ${JSON.stringify(v)}`, type: 'invalid_request_error', param: field, code: 'invalid_value' },
+        });
+      }
       if (typeof v === 'number' && v > MAX_ANSWER_TOKENS) {
         return send(res, 400, {
           error: { message: `${field} is too large: ${v}. The stub answers at most ${MAX_ANSWER_TOKENS} completion tokens.`, type: 'invalid_request_error', param: field, code: 'invalid_value' },

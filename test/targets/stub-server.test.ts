@@ -110,6 +110,19 @@ describe('serve-stub limits', () => {
     });
   });
 
+  it('refuses a max_tokens that is not a whole number of at least 1 (as OpenAI does), and takes null as none', async () => {
+    await withServer({ baseline: FAST }, async (s) => {
+      for (const v of ['20', -5, 0, 2.5, true]) {
+        const res = await post(s.url, { messages: hi, max_tokens: v }, `odd-${String(v)}`);
+        expect(res.status, String(v)).toBe(400);
+        expect(await res.json()).toEqual({
+          error: { message: `max_tokens must be a whole number of at least 1, got ${JSON.stringify(v)}`, type: 'invalid_request_error', param: 'max_tokens', code: 'invalid_value' },
+        });
+      }
+      expect((await post(s.url, { messages: hi, max_tokens: null }, 'null-max')).status).toBe(200);
+    });
+  });
+
   it('bounds the answer text at the limit while usage reports the whole count', async () => {
     await withServer({ baseline: FAST, candidate: { output_length: 4 } }, async (s) => {
       const res = await post(s.url, { messages: hi, max_tokens: MAX_ANSWER_TOKENS }, 'at-limit');
