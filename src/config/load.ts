@@ -130,6 +130,9 @@ function normaliseStages(parsed: ScenarioFile, file: string): Stage[] {
   });
 }
 
+/** Checks in one run's schedule (a 10-hour rollout checked every second has 36,000). */
+export const MAX_CHECKS_PER_RUN = 100_000;
+
 export interface LoadOptions {
   /**
    * Gate configs replacing the scenario's own gates (`--gates`, repeatable); the scenario carries
@@ -151,6 +154,12 @@ export function loadScenarioFile(file: string, options: LoadOptions = {}): Scena
   const stages = normaliseStages(parsed, shown);
   const checkEveryMinutes = durationMinutes(parsed.rollout.check_every);
   if (!(checkEveryMinutes > 0)) throw new ConfigError(shown, 'rollout.check_every', 'must be longer than 0');
+  // Every check of a run is a window simulated and judged, and its readings are kept until
+  // written: a 100000h hold checked every second took gigabytes before its first run ended.
+  const checks = stages.reduce((n, st) => n + (st.holdMinutes === null ? 0 : Math.ceil(st.holdMinutes / checkEveryMinutes)), 0);
+  if (checks > MAX_CHECKS_PER_RUN) {
+    throw new ConfigError(shown, 'rollout.check_every', `makes ${Math.round(checks).toLocaleString('en-US')} checks a run over the stages' holds; at most ${MAX_CHECKS_PER_RUN.toLocaleString('en-US')}: check less often or hold less long`);
+  }
 
   const overrides: readonly GateConfig[] = options.gates === undefined ? [] : 'label' in options.gates ? [options.gates] : options.gates;
   let gates: GateConfig | null = overrides[0] ?? null;

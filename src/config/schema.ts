@@ -205,7 +205,7 @@ export const ScenarioSchema = z
           .min(1, { message: 'must list at least one stage' })
           .default([{ percent: 1, hold: '30m' }, { percent: 5, hold: '2h' }, { percent: 25, hold: '4h' }, { percent: 100 }])
           .describe('The canary ladder, in order. Default 1% for 30m → 5% for 2h → 25% for 4h → 100%.'),
-        check_every: duration('Interval between gate checks within a stage. A stage whose hold is not a multiple of it gets a last, shorter check at its end. Default 5m.').default('5m'),
+        check_every: duration('Interval between gate checks within a stage. A stage whose hold is not a multiple of it gets a last, shorter check at its end. A run may have at most 100,000 checks over the holds of its stages. Default 5m.').default('5m'),
       })
       .strict()
       .prefault({})

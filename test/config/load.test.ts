@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { collectScenarioPaths, durationMinutes, loadGateFile, loadScenarioFile, loadScenarios } from '../../src/config/load.js';
+import { MAX_CHECKS_PER_RUN, collectScenarioPaths, durationMinutes, loadGateFile, loadScenarioFile, loadScenarios } from '../../src/config/load.js';
 import { ConfigError, UserError } from '../../src/config/errors.js';
 
 function tmp(): string {
@@ -211,5 +211,18 @@ describe('collectScenarioPaths and loadScenarios', () => {
 
   it('says so when a path does not exist', () => {
     expect(errorOf(() => collectScenarioPaths(['/nonexistent/x'])).message).toMatch(/no such file or folder/);
+  });
+});
+
+describe('the check schedule of a run is bounded', () => {
+  const scenario = (hold: string) => `name: long\nruns: 1\nrollout:\n  stages: [{ percent: 1, hold: ${hold} }, { percent: 100 }]\n  check_every: 1m\n${GATES}`;
+
+  it(`takes ${MAX_CHECKS_PER_RUN.toLocaleString('en-US')} checks a run and refuses one more, naming check_every`, () => {
+    const dir = tmp();
+    expect(loadScenarioFile(write(dir, 'at.yaml', scenario(`${MAX_CHECKS_PER_RUN}m`))).stages[0]!.holdMinutes).toBe(MAX_CHECKS_PER_RUN);
+    // An off-grid end of hold is a check of its own.
+    const e = errorOf(() => loadScenarioFile(write(dir, 'over.yaml', scenario(`${MAX_CHECKS_PER_RUN}m30s`))));
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.message).toMatch(/over\.yaml: rollout\.check_every: makes 100,001 checks a run over the stages' holds; at most 100,000/);
   });
 });
