@@ -62,8 +62,9 @@ function refusalPattern(value: string, previous: string[] = []): string[] {
 /** DuckDB's memory_limit units; its own error ("Failed to set config") names neither option nor value. */
 function memorySize(name: string) {
   return (v: string) => {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$/i.exec(v);
-    if (!m || !(Number(m[1]) > 0)) throw new InvalidArgumentError(`${name} must be a size above 0 such as 512MB or 2GB (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), got "${v}"`);
+    // DuckDB's own spellings: 512MB, 512M, 2GiB, 1e3MB, "1000000 bytes", any case.
+    const m = /^\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(bytes?|b|[kmgt]i?b|[kmgt])\s*$/i.exec(v);
+    if (!m || !(Number(m[1]) > 0)) throw new InvalidArgumentError(`${name} must be a size above 0 such as 512MB or 2GB (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, or K, M, G, T), got "${v}"`);
     return v.trim();
   };
 }

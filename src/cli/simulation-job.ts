@@ -71,10 +71,11 @@ export async function runSimulationJob(
     const r = shardRange(s.runs, opts.shard);
     return n + r.runTo - r.runFrom;
   }, 0);
-  checkRunsPerProcess(effective, totalRuns, opts);
-  for (const sc of effective) checkPerRequestWindows(sc, gateConfigs.length ? gateConfigs : sc.gates ? [sc.gates] : [], opts.engine);
+  checkRunsPerProcess(effective, totalRuns, { ...opts, command });
   // Empirical traffic is read here, once, through DuckDB; workers share its arrays.
   request.scenarios = await Promise.all(request.scenarios.map(loadEmpirical));
+  // After the traces: a scenario that resamples one draws every gate request by request.
+  for (const sc of effectiveScenarios(request)) checkPerRequestWindows(sc, gateConfigs.length ? gateConfigs : sc.gates ? [sc.gates] : [], opts.engine);
   // Open the store first: a locked or unreadable file should stop us before the work, not after.
   const store = await Store.open(opts.db);
   let invocation: string;
@@ -111,7 +112,7 @@ export async function runSimulationJob(
  * Refuses, before any work, more runs than one process can hold (MAX_RUNS_PER_PROCESS), naming
  * where the count came from and a shard count that fits.
  */
-export function checkRunsPerProcess(scenarios: readonly Scenario[], totalRuns: number, opts: { runs?: number; shard?: Shard; checks: boolean }): void {
+export function checkRunsPerProcess(scenarios: readonly Scenario[], totalRuns: number, opts: { runs?: number; shard?: Shard; checks: boolean; command?: string }): void {
   const max = opts.checks ? MAX_RUNS_PER_PROCESS.checks : MAX_RUNS_PER_PROCESS.outcomesOnly;
   if (totalRuns <= max) return;
   // Shards split each scenario's runs with floors, so a shard can hold up to one run more per
@@ -124,15 +125,17 @@ export function checkRunsPerProcess(scenarios: readonly Scenario[], totalRuns: n
   const limit = opts.checks
     ? `at most ${max}, as each run's rows stay in memory until they are written; ${MAX_RUNS_PER_PROCESS.outcomesOnly} with --no-checks`
     : `at most ${max} even with --no-checks, as each run's rows stay in memory until they are written`;
-  const problem =
-    `${totalRuns} runs${inShard} are more than one process simulates (${limit}); ` +
-    `split the work: run \`rehearse simulate … --shard i/${shards} --db shard-i.duckdb\` for i = 0 … ${shards - 1} (on one machine or many), then \`rehearse merge <out.duckdb> shard-*.duckdb\``;
+  // check has neither shards nor --no-checks: it judges every run's checks in one process.
+  const split =
+    opts.command === 'check'
+      ? `check fewer runs (a share's confidence interval narrows with the square root of the runs), or split the scenarios across several \`rehearse check\` commands`
+      : `split the work: run \`rehearse simulate … --shard i/${shards} --db shard-i.duckdb\` for i = 0 … ${shards - 1} (on one machine or many), then \`rehearse merge <out.duckdb> shard-*.duckdb\``;
+  const problem = `${totalRuns} runs${inShard} are more than one process simulates (${opts.command === 'check' ? `at most ${max}, as each run's rows stay in memory until they are written` : limit}); ${split}`;
   if (opts.runs !== undefined) throw new UserError(`--runs ${opts.runs}: ${scenarios.length > 1 ? `${scenarios.length} scenarios × ${opts.runs} = ` : ''}${problem}`);
   if (scenarios.length === 1) throw new ConfigError(scenarios[0]!.file, 'runs', problem);
   throw new UserError(`the scenarios' runs add up to ${problem}`);
 }
 
-/** The closing lines: where the results went, and a query to start from. */
 /**
  * The most values one arm's window may hold where a gate's statistic is drawn request by request:
  * 50 million doubles are 400 MB a metric, and a few times more made V8 refuse the array outright
@@ -158,7 +161,7 @@ export function checkPerRequestWindows(scenario: Scenario, configs: readonly Gat
         if (requests > largest) [largest, where] = [requests, `stage ${i + 1} (${stage.percent}%)`];
       });
       if (largest > MAX_PER_REQUEST_WINDOW) {
-        const why = engine === 'sample' || scenario.empirical ? 'every gate is drawn request by request under this engine' : `gate ${gate.name} is drawn request by request (a ks or mann_whitney test, a stage-window quantile or a cost quantile)`;
+        const why = scenario.empirical ? 'every gate is drawn request by request for traffic resampled from a trace' : engine === 'sample' ? 'every gate is drawn request by request under --engine sample' : `gate ${gate.name} is drawn request by request (a ks or mann_whitney test, a stage-window quantile or a cost quantile)`;
         throw new UserError(
           `${scenario.file}: ${why}, and its largest window, in ${where}, holds about ${Math.round(largest).toLocaleString('en-US')} requests of one arm; at most ${MAX_PER_REQUEST_WINDOW.toLocaleString('en-US')} fit in memory: lower traffic.requests_per_minute or check_every${gate.window === 'stage' ? ' (or read the check window)' : ''}, or gate with a statistic the exact engine draws directly`,
         );
@@ -167,6 +170,7 @@ export function checkPerRequestWindows(scenario: Scenario, configs: readonly Gat
   }
 }
 
+/** The closing lines: where the results went, and a query to start from. */
 export function whereResultsWent(db: string, invocation: string, tables: string): string {
   return (
     `Results: ${db} (invocation ${invocation})\n` +

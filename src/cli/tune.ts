@@ -23,9 +23,8 @@ import { tunedGateFile } from '../tune/tuned-file.js';
 import { type Dimension, MAX_GRID_SETTINGS, MAX_VALUES_PER_FIELD, VaryError, applyCombination, checkGridSize, describeCombination, parseVary } from '../tune/vary.js';
 import type { EngineKind } from '../sim/engine.js';
 import { DEFAULT_DB, Progress, action, collect, engineOption, nonNegativeInt, positiveInt } from './common.js';
-import { RUNS_LIMIT } from './simulate.js';
 import { checkPerRequestWindows } from './simulation-job.js';
-import { MAX_RUNS_PER_PROCESS } from '../config/schema.js';
+import { MAX_RUNS, MAX_RUNS_PER_PROCESS } from '../config/schema.js';
 
 /** Fresh seeds for re-measuring the recommendation: far from any seed the choice was made on. */
 export const FRESH_SEED_OFFSET = 1_000_003;
@@ -65,7 +64,7 @@ export function tuneCommand(): Command {
     )
     .option('--max-false-alarm <p>', 'the highest share of clean-candidate runs a config may halt', probability('--max-false-alarm'), 0.05)
     .option('--out <file>', 'write the recommended gate file here, with the evidence in its header')
-    .option('--runs <n>', `runs per scenario (overrides the scenarios' runs); at most ${MAX_RUNS_PER_PROCESS.checks} in all`, positiveInt('--runs', RUNS_LIMIT))
+    .option('--runs <n>', `runs per scenario (overrides the scenarios' runs); at most ${MAX_RUNS_PER_PROCESS.checks} in all`, positiveInt('--runs', { value: MAX_RUNS, why: 'runs are numbered with 32-bit integers' }))
     .option('--seed <n>', "base seed (overrides the scenarios' seed)", nonNegativeInt('--seed'))
     .option('--workers <n>', 'worker threads', positiveInt('--workers'), defaultWorkers())
     .option('--budget <n>', 'most combinations to judge; a larger grid is searched by coordinate descent', positiveInt('--budget'), 5000)

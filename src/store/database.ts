@@ -223,13 +223,17 @@ async function columnsOf(connection: DuckDBConnection, database?: string): Promi
  * The columns SCHEMA_SQL declares, as DuckDB spells their types (TIMESTAMPTZ reads back as
  * TIMESTAMP WITH TIME ZONE): read from a scratch in-memory database rather than parsed by hand.
  */
+let declaredAttachments = 0;
+
 async function declaredColumns(connection: DuckDBConnection): Promise<Map<string, Column[]>> {
-  await connection.run(`ATTACH ':memory:' AS rehearse_declared`);
+  // A name no results file takes: DuckDB names a file's own catalog after the file.
+  const alias = `rehearse_declared_${process.pid}_${++declaredAttachments}`;
+  await connection.run(`ATTACH ':memory:' AS ${alias}`);
   try {
-    await connection.run(SCHEMA_SQL.replace(/CREATE TABLE IF NOT EXISTS /g, 'CREATE TABLE rehearse_declared.'));
-    return await columnsOf(connection, 'rehearse_declared');
+    await connection.run(SCHEMA_SQL.replace(/CREATE TABLE IF NOT EXISTS /g, `CREATE TABLE ${alias}.`));
+    return await columnsOf(connection, alias);
   } finally {
-    await connection.run('DETACH rehearse_declared');
+    await connection.run(`DETACH ${alias}`);
   }
 }
 
@@ -248,11 +252,8 @@ async function prepareSchema(file: string, connection: DuckDBConnection): Promis
     const declared = await declaredColumns(connection);
     const refuse = (why: string) =>
       new UserError(`${file}: not a rehearse results file (${why}); use a new file, or one rehearse wrote`);
+    // Tables of the user's own (a trace kept beside the results) are left alone.
     const ours = [...found.keys()].filter((t) => declared.has(t));
-    if (ours.length === 0) {
-      const names = [...found.keys()];
-      throw refuse(`it holds ${names.length === 1 ? 'table' : 'tables'} ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''} and none of rehearse's`);
-    }
     const missing: { table: string; columns: Column[] }[] = [];
     for (const table of ours) {
       const have = found.get(table)!;

@@ -142,8 +142,9 @@ async function checkSameJob(c: Store['connection'], sources: readonly Source[]):
     for (const field of ['seed', 'runs'] as const) {
       if (String(first.row[field]) !== String(row[field])) throw differ(field, String(first.row[field]), String(row[field]));
     }
-    if (first.row.file !== row.file) throw differ('file', shown(first.row.file), shown(row.file));
-    const d = firstDifference(parseJson(first.row.definition), parseJson(row.definition));
+    // Paths are not compared: they are as each shard's command line gave them, relative to where
+    // it ran, and shards of one job run from other folders or checkouts. What was run is compared.
+    const d = firstDifference(withoutPaths(parseJson(first.row.definition)), withoutPaths(parseJson(row.definition)));
     if (d) throw differ(`definition${d.at ? (d.at.startsWith('[') ? '' : '.') + d.at : ''}`, shown(d.a), shown(d.b));
   }
 
@@ -160,6 +161,13 @@ async function checkSameJob(c: Store['connection'], sources: readonly Source[]):
       }
     }
   }
+}
+
+/** A scenario definition without the paths it was read from (`file`, a gate config's `source`). */
+function withoutPaths(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutPaths);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([k]) => k !== 'file' && k !== 'source').map(([k, x]) => [k, withoutPaths(x)]));
 }
 
 /**

@@ -25,8 +25,12 @@ import { type TimeoutSpec, abortOutcome, costUsd, describeTimeout, longTimeout, 
 
 /** How long {@link ModuleTarget.close} waits for the module's own `close()`. */
 export const CLOSE_TIMEOUT_MS = 5_000;
-/** How long importing a module target may take (its top-level code). */
-export const LOAD_TIMEOUT_MS = 30_000;
+/**
+ * How long importing a module target may take (its top-level code: a module may load a model or
+ * its weights there, so this is generous; it exists because a top-level await that never settled
+ * made Node quit silently with code 13).
+ */
+export const LOAD_TIMEOUT_MS = 10 * 60_000;
 
 /** What a module threw, as one line: `message`, or `TypeError: message` for a named error. */
 function describeThrown(err: unknown): string {

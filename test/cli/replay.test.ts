@@ -220,6 +220,10 @@ describe('rehearse replay refuses what it cannot do well (exit 2, named)', () =>
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
     }
+    // DuckDB's other spellings of a size stay accepted.
+    for (const size of ['512M', '1e3MB', '2GiB']) {
+      expect(rehearse(['replay', AZURE, '--target', path.join(dir, 'same.yaml'), '--limit', '10', '--db', path.join(dir, 'sizes.duckdb'), '--quiet', '--trace-memory', size]).code, size).toBe(0);
+    }
   });
 
   it('a module that ends its worker thread is named', () => {

@@ -286,11 +286,27 @@ describe('checkPerRequestWindows', () => {
     expect(fails(load('  - { name: cost, metric: cost_usd, max_ratio: 1.2, window: stage }\n', 900_000_000), 'auto')).toBeNull();
   });
 
+  it('refuses a scenario that resamples a trace, drawn request by request under every engine, before any work', async () => {
+    const d = mkdtempSync(path.join(os.tmpdir(), 'rehearse-windows-'));
+    const file = path.join(d, 'emp.yaml');
+    const trace = path.resolve(import.meta.dirname, '../../traces/synthetic.jsonl');
+    writeFileSync(
+      file,
+      `runs: 1\ntraffic: { requests_per_minute: 1000000000, traces: ${trace}, price: { input_per_million: 0.5, output_per_million: 1.5 } }\nrollout:\n  stages: [{ percent: 1, hold: 5m }, { percent: 100 }]\n  check_every: 5m\ngates:\n  - { name: cost, metric: cost_usd, max_ratio: 1.2 }\n`,
+    );
+    const db = path.join(d, 'emp.duckdb');
+    await expect(runSimulationJob('simulate', [file], { db, workers: 1, checks: true, engine: 'auto', quiet: true })).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/emp\.yaml: every gate is drawn request by request for traffic resampled from a trace, .* holds about 4,950,000,000 requests of one arm/),
+    });
+    expect(existsSync(db)).toBe(false);
+  });
+
   it('refuses a per-request window beyond the limit before any work, naming the file, gate, stage and size', () => {
     const stage = fails(load('  - { name: p99s, metric: latency_ms, stat: p99, max_ratio: 1.5, window: stage }\n'), 'auto');
     expect(stage).toMatch(/big\.yaml: gate p99s is drawn request by request .*stage 1 \(10%\), holds about 54,000,000 requests of one arm; at most 50,000,000/);
     // The sample engine draws every gate request by request.
-    expect(fails(load('  - { name: cost, metric: cost_usd, max_ratio: 1.2, window: stage }\n'), 'sample')).toMatch(/every gate is drawn request by request under this engine/);
+    expect(fails(load('  - { name: cost, metric: cost_usd, max_ratio: 1.2, window: stage }\n'), 'sample')).toMatch(/every gate is drawn request by request under --engine sample/);
     expect(MAX_PER_REQUEST_WINDOW).toBe(50_000_000);
   });
 });

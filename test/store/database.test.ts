@@ -289,12 +289,18 @@ describe('Store.open refuses, for writing, a DuckDB file rehearse cannot append 
     expect((await errorOf(Store.open(extra))).message).toContain('(table trace_errors: column 6 is note VARCHAR where rehearse writes nothing)');
   });
 
-  it('a file of other tables only', async () => {
+  it('but not a file of other tables only: a trace kept beside the results is left alone', async () => {
     const file = await foreign('traces', 'CREATE TABLE requests (id VARCHAR); CREATE TABLE spans (id VARCHAR)');
-    const e = await errorOf(Store.open(file));
-    expect(e.exitCode).toBe(2);
-    expect(e.message).toContain(`${file}: not a rehearse results file (it holds tables requests, spans and none of rehearse's)`);
-    expect(await tablesOf(file)).toEqual(['requests', 'spans']);
+    const store = await Store.open(file);
+    store.close();
+    const tables = await tablesOf(file);
+    expect(tables).toContain('requests');
+    expect(tables).toContain('outcomes');
+  });
+
+  it('nor a file named as the scratch catalog it compares schemas in', async () => {
+    const file = path.join(dir, 'rehearse_declared.duckdb');
+    for (let i = 0; i < 2; i++) (await Store.open(file)).close();
   });
 
   it('but not for reading: `query` reads any DuckDB file', async () => {

@@ -265,7 +265,6 @@ describe('mergeShards', () => {
     it.each([
       ['seed', { seed: 99 }, 'scenario s (gates strict, invocation job-7): seed is 1 in A but 99 in B'],
       ['runs', { scenarioRuns: 12 }, 'scenario s (gates strict, invocation job-7): runs is 10 in A but 12 in B'],
-      ['file', { file: 'other/s.yaml' }, 'scenario s (gates strict, invocation job-7): file is "s.yaml" in A but "other/s.yaml" in B'],
       ['definition', { definition: { ...definition, candidate: { latency: 1, price: 1.3 } } }, 'scenario s (gates strict, invocation job-7): definition.candidate.price is 1.25 in A but 1.3 in B'],
       ['definition list', { definition: { ...definition, stages: [{ percent: 10 }, { percent: 100 }] } }, 'scenario s (gates strict, invocation job-7): definition.stages[0].percent is 5 in A but 10 in B'],
       ['shard count', { shard: '1/3' }, 'invocation job-7: the shard count (--shard i/n) is n = 2 in A but n = 3 in B'],
@@ -286,6 +285,19 @@ describe('mergeShards', () => {
       // The refusal comes before the transaction: the output holds what it held, nothing half-merged.
       expect(await counts(out)).toEqual(before);
       expect(await outcomesOf(out)).toEqual([outcomeRow('earlier', 's', 0)]);
+    });
+
+    it('but merges shards of one job run from other folders: their paths differ, what they ran does not', async () => {
+      const out = fresh('paths');
+      const at = (file: string, gates: string) => ({ file, definition: { ...definition, file, gates: { label: 'strict', source: gates } } });
+      const a = await writeShard(fresh('a'), { shard: '0/2', runs: range(0, 5), ...at('scenarios/s.yaml', 'scenarios/gates/strict.yaml') });
+      const b = await writeShard(fresh('b'), { shard: '1/2', runs: range(5, 10), ...at('s.yaml', 'gates/strict.yaml') });
+      await mergeShards(out, [a, b]);
+      expect(await counts(out)).toMatchObject({ invocations: 1, scenarios: 1, outcomes: 10 });
+      // A difference beside the paths is still one.
+      const c = await writeShard(fresh('c'), { shard: '1/2', runs: range(5, 10), file: 's.yaml', definition: { ...at('s.yaml', 'x').definition, candidate: { price: 2 } } });
+      const again = fresh('paths-2');
+      await expect(mergeShards(again, [a, c])).rejects.toThrow(/definition\.candidate/);
     });
 
     it('holds a shard merged later to the shards merged before', async () => {
