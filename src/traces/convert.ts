@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -7,6 +7,7 @@ import { UserError } from '../config/errors.js';
 import { batchToArrowTable } from './arrow.js';
 import { allocateBatch } from './canonical.js';
 import { type OpenTraceOptions, type Trace, type TraceSpec, openTrace } from './reader.js';
+import { makeFolderFor } from './output-file.js';
 import { lit } from './sql.js';
 
 export type ConvertFormat = 'parquet' | 'arrow' | 'jsonl' | 'csv';
@@ -44,10 +45,15 @@ export async function convertTrace(input: TraceSpec, out: string, options: OpenT
   const trace = await openTrace(input, options);
   const tmp = path.join(path.dirname(out), `.${path.basename(out)}.${process.pid}.tmp`);
   try {
-    if (path.dirname(out)) mkdirSync(path.dirname(out), { recursive: true });
+    makeFolderFor(out);
     let rows: number;
     if (format === 'arrow') {
-      rows = await writeArrow(trace, tmp, arrowStream);
+      try {
+        rows = await writeArrow(trace, tmp, arrowStream);
+      } catch (err) {
+        if (err instanceof UserError) throw err;
+        throw new UserError(`${out}: cannot write: ${(err as Error).message}`);
+      }
     } else {
       const select = `SELECT * REPLACE (make_timestamp(round(timestamp * 1000)::BIGINT)::TIMESTAMPTZ AS timestamp) FROM (${trace.selectSql()})`;
       const how = format === 'parquet' ? 'FORMAT parquet, COMPRESSION zstd' : format === 'jsonl' ? 'FORMAT json' : 'FORMAT csv, HEADER true';
@@ -57,7 +63,11 @@ export async function convertTrace(input: TraceSpec, out: string, options: OpenT
         throw new UserError(`${out}: cannot write: ${(err as Error).message.split('\n')[0]}`);
       }
     }
-    renameSync(tmp, out);
+    try {
+      renameSync(tmp, out);
+    } catch (err) {
+      throw new UserError(`${out}: cannot write: ${(err as Error).message}`);
+    }
     return {
       out,
       format,
@@ -65,7 +75,12 @@ export async function convertTrace(input: TraceSpec, out: string, options: OpenT
       trace: { name: trace.name, label: trace.label, mapping: trace.mapping, columns: trace.columns, rows: trace.rows, good: trace.good, bad: trace.bad, badByReason: trace.badByReason },
     };
   } finally {
-    rmSync(tmp, { force: true });
+    // Never masks the error that brought us here (a file where the folder should be: ENOTDIR).
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // nothing was written there
+    }
     trace.close();
   }
 }
@@ -77,6 +92,8 @@ async function writeArrow(trace: Trace, file: string, stream: boolean): Promise<
     sink.on('finish', resolve);
     sink.on('error', reject);
   });
+  // A sink that fails to open rejects before anything awaits it: handled, reported below.
+  finished.catch(() => undefined);
   // The writer is an async iterable of the file's bytes (the bundle has no toNodeStream).
   Readable.from(writer, { objectMode: false }).pipe(sink);
   let rows = 0;

@@ -1,9 +1,10 @@
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '../store/duckdb.js';
 import { UserError } from '../config/errors.js';
+import { makeFolderFor } from './output-file.js';
 import { Rng } from '../stats/random.js';
 import type { TraceStatus } from './canonical.js';
 import { lit } from './sql.js';
@@ -274,19 +275,27 @@ async function writeJsonl(out: string, options: GenerateOptions): Promise<number
     stream.on('finish', resolve);
     stream.on('error', reject);
   });
+  // A failed open or write (a full disk, a folder in the way) rejects `done` before anything
+  // awaits it: handled here, so it is the message below and not an unhandled rejection.
+  done.catch(() => undefined);
   let n = 0;
-  let buf: string[] = [];
-  for (const row of syntheticRows(options)) {
-    buf.push(JSON.stringify(row));
-    n++;
-    if (buf.length === 1000) {
-      if (!stream.write(buf.join('\n') + '\n')) await once(stream, 'drain');
-      buf = [];
+  try {
+    let buf: string[] = [];
+    for (const row of syntheticRows(options)) {
+      buf.push(JSON.stringify(row));
+      n++;
+      if (buf.length === 1000) {
+        if (!stream.write(buf.join('\n') + '\n')) await Promise.race([once(stream, 'drain'), done]);
+        buf = [];
+      }
     }
+    if (buf.length) stream.write(buf.join('\n') + '\n');
+    stream.end();
+    await done;
+  } catch (err) {
+    stream.destroy();
+    throw new UserError(`${out}: cannot write: ${(err as Error).message}`);
   }
-  if (buf.length) stream.write(buf.join('\n') + '\n');
-  stream.end();
-  await done;
   return n;
 }
 
@@ -297,9 +306,9 @@ async function writeJsonl(out: string, options: GenerateOptions): Promise<number
 export async function writeSyntheticTrace(out: string, options: GenerateOptions = {}): Promise<{ rows: number; format: 'jsonl' | 'parquet' }> {
   checkOptions(options);
   const ext = path.extname(out).toLowerCase();
-  if (path.dirname(out)) mkdirSync(path.dirname(out), { recursive: true });
+  if (ext !== '.jsonl' && ext !== '.ndjson' && ext !== '.parquet') throw new UserError(`${out}: write a synthetic trace as .jsonl, .ndjson or .parquet`);
+  makeFolderFor(out);
   if (ext === '.jsonl' || ext === '.ndjson') return { rows: await writeJsonl(out, options), format: 'jsonl' };
-  if (ext !== '.parquet') throw new UserError(`${out}: write a synthetic trace as .jsonl, .ndjson or .parquet`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-generate-'));
   try {
     const tmp = path.join(dir, 'rows.jsonl');

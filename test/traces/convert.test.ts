@@ -189,3 +189,17 @@ describe('convertTrace', () => {
     expect(readdirSync(sub)).toEqual(['out.parquet']);
   });
 });
+
+describe('convertTrace refuses an output it cannot write, naming it (exit 2, not a crash)', () => {
+  it.each([
+    ['a folder in the way', 'taken.jsonl', /taken\.jsonl: cannot write: EISDIR/],
+    ['a file where its folder should be', 'source.jsonl/x.parquet', /source\.jsonl\/x\.parquet: cannot make its folder .*source\.jsonl: EEXIST/],
+    ['an Arrow file in a folder it cannot create files in', '/proc/x.arrow', /\/proc\/x\.arrow: cannot write: ENOENT/],
+  ])('%s', async (_, out, message) => {
+    mkdirSync(file('taken.jsonl'), { recursive: true });
+    const target = out.startsWith('/') ? out : file(out);
+    const err = await convertTrace(file('source.jsonl'), target).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(message);
+  });
+});

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { UserError } from '../../src/config/errors.js';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,5 +95,25 @@ describe('synthetic traces', () => {
 
   it('refuses an output it cannot write', async () => {
     await expect(writeSyntheticTrace(path.join(dir, 'x.txt'))).rejects.toThrow(/x\.txt: write a synthetic trace as \.jsonl, \.ndjson or \.parquet/);
+  });
+});
+
+describe('writeSyntheticTrace refuses an output it cannot write, naming it (exit 2, not a crash)', () => {
+  it('a full disk (/dev/full), a folder in the way, a file where its folder should be, and an extension it does not write', async () => {
+    const cases: [string, RegExp][] = [
+      ['/dev/full', /\/dev\/full: write a synthetic trace as/],
+      [path.join(dir, 'sub'), /write a synthetic trace as \.jsonl/],
+    ];
+    for (const [out, message] of cases) await expect(writeSyntheticTrace(out, { rows: 10 })).rejects.toThrow(message);
+    // /dev/full takes the open and fails the writes: the error that used to escape as an unhandled rejection.
+    const full = path.join(dir, 'full.jsonl');
+    symlinkSync('/dev/full', full);
+    const err = await writeSyntheticTrace(full, { rows: 5000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/full\.jsonl: cannot write: ENOSPC/);
+    mkdirSync(path.join(dir, 'taken.jsonl'));
+    await expect(writeSyntheticTrace(path.join(dir, 'taken.jsonl'), { rows: 10 })).rejects.toThrow(/taken\.jsonl: cannot write: EISDIR/);
+    writeFileSync(path.join(dir, 'plain'), 'x');
+    await expect(writeSyntheticTrace(path.join(dir, 'plain', 'g.jsonl'), { rows: 10 })).rejects.toThrow(/cannot make its folder .*plain: EEXIST/);
   });
 });
