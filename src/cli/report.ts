@@ -43,6 +43,13 @@ async function runReport(opts: ReportOptions): Promise<number> {
   let data;
   try {
     data = await loadReport(store, await findInvocation(store, opts.invocation));
+  } catch (err) {
+    // A file whose tables have rehearse's names but not its columns (report opens any file read-only).
+    const message = (err as Error)?.message ?? '';
+    if (!(err instanceof UserError) && /^(Binder|Catalog|Conversion) Error/.test(message)) {
+      throw new UserError(`${opts.db}: not a rehearse results file (its tables lack rehearse's columns: ${message.split('\n')[0]})`);
+    }
+    throw err;
   } finally {
     store.close();
   }

@@ -5,7 +5,9 @@ import pc from 'picocolors';
  * from picocolors, which already honours NO_COLOR and non-TTY output.
  */
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly boolean[] = []): string {
-  const widths = headers.map((h, i) => Math.max(visibleLength(h), ...rows.map((r) => visibleLength(r[i] ?? ''))));
+  // A loop, not Math.max(...cells): spreading 125,000 rows' cells overflowed the call stack.
+  const widths = headers.map((h) => visibleLength(h));
+  for (const r of rows) for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i]!, visibleLength(r[i] ?? ''));
   const line = (cells: readonly string[]) =>
     cells
       .map((cell, i) => {

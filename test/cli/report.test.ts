@@ -72,6 +72,19 @@ describe('rehearse report', () => {
     expect(unknown.stderr).not.toMatch(/    at /);
   });
 
+  it('exits 2 on a DuckDB file whose invocations table is not rehearse\'s', async () => {
+    const foreign = path.join(dir, 'foreign.duckdb');
+    const { DuckDBInstance } = await import('../../src/store/duckdb.js');
+    const instance = await DuckDBInstance.create(foreign);
+    const c = await instance.connect();
+    await c.run('CREATE TABLE invocations (x INTEGER)');
+    c.closeSync();
+    instance.closeSync();
+    const r = rehearse(['report', '--db', foreign]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/foreign\.duckdb: not a rehearse results file \(its tables lack rehearse's columns/);
+  });
+
   it('--json: prints what was written where, and nothing else', () => {
     const out = path.join(dir, 'json-out');
     const r = rehearse(['report', '--db', db, '--invocation', 'first', '--out', out, '--json']);

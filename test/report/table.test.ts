@@ -22,6 +22,14 @@ describe('renderTable', () => {
     expect(lines.slice(1)).toEqual(['alpha     5', 'b      1234']);
   });
 
+  it('takes 200,000 rows (a spread of every cell overflowed the call stack at ~125,000)', () => {
+    const rows = Array.from({ length: 200_000 }, (_, i) => [String(i)]);
+    const lines = strip(renderTable(['i'], rows, [true])).split('\n');
+    expect(lines).toHaveLength(200_001);
+    expect(lines[1]).toBe('     0');
+    expect(lines[200_000]).toBe('199999');
+  });
+
   it('right-aligns the header of a right-aligned column too', () => {
     // Widths: 1 and 5 ("12345"); header "n" padded left by 4 spaces.
     const out = strip(renderTable(['a', 'n'], [['x', '12345']], [false, true]));
