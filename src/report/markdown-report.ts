@@ -18,13 +18,18 @@ import { markdownCell } from './table.js';
  */
 export function markdownReport(data: ReportData): string {
   const inv = data.invocation;
+  const replay = inv.command === 'replay';
   const lines = [
     `# rehearse ${inv.command} report: \`${inv.id}\``,
     '',
     `- command: \`${describeCommand(inv)}\``,
     `- started: ${inv.startedAt}${inv.seconds === null ? '' : `, took ${inv.seconds.toFixed(1)} s`}, status ${inv.status}`,
-    `- ${data.scenarios.length} scenario${data.scenarios.length === 1 ? '' : 's'}, ${data.totalRuns.toLocaleString('en-US')} runs` +
-      (data.gateConfigs.length ? `, gate config${data.gateConfigs.length === 1 ? '' : 's'} ${data.gateConfigs.map((g) => `\`${g}\``).join(', ')}` : ''),
+    ...(replay
+      ? []
+      : [
+          `- ${data.scenarios.length} scenario${data.scenarios.length === 1 ? '' : 's'}, ${data.totalRuns.toLocaleString('en-US')} runs` +
+            (data.gateConfigs.length ? `, gate config${data.gateConfigs.length === 1 ? '' : 's'} ${data.gateConfigs.map((g) => `\`${g}\``).join(', ')}` : ''),
+        ]),
     '',
   ];
   const section = (title: string, table: ReportTable, note = '') => {
@@ -40,7 +45,24 @@ export function markdownReport(data: ReportData): string {
     );
     if (failed.length) lines.push(...failed.map((v) => `- **${v.scenario}** (${v.gateConfig}): ${v.message}`), '');
   }
-  if (data.summaries.length === 0) lines.push('This invocation recorded no simulated outcomes.', '');
+  if (replay) {
+    // A replay has no runs: its findings are the shadow gates' verdicts (the HTML adds the charts).
+    const verdicts = data.replayVerdicts;
+    const fmt = (x: number | null) => (x === null ? '' : Math.abs(x) < 0.01 && x !== 0 ? x.toPrecision(3) : x.toFixed(3));
+    if (verdicts.length === 0) lines.push('This replay judged no shadow gates (run it with `--gates` to judge them).', '');
+    else {
+      const breaches = verdicts.filter((v) => v.breached === true);
+      section(
+        'Shadow gates',
+        {
+          headers: ['gate', 'segment', 'verdict', 'baseline', 'candidate', 'requests'],
+          numeric: [false, false, false, true, true, true],
+          rows: verdicts.map((v) => [v.gate, v.segment, v.breached === null ? 'abstain' : v.breached ? '**breach**' : 'pass', fmt(v.baseline), fmt(v.candidate), v.requests.toLocaleString('en-US')]),
+        },
+        breaches.length ? `**${breaches.length} of ${verdicts.length} verdicts breach.**` : `No gate breaches, over all traffic or in a segment.`,
+      );
+    }
+  } else if (data.summaries.length === 0) lines.push('This invocation recorded no simulated outcomes.', '');
   section('Per scenario', scenarioTable(data), 'Medians are over the runs that halted.');
   section('Where runs halted', haltStageTable(data), 'Share of runs halted at each canary stage (traffic share in brackets).');
   section('Which gate ended the runs', gateFiringTable(data), 'Share of all runs each gate ended.');

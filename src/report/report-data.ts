@@ -649,8 +649,11 @@ export function describeCommand(invocation: InvocationInfo): string {
   if (!args || typeof args !== 'object' || Array.isArray(args)) return parts[0]!;
   const record = args as Record<string, unknown>;
   if (Array.isArray(record.paths)) parts.push(...record.paths.map(String));
+  // replay's trace is its one positional argument, recorded by name.
+  const positional = invocation.command === 'replay' && typeof record.trace === 'string' ? 'trace' : null;
+  if (positional) parts.push(String(record.trace));
   for (const [key, value] of Object.entries(record)) {
-    if (INCIDENTAL_OPTIONS.has(key) || value === null || value === undefined) continue;
+    if (INCIDENTAL_OPTIONS.has(key) || key === positional || value === null || value === undefined) continue;
     const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
     if (value === true) {
       if (!DEFAULT_ON.has(key)) parts.push(flag);

@@ -155,6 +155,33 @@ describe('markdownReport', () => {
     );
   });
 
+  it("gives a replay's shadow gate verdicts, not simulated runs it never had", () => {
+    const replay = (verdicts: ReportData['replayVerdicts']) =>
+      markdownReport(emptyData({ invocation: { id: 'r-1', command: 'replay', args: { trace: 't.csv', target: 's.yaml' }, startedAt: '2026-01-01 10:00 UTC', seconds: 1.5, status: 'ok', version: '0.1.0' }, replayVerdicts: verdicts }));
+    expect(replay([
+      { gate: 'cost', segment: 'all traffic', breached: true, baseline: 0.00107, candidate: 0.00151, requests: 8819 },
+      { gate: 'p99', segment: 'route: chat', breached: null, baseline: 3960, candidate: null, requests: 12 },
+    ])).toBe(
+      [
+        '# rehearse replay report: `r-1`',
+        '',
+        '- command: `rehearse replay t.csv --target s.yaml`',
+        '- started: 2026-01-01 10:00 UTC, took 1.5 s, status ok',
+        '',
+        '## Shadow gates',
+        '',
+        '**1 of 2 verdicts breach.**',
+        '',
+        '| gate | segment | verdict | baseline | candidate | requests |',
+        '|---|---|---|---:|---:|---:|',
+        '| cost | all traffic | **breach** | 0.00107 | 0.00151 | 8,819 |',
+        '| p99 | route: chat | abstain | 3960.000 |  | 12 |',
+        '',
+      ].join('\n'),
+    );
+    expect(replay([])).toContain('This replay judged no shadow gates (run it with `--gates` to judge them).');
+  });
+
   it('adds a gates column and lists every gate config when there are several', () => {
     const base = singleData();
     const loose = { ...base.summaries[0]!, gateConfig: 'loose', rollback: 0.25, hold: 0, promote: 0.75, topGate: 'cost', topGateShare: 0.25 };

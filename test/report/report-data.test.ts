@@ -6,7 +6,7 @@ import { stackSegments } from '../../src/report/html/charts.js';
 import { htmlReport } from '../../src/report/html/html-report.js';
 import { scopeIds } from '../../src/report/html/render-svg.js';
 import { markdownReport, markdownTable } from '../../src/report/markdown-report.js';
-import { type ReportData, findInvocation, gateFiringTable, haltStageTable, loadReport, scenarioTable } from '../../src/report/report-data.js';
+import { type ReportData, describeCommand, findInvocation, gateFiringTable, haltStageTable, loadReport, scenarioTable } from '../../src/report/report-data.js';
 import { Store } from '../../src/store/database.js';
 
 /**
@@ -216,5 +216,18 @@ describe('report helpers', () => {
     expect(scopeIds('<clipPath id="clip1"/><g clip-path="url(#clip1)"/>', 'gate-firing')).toBe(
       '<clipPath id="gate-firing-clip1"/><g clip-path="url(#gate-firing-clip1)"/>',
     );
+  });
+});
+
+describe('describeCommand', () => {
+  const info = (command: string, args: unknown) => ({ id: 'i', command, args, startedAt: '', seconds: null, status: 'ok', version: '0' });
+
+  it("gives replay's trace as its positional argument, as the command line takes it", () => {
+    const args = { trace: 'traces/t.csv', target: 'stub.yaml', limit: 10, db: 'r.duckdb', quiet: true, refusalPattern: ['nope'] };
+    expect(describeCommand(info('replay', args))).toBe('rehearse replay traces/t.csv --target stub.yaml --limit 10 --refusal-pattern nope');
+  });
+
+  it('gives paths first for the commands that take them', () => {
+    expect(describeCommand(info('simulate', { paths: ['a.yaml', 'b/'], runs: 5, checks: true, workers: 2 }))).toBe('rehearse simulate a.yaml b/ --runs 5');
   });
 });
