@@ -314,6 +314,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
+/** How long model discovery (GET /models) may take. */
+const MODELS_TIMEOUT_MS = 10_000;
+
 export class HttpTarget implements Target {
   readonly kind = 'http' as const;
   readonly label: string;
@@ -325,6 +328,8 @@ export class HttpTarget implements Target {
   private readonly headers: Record<string, string>;
   private readonly retry: { maxAttempts: number; maxWait: number; baseDelay: number; maxDelay: number };
   private modelPromise: Promise<string | null> | null = null;
+  /** Why /models named no model, for the error every request then records. */
+  private discovery = 'the endpoint lists none at /models';
   /** The model /models named, once known: later calls need not wait on the discovery. */
   private discovered: string | undefined;
   private closed = false;
@@ -388,7 +393,7 @@ export class HttpTarget implements Target {
     try {
       const model = this.config.model ?? this.discovered ?? (await this.resolveModel(req));
       if (model === null) {
-        return fail('error', 0, 'no model to ask for: give `model` in the target file (the endpoint lists none at /models and the trace names none)');
+        return fail('error', 0, `no model to ask for: give \`model\` in the target file (${this.discovery} and the trace names none)`);
       }
       const body = JSON.stringify(this.buildBody(req, model));
       const headers = this.config.send_request_id ? { ...this.headers, 'x-request-id': req.request_id } : this.headers;
@@ -441,19 +446,28 @@ export class HttpTarget implements Target {
     return this.modelPromise.then((m) => m ?? req.model);
   }
 
-  /** The first model the endpoint lists at GET <url>/models, or null. */
+  /** The first model the endpoint lists at GET <url>/models, or null, with what happened in `discovery`. */
   private async discoverModel(): Promise<string | null> {
     const headers = { ...this.headers };
     delete headers['content-type'];
     headers.accept = 'application/json';
+    const where = `GET ${this.modelsPath}`;
     try {
-      const res = await this.pool.request({ path: this.modelsPath, method: 'GET', headers, signal: AbortSignal.timeout(10_000) });
+      const res = await this.pool.request({ path: this.modelsPath, method: 'GET', headers, signal: AbortSignal.timeout(MODELS_TIMEOUT_MS) });
       const text = await res.body.text();
-      if (res.statusCode !== 200) return null;
+      if (res.statusCode !== 200) {
+        this.discovery = `${where} answered HTTP ${res.statusCode}`;
+        return null;
+      }
       const j = JSON.parse(text) as { data?: { id?: unknown }[] };
       const id = Array.isArray(j.data) ? j.data[0]?.id : undefined;
-      return typeof id === 'string' && id !== '' ? id : null;
-    } catch {
+      if (typeof id === 'string' && id !== '') return id;
+      this.discovery = `${where} lists no model`;
+      return null;
+    } catch (err) {
+      // A slow or broken /models is not an endpoint without models: say which it was.
+      const e = err as { name?: string; message?: string };
+      this.discovery = e?.name === 'TimeoutError' || e?.name === 'AbortError' ? `${where} did not answer within ${describeTimeout(MODELS_TIMEOUT_MS)}` : `${where} failed: ${e?.message ?? String(err)}`;
       return null;
     }
   }

@@ -162,8 +162,19 @@ async function firstNonObjectLine(file: string): Promise<{ line: number; text: s
 
 function readError(spec: ResolvedSpec, err: unknown): UserError {
   if (err instanceof UserError) return err;
-  const msg = (err as Error)?.message?.split('\n')[0] ?? String(err);
-  return new UserError(`${spec.name}: cannot read as ${spec.format}: ${msg}`);
+  return new UserError(`${spec.name}: cannot read as ${spec.format}: ${duckdbReason(err)}`);
+}
+
+/**
+ * DuckDB's message in one line. Its CSV errors put the reason on the line after "CSV Error on
+ * Line: N" (a file not in UTF-8 said only which line), so that line is kept.
+ */
+export function duckdbReason(err: unknown): string {
+  const lines = ((err as Error)?.message ?? String(err)).split('\n').map((l) => l.trim()).filter(Boolean);
+  const first = lines[0] ?? String(err);
+  // After the line number come the original line, then the reason.
+  const reason = /CSV Error on Line/i.test(first) ? lines.slice(1).find((l) => !/^(Original Line|Possible Solution|LINE \d+)/i.test(l) && !l.includes(' = ')) : undefined;
+  return reason ? `${first}: ${reason}` : first;
 }
 
 /**

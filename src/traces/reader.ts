@@ -20,7 +20,7 @@ import {
   truncateBatch,
 } from './canonical.js';
 import { numberExpr, presentExpr, refusalExpr, statusExpr, textExpr, timestampExpr } from './expressions.js';
-import { type ResolvedSpec, type SourceRelation, type TraceFormat, type TraceSpec, openSource, resolveSpec } from './formats.js';
+import { type ResolvedSpec, type SourceRelation, type TraceFormat, type TraceSpec, duckdbReason, openSource, resolveSpec } from './formats.js';
 import { type MapSpec, type MappingEntry, checkRequired, normaliseMap, resolveMapping } from './mapping.js';
 import { vectorItems } from '../store/vectors.js';
 import { ident, lit, num } from './sql.js';
@@ -227,7 +227,7 @@ export class Trace {
     const label = FORMAT_LABELS[spec.format] + (resolved.known ? ` (${resolved.known})` : '');
 
     await Trace.createViews(conn, source, resolved.sources);
-    const fail = (err: unknown) => new UserError(`${spec.name}: cannot read as ${spec.format}: ${(err as Error).message.split('\n')[0]}`);
+    const fail = (err: unknown) => new UserError(`${spec.name}: cannot read as ${spec.format}: ${duckdbReason(err)}`);
     // Duplicate request ids: a pass over the ids only, when the source has them. Without any,
     // the join that marks them is left out: it would cost every later read more than the pass.
     let duplicates = 0;

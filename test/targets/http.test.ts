@@ -62,6 +62,10 @@ beforeAll(async () => {
       switch (mode) {
         case 'echo':
           return reply(res, 200, completion('fine'));
+        case 'no-models':
+          return (req.url ?? '').endsWith('/models') ? reply(res, 200, { object: 'list', data: [] }) : reply(res, 200, completion('fine'));
+        case 'models-404':
+          return (req.url ?? '').endsWith('/models') ? reply(res, 404, { error: { message: 'no such route' } }) : reply(res, 200, completion('fine'));
         case 'hang':
           return; // never answers
         case 'hang-stream':
@@ -128,6 +132,18 @@ afterAll(async () => {
 });
 
 describe('http target against serve-stub', () => {
+  it('without a model from /models or the trace, every request records why /models named none', async () => {
+    for (const [mode, why] of [
+      ['no-models', 'GET /no-models/v1/models lists no model'],
+      ['models-404', 'GET /models-404/v1/models answered HTTP 404'],
+    ]) {
+      const t = track(await loadTarget(`${failingUrl}/${mode}/v1`));
+      const r = await t.call(request(`${mode}-1`, { input: 'hi', model: null }));
+      expect(r.status).toBe('error');
+      expect(r.error).toBe(`no model to ask for: give \`model\` in the target file (${why} and the trace names none)`);
+    }
+  });
+
   it('a bare URL: discovers the model, answers non-streaming with usage, and matches the stub in-process', async () => {
     const t = track(await loadTarget(stub.url));
     expect(t.kind).toBe('http');

@@ -7,7 +7,7 @@ import { Bool, Dictionary, Float64, Int32, Int64, Table, Utf8, tableToIPC, vecto
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/config/errors.js';
 import type { CanonicalColumn } from '../../src/traces/canonical.js';
-import { type ResolvedSpec, TRACE_FORMATS, openSource, resolveSpec, splitDuckdbSpec } from '../../src/traces/formats.js';
+import { type ResolvedSpec, TRACE_FORMATS, duckdbReason, openSource, resolveSpec, splitDuckdbSpec } from '../../src/traces/formats.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const OTEL = path.join(root, 'traces/otel-genai.json');
@@ -304,6 +304,16 @@ describe('openSource', () => {
     const json = put('mixed.json', '[{"request_id":"a","timestamp":"2024-05-01T09:00:00Z"}, 3]');
     const err2 = await openSource(conn, await spec(json), none).catch((e: unknown) => e);
     expect((err2 as Error).message).toBe(`${json}: not a JSON array of objects (one object per request)`);
+  });
+
+  it("keeps the reason of DuckDB's CSV errors, which comes lines after the first (a file not in UTF-8)", async () => {
+    const p = put('latin1.csv', Buffer.concat([Buffer.from('timestamp,input_tokens,input\n2024-01-01T00:00:00Z,10,caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
+    const err = await openSource(conn, await spec(p), none)
+      .then(async (src) => conn.run(`SELECT * FROM ${src.from}`))
+      .catch((e: unknown) => e);
+    const message = err instanceof UserError ? err.message : `${p}: cannot read as csv: ${duckdbReason(err)}`;
+    expect(message).toMatch(/latin1\.csv: cannot read as csv: .*CSV Error on Line: 2: Invalid unicode .* not utf-8 encoded/);
+    expect(message).not.toContain('\n');
   });
 
   it('wraps DuckDB read errors in a message naming the file and the format', async () => {
