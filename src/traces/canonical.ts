@@ -51,7 +51,8 @@ export function isCanonicalColumn(name: string): name is CanonicalColumn {
  * Why a row was set aside. A bad row is never fatal: it is counted, left out of the batches and
  * reported with its reason. When several apply, the first in this list is given.
  *
- * - `bad_timestamp`: no timestamp, or one that is neither a number (milliseconds) nor a date
+ * - `bad_timestamp`: no timestamp, or one that is neither a number (milliseconds) nor a date, or
+ *   one beyond ±8.64e15 ms (a JavaScript Date's range)
  * - `bad_number`: a token, latency, ttft, cost or feedback value that is not a finite number
  * - `negative_tokens`: input_tokens or output_tokens below zero
  * - `negative_value`: latency_ms, ttft_ms or cost_usd below zero

@@ -26,6 +26,9 @@ import { vectorItems } from '../store/vectors.js';
 import { ident, lit, num } from './sql.js';
 
 export type { TraceFormat, TraceSpec } from './formats.js';
+
+/** The largest timestamp magnitude read as a time, in milliseconds: a JavaScript Date's range. */
+export const MAX_TIMESTAMP_MS = 8.64e15;
 export type { MapSpec, MappingEntry } from './mapping.js';
 
 /** What {@link Trace.batches} reads of each text column: all of it (the default), none, or only on rows without input_tokens. */
@@ -347,7 +350,9 @@ export class Trace {
     else sel.push(`to_json(struct_pack(${source.columns.map((c) => `${ident(c.name)} := s.${ident(c.name)}`).join(', ')}))::VARCHAR AS __raw`);
     await conn.run(`CREATE OR REPLACE VIEW __parsed AS SELECT ${sel.join(',\n  ')} FROM __src s`);
 
-    const checks: Check[] = [{ reason: 'bad_timestamp', column: 'timestamp', cond: `__ts IS NULL OR NOT isfinite(__ts)` }];
+    // Beyond ±8.64e15 ms (the range of a JavaScript Date, ±275,000 years) a timestamp is no time:
+    // such a value passed reading and then failed `traces convert` for the whole file.
+    const checks: Check[] = [{ reason: 'bad_timestamp', column: 'timestamp', cond: `__ts IS NULL OR NOT isfinite(__ts) OR abs(__ts) > ${MAX_TIMESTAMP_MS}` }];
     for (const c of MEASURE_SOURCES) if (sources.has(c)) checks.push({ reason: 'bad_number', column: c, cond: `__${c}_present AND (__${c} IS NULL OR NOT isfinite(__${c}))` });
     for (const c of ['input_tokens', 'output_tokens'] as const) if (sources.has(c)) checks.push({ reason: 'negative_tokens', column: c, cond: `__${c} < 0` });
     for (const c of ['latency_ms', 'ttft_ms', 'cost_usd'] as const) if (sources.has(c)) checks.push({ reason: 'negative_value', column: c, cond: `__${c} < 0` });

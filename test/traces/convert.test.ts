@@ -203,3 +203,14 @@ describe('convertTrace refuses an output it cannot write, naming it (exit 2, not
     expect((err as Error).message).toMatch(message);
   });
 });
+
+describe('timestamps beyond a Date', () => {
+  it('are bad rows when read, so every format converts the rest (1e16 ms failed the whole file)', async () => {
+    writeFileSync(file('far.csv'), `timestamp,input_tokens\n1e16,1\n-1e16,2\n${8.64e15},3\n1700000000000,4\n`);
+    for (const out of ['far.parquet', 'far.jsonl', 'far.csv.out.csv', 'far.arrow']) {
+      const result = await convertTrace(file('far.csv'), file(out));
+      expect(result.rows, out).toBe(2);
+      expect(result.trace.badByReason.bad_timestamp).toBe(2);
+    }
+  });
+});
