@@ -21,6 +21,15 @@ const COMMANDS: Record<string, () => Promise<CommandType>> = {
   traces: async () => (await import('./traces.js')).tracesCommand(),
 };
 
+// `rehearse … | head` closes stdout early: the reader wanted no more, which is not a crash (an
+// unhandled EPIPE printed a stack trace). The results are in the DuckDB file by then.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const program = new Command('rehearse')
   .description('Rehearse a model rollout offline: shadow replay of stored traces, seeded canary simulation, gate tuning and CI checks, recorded in DuckDB.')
   .version(VERSION)

@@ -254,6 +254,13 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
     // A hold breached is also a gate breached (DESIGN: exit 1): the rollout must not go on as is.
     const failing = breached.length > 0;
     const summary = await replaySummary(store, invocation);
+    // Why candidates failed, most common first: "13 candidate errors" alone read like a pass when
+    // every request was refused a connection.
+    const reasons = (
+      await store.connection.runAndReadAll(
+        `SELECT error, count(*)::INTEGER AS n FROM replay_requests WHERE invocation_id = '${invocation}' AND candidate_status IN ('error', 'timeout') AND error IS NOT NULL GROUP BY ALL ORDER BY n DESC, error LIMIT 3`,
+      )
+    ).getRowObjectsJson() as { error: string; n: number }[];
     if (opts.json) {
       process.stdout.write(
         JSON.stringify(
@@ -265,6 +272,7 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
             replayed: counts.replayed,
             skipped_already_stored: counts.skipped,
             candidate_errors: counts.candidateErrors,
+            candidate_error_reasons: reasons,
             trace_errors: trace.bad,
             summary,
             gates: verdicts.map((v) => ({ gate: v.gate, action: v.action, segment_kind: v.segmentKind, segment: v.segment, requests: v.requests, ...v.reading })),
@@ -280,6 +288,9 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
       process.stdout.write(
         `${pc.bold('rehearse replay')}: ${integer(counts.replayed)} requests${resumed ? ` (resumed; ${integer(counts.skipped)} already stored)` : ''} from ${trace.label} against ${opts.target}, ${describePacing(pacing)}, ${seconds.toFixed(1)}s${trace.bad ? `; ${integer(trace.bad)} bad trace rows in trace_errors` : ''}${errorsSeen ? `; ${integer(errorsSeen)} candidate errors` : ''}\n\n`,
       );
+      if (reasons.length) {
+        process.stdout.write(`Candidate errors, most common first:\n${reasons.map((r) => `  ${integer(r.n)} × ${r.error.length > 160 ? `${r.error.slice(0, 157)}...` : r.error}`).join('\n')}\n\n`);
+      }
       process.stdout.write(summaryTable(summary) + '\n\n');
       if (gates) process.stdout.write(verdictText(verdicts) + '\n');
     }

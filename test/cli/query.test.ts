@@ -137,3 +137,17 @@ describe('rehearse query', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('rehearse query | head', () => {
+  it('stops quietly when its reader closes the pipe early (EPIPE was an unhandled error with a stack trace)', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [cli, 'query', '--db', db, 'SELECT range AS i FROM range(200000)'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Read one chunk, then close our end, as `head -1` does.
+    child.stdout!.once('data', () => child.stdout!.destroy());
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+});

@@ -271,6 +271,16 @@ describe('rehearse replay against a module', () => {
 });
 
 describe('rehearse replay over real HTTP (serve-stub on loopback)', () => {
+  it('says why candidates failed, most common reason first, when every request fails', () => {
+    const db = path.join(dir, 'refused.duckdb');
+    const r = rehearse(['replay', AZURE, '--target', 'http://127.0.0.1:1/v1', '--max', '--limit', '5', '--db', db]);
+    expect(r.code).toBe(0);
+    // The Azure trace names no model, so discovery at /models is what fails first.
+    expect(r.stdout).toMatch(/5 candidate errors\n\nCandidate errors, most common first:\n {2}5 × .*ECONNREFUSED/);
+    const json = rehearse(['replay', AZURE, '--target', 'http://127.0.0.1:1/v1', '--max', '--limit', '5', '--db', db, '--json']);
+    expect(JSON.parse(json.stdout).candidate_error_reasons).toEqual([{ error: expect.stringMatching(/ECONNREFUSED/), n: 5 }]);
+  });
+
   it('replays with --max: every request once, longer outputs measured', () => {
     const db = path.join(dir, 'http.duckdb');
     const r = rehearse(['replay', AZURE, '--target', `${url}/v1`, '--max', '--concurrency', '32', '--limit', '400', '--db', db]);
