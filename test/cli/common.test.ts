@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_DB, Progress, action, checkOutputPath, collect, engineOption, nonEmpty, nonNegativeInt, positiveInt } from '../../src/cli/common.js';
 import { ConfigError, UserError } from '../../src/config/errors.js';
+import { userErrorOf } from '../user-error.js';
 
 /**
  * What every command shares: option parsers, the error-to-exit-code wrapper (DESIGN: 2 for bad
@@ -97,15 +98,6 @@ describe('option parsers', () => {
 
 describe('checkOutputPath', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-common-'));
-  const fail = (f: () => void): UserError => {
-    try {
-      f();
-    } catch (err) {
-      if (err instanceof UserError) return err;
-      throw err;
-    }
-    throw new Error('expected a UserError');
-  };
 
   it('accepts a new file, an existing file, a file in folders yet to be made, and a folder for a folder', () => {
     writeFileSync(path.join(dir, 'old.xml'), '');
@@ -127,7 +119,7 @@ describe('checkOutputPath', () => {
       [() => checkOutputPath('--summary', '', { file: 'summary.md' }), '--summary: empty path'],
     ];
     for (const [f, message] of cases) {
-      const e = fail(f);
+      const e = userErrorOf(f);
       expect(e.exitCode).toBe(2);
       expect(e.message).toBe(message);
     }
@@ -138,7 +130,7 @@ describe('checkOutputPath', () => {
     mkdirSync(locked);
     chmodSync(locked, 0o500);
     try {
-      expect(fail(() => checkOutputPath('--junit', path.join(locked, 'x.xml'), { file: 'check.xml' })).message).toBe(
+      expect(userErrorOf(() => checkOutputPath('--junit', path.join(locked, 'x.xml'), { file: 'check.xml' })).message).toBe(
         `--junit ${path.join(locked, 'x.xml')}: cannot create it, ${locked} is not writable`,
       );
     } finally {

@@ -8,6 +8,7 @@ import { loadScenarios } from '../../src/config/load.js';
 import { ConfigError, UserError } from '../../src/config/errors.js';
 import type { Scenario } from '../../src/config/model.js';
 import { Store } from '../../src/store/database.js';
+import { userErrorOf } from '../user-error.js';
 
 /**
  * The job `simulate` and `check` share: load scenarios and gate files, simulate on the pool (the
@@ -211,15 +212,6 @@ describe('runSimulationJob: gate files and expect', () => {
 
 describe('checkRunsPerProcess', () => {
   const s = (name: string, runs: number) => ({ name, file: `${name}.yaml`, runs }) as Scenario;
-  const errorOf = (f: () => void): UserError => {
-    try {
-      f();
-    } catch (err) {
-      if (err instanceof UserError) return err;
-      throw err;
-    }
-    throw new Error('expected a UserError');
-  };
 
   it('lets through up to 100000 runs with checks recorded, 1000000 without', () => {
     expect(() => checkRunsPerProcess([s('a', 100_000)], 100_000, { checks: true })).not.toThrow();
@@ -228,22 +220,22 @@ describe('checkRunsPerProcess', () => {
   });
 
   it('names --runs, the scenario file and its runs field, or the sum, and a shard count that fits', () => {
-    const byOption = errorOf(() => checkRunsPerProcess([s('a', 150_000), s('b', 150_000)], 300_000, { runs: 150_000, checks: true }));
+    const byOption = userErrorOf(() => checkRunsPerProcess([s('a', 150_000), s('b', 150_000)], 300_000, { runs: 150_000, checks: true }));
     expect(byOption.exitCode).toBe(2);
     expect(byOption.message).toMatch(/^--runs 150000: 2 scenarios × 150000 = 300000 runs are more than one process simulates \(at most 100000, .*; 1000000 with --no-checks\); split the work: run `rehearse simulate … --shard i\/3 /);
-    const byFile = errorOf(() => checkRunsPerProcess([s('a', 3_000_000)], 3_000_000, { checks: false }));
+    const byFile = userErrorOf(() => checkRunsPerProcess([s('a', 3_000_000)], 3_000_000, { checks: false }));
     expect(byFile).toBeInstanceOf(ConfigError);
     expect(byFile.message).toMatch(/^a\.yaml: runs: 3000000 runs are more than one process simulates \(at most 1000000 even with --no-checks, .*--shard i\/3 .*for i = 0 … 2 .*`rehearse merge <out\.duckdb> shard-\*\.duckdb`$/);
-    const bySum = errorOf(() => checkRunsPerProcess([s('a', 60_000), s('b', 60_000)], 120_000, { checks: true }));
+    const bySum = userErrorOf(() => checkRunsPerProcess([s('a', 60_000), s('b', 60_000)], 120_000, { checks: true }));
     expect(bySum.message).toMatch(/^the scenarios' runs add up to 120000 runs are more/);
   });
 
   it('counts the shard it runs, and suggests enough shards even when floors make one a run larger', () => {
-    const e = errorOf(() => checkRunsPerProcess([s('a', 100_001), s('b', 100_001), s('c', 100_001)], 150_003, { checks: true, shard: { index: 0, count: 2 } }));
+    const e = userErrorOf(() => checkRunsPerProcess([s('a', 100_001), s('b', 100_001), s('c', 100_001)], 150_003, { checks: true, shard: { index: 0, count: 2 } }));
     // 300003 runs: 4 shards of at most 3 × ⌈100001 / 4⌉ = 75003.
     expect(e.message).toMatch(/150003 runs in shard 0\/2 are more than .*--shard i\/4 /);
     // 200000 runs in 2 shards would put ⌈66667 / 2⌉ + ⌈66667 / 2⌉ + ⌈66666 / 2⌉ = 100001 in one: 3 shards.
-    const tight = errorOf(() => checkRunsPerProcess([s('a', 66_667), s('b', 66_667), s('c', 66_666)], 200_000, { checks: true }));
+    const tight = userErrorOf(() => checkRunsPerProcess([s('a', 66_667), s('b', 66_667), s('c', 66_666)], 200_000, { checks: true }));
     expect(tight.message).toMatch(/--shard i\/3 /);
   });
 });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_CHECKS_PER_RUN, collectScenarioPaths, durationMinutes, loadGateFile, loadScenarioFile, loadScenarios } from '../../src/config/load.js';
 import { ConfigError, UserError } from '../../src/config/errors.js';
+import { userErrorOf } from '../user-error.js';
 
 function tmp(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'rehearse-config-'));
@@ -18,15 +19,6 @@ function write(dir: string, name: string, text: string): string {
 
 const GATES = 'gates:\n  - { name: cost, metric: cost_usd, max_ratio: 1.2 }\n';
 
-function errorOf(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof UserError) return err;
-    throw err;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('durationMinutes', () => {
   it.each([
@@ -78,7 +70,7 @@ describe('loadScenarioFile', () => {
   it('names the file and the field path of an out-of-range value', () => {
     const dir = tmp();
     const file = write(dir, 'x.yaml', `rollout:\n  stages:\n    - { percent: 1, hold: 30m }\n    - { percent: 5, hold: 2h }\n    - { percent: 120 }\n${GATES}`);
-    const err = errorOf(() => loadScenarioFile(file));
+    const err = userErrorOf(() => loadScenarioFile(file));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toMatch(/x\.yaml: rollout\.stages\[2\]\.percent: must be at most 100$/);
     expect(err.exitCode).toBe(2);
@@ -87,27 +79,27 @@ describe('loadScenarioFile', () => {
   it('reports a YAML syntax error with its line', () => {
     const dir = tmp();
     const file = write(dir, 'bad.yaml', 'name: x\ntraffic: [1, 2\n');
-    expect(errorOf(() => loadScenarioFile(file)).message).toMatch(/bad\.yaml:\d+:\d+: YAML syntax error/);
+    expect(userErrorOf(() => loadScenarioFile(file)).message).toMatch(/bad\.yaml:\d+:\d+: YAML syntax error/);
   });
 
   it('reports a missing file and a missing gate file by name', () => {
     const dir = tmp();
-    expect(errorOf(() => loadScenarioFile(path.join(dir, 'nope.yaml'))).message).toMatch(/nope\.yaml: no such file/);
+    expect(userErrorOf(() => loadScenarioFile(path.join(dir, 'nope.yaml'))).message).toMatch(/nope\.yaml: no such file/);
     const file = write(dir, 'x.yaml', 'gates: missing.yaml\n');
-    expect(errorOf(() => loadScenarioFile(file)).message).toMatch(/x\.yaml: gates: gate file .*missing\.yaml does not exist/);
+    expect(userErrorOf(() => loadScenarioFile(file)).message).toMatch(/x\.yaml: gates: gate file .*missing\.yaml does not exist/);
   });
 
   it('rejects an unknown gate metric, naming the gate file and the gate', () => {
     const dir = tmp();
     const g = write(dir, 'gates.yaml', 'gates:\n  - { metric: cost_usd, max_ratio: 1.2 }\n  - { metric: latency, max_ratio: 2 }\n');
-    const err = errorOf(() => loadGateFile(g));
+    const err = userErrorOf(() => loadGateFile(g));
     expect(err.message).toMatch(/gates\.yaml: gates\[1\]\.metric: must be one of latency_ms, .*got the text "latency"/);
   });
 
   it('rejects unknown fields (typos) instead of ignoring them', () => {
     const dir = tmp();
     const file = write(dir, 'x.yaml', `candidate:\n  prise: 1.2\n${GATES}`);
-    expect(errorOf(() => loadScenarioFile(file)).message).toMatch(/x\.yaml: candidate\.prise: unknown field/);
+    expect(userErrorOf(() => loadScenarioFile(file)).message).toMatch(/x\.yaml: candidate\.prise: unknown field/);
   });
 
   it.each([
@@ -122,25 +114,25 @@ describe('loadScenarioFile', () => {
   ])('rejects %s', (_what, gate, message) => {
     const dir = tmp();
     const g = write(dir, 'gates.yaml', `gates:\n  ${gate}\n`);
-    expect(errorOf(() => loadGateFile(g)).message).toMatch(message);
+    expect(userErrorOf(() => loadGateFile(g)).message).toMatch(message);
   });
 
   it('rejects a bad duration, a stage without hold before the last, and a ttft gate without ttft', () => {
     const dir = tmp();
     let file = write(dir, 'a.yaml', `rollout:\n  check_every: 5 minutes\n${GATES}`);
-    expect(errorOf(() => loadScenarioFile(file)).message).toMatch(/a\.yaml: rollout\.check_every: must be a duration/);
+    expect(userErrorOf(() => loadScenarioFile(file)).message).toMatch(/a\.yaml: rollout\.check_every: must be a duration/);
     file = write(dir, 'b.yaml', `rollout:\n  stages: [{ percent: 1 }, { percent: 100 }]\n${GATES}`);
-    expect(errorOf(() => loadScenarioFile(file)).message).toMatch(/b\.yaml: rollout\.stages\[0\]\.hold: is required/);
+    expect(userErrorOf(() => loadScenarioFile(file)).message).toMatch(/b\.yaml: rollout\.stages\[0\]\.hold: is required/);
     file = write(dir, 'c.yaml', 'gates:\n  - { metric: ttft_ms, stat: p99, max_ratio: 1.5 }\n');
-    expect(errorOf(() => loadScenarioFile(file)).message).toMatch(/c\.yaml: gates\[0\]\.metric: ttft_ms needs traffic\.baseline\.ttft_ms/);
+    expect(userErrorOf(() => loadScenarioFile(file)).message).toMatch(/c\.yaml: gates\[0\]\.metric: ttft_ms needs traffic\.baseline\.ttft_ms/);
   });
 
   it('checks expect against the gates and the ladder', () => {
     const dir = tmp();
     let file = write(dir, 'a.yaml', `${GATES}expect: { outcome: rollback, gate: latency }\n`);
-    expect(errorOf(() => loadScenarioFile(file)).message).toMatch(/a\.yaml: expect\.gate: no gate named "latency"/);
+    expect(userErrorOf(() => loadScenarioFile(file)).message).toMatch(/a\.yaml: expect\.gate: no gate named "latency"/);
     file = write(dir, 'b.yaml', `${GATES}expect: { outcome: rollback, by_stage: 9 }\n`);
-    expect(errorOf(() => loadScenarioFile(file)).message).toMatch(/b\.yaml: expect\.by_stage: must be at most 4/);
+    expect(userErrorOf(() => loadScenarioFile(file)).message).toMatch(/b\.yaml: expect\.by_stage: must be at most 4/);
     file = write(dir, 'c.yaml', `${GATES}expect: { outcome: rollback }\n`);
     expect(loadScenarioFile(file).expect).toEqual({ outcome: 'rollback', probability: 0.95 });
   });
@@ -162,14 +154,14 @@ describe('expect.gate and ttft_ms against every gate config of the command', () 
   });
 
   it('refuses a gate that no config has, naming the file, the field and each config', () => {
-    const one = errorOf(() => loadScenarioFile(scenario, { gates: latencyGates }));
+    const one = userErrorOf(() => loadScenarioFile(scenario, { gates: latencyGates }));
     expect(one).toBeInstanceOf(ConfigError);
     expect(one.message).toBe(`${scenario}: expect.gate: no gate named "cost" in gate config latency (gates: p99)`);
-    const two = errorOf(() => loadScenarioFile(scenario, { gates: [latencyGates, ttftGates] }));
+    const two = userErrorOf(() => loadScenarioFile(scenario, { gates: [latencyGates, ttftGates] }));
     // ttft.yaml's own problem (no baseline ttft) is found first; without it, the expectation's.
     expect(two.message).toMatch(/ttft\.yaml: gates\[0\]\.metric: ttft_ms needs traffic\.baseline\.ttft_ms in .*s\.yaml/);
     const withTtft = write(dir, 't.yaml', `${GATES}traffic: { baseline: { ttft_ms: { p50: 200, p99: 900 } } }\nexpect: { outcome: rollback, gate: cost }\n`);
-    expect(errorOf(() => loadScenarioFile(withTtft, { gates: [latencyGates, ttftGates] })).message).toBe(
+    expect(userErrorOf(() => loadScenarioFile(withTtft, { gates: [latencyGates, ttftGates] })).message).toBe(
       `${withTtft}: expect.gate: no gate named "cost" in any of the gate configs (latency: p99; ttft: first_token)`,
     );
   });
@@ -179,12 +171,12 @@ describe('expect.gate and ttft_ms against every gate config of the command', () 
     // The scenario's own gates are not consulted either.
     const own = write(dir, 'own.yaml', `${GATES}expect: { outcome: rollback, gate: nope }\n`);
     expect(loadScenarioFile(own, { skipExpectGate: true }).expect!.gate).toBe('nope');
-    expect(errorOf(() => loadScenarioFile(own)).message).toMatch(/expect\.gate: no gate named "nope" in gate config inline \(gates: cost\)/);
+    expect(userErrorOf(() => loadScenarioFile(own)).message).toMatch(/expect\.gate: no gate named "nope" in gate config inline \(gates: cost\)/);
   });
 
   it('checks a ttft_ms gate in any config, not only the first, against the baseline', () => {
     const plain = write(dir, 'plain.yaml', GATES);
-    const e = errorOf(() => loadScenarioFile(plain, { gates: [costGates, ttftGates] }));
+    const e = userErrorOf(() => loadScenarioFile(plain, { gates: [costGates, ttftGates] }));
     expect(e.message).toMatch(/ttft\.yaml: gates\[0\]\.metric: ttft_ms needs traffic\.baseline\.ttft_ms in .*plain\.yaml$/);
   });
 });
@@ -203,14 +195,14 @@ describe('collectScenarioPaths and loadScenarios', () => {
   it('requires gates from the scenario or the command line, and unique names', () => {
     const dir = tmp();
     write(dir, 'a.yaml', 'name: same\n');
-    expect(errorOf(() => loadScenarios([dir])).message).toMatch(/a\.yaml: gates: no gates/);
+    expect(userErrorOf(() => loadScenarios([dir])).message).toMatch(/a\.yaml: gates: no gates/);
     write(dir, 'b.yaml', `name: same\n${GATES}`);
     const gates = loadGateFile(write(tmp(), 'g.yaml', GATES));
-    expect(errorOf(() => loadScenarios([dir], { gates })).message).toMatch(/scenario name "same" is also used/);
+    expect(userErrorOf(() => loadScenarios([dir], { gates })).message).toMatch(/scenario name "same" is also used/);
   });
 
   it('says so when a path does not exist', () => {
-    expect(errorOf(() => collectScenarioPaths(['/nonexistent/x'])).message).toMatch(/no such file or folder/);
+    expect(userErrorOf(() => collectScenarioPaths(['/nonexistent/x'])).message).toMatch(/no such file or folder/);
   });
 });
 
@@ -221,7 +213,7 @@ describe('the check schedule of a run is bounded', () => {
     const dir = tmp();
     expect(loadScenarioFile(write(dir, 'at.yaml', scenario(`${MAX_CHECKS_PER_RUN}m`))).stages[0]!.holdMinutes).toBe(MAX_CHECKS_PER_RUN);
     // An off-grid end of hold is a check of its own.
-    const e = errorOf(() => loadScenarioFile(write(dir, 'over.yaml', scenario(`${MAX_CHECKS_PER_RUN}m30s`))));
+    const e = userErrorOf(() => loadScenarioFile(write(dir, 'over.yaml', scenario(`${MAX_CHECKS_PER_RUN}m30s`))));
     expect(e).toBeInstanceOf(ConfigError);
     expect(e.message).toMatch(/over\.yaml: rollout\.check_every: makes 100,001 checks a run over the stages' holds; at most 100,000/);
   });
