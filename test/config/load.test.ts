@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_CHECKS_PER_RUN, collectScenarioPaths, durationMinutes, loadGateFile, loadScenarioFile, loadScenarios } from '../../src/config/load.js';
-import { ConfigError, UserError } from '../../src/config/errors.js';
+import { ConfigError } from '../../src/config/errors.js';
 import { userErrorOf } from '../user-error.js';
 
 function tmp(): string {
