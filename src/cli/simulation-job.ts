@@ -7,7 +7,7 @@ import { type EngineKind, describeGatePaths } from '../sim/engine.js';
 import type { Shard } from '../sim/shard.js';
 import { shardRange } from '../sim/shard.js';
 import { loadEmpirical } from '../sim/empirical.js';
-import { effectiveScenarios, simulate } from '../sim/simulate.js';
+import { effectiveScenarios, gateConfigsFor, simulate } from '../sim/simulate.js';
 import { Store } from '../store/database.js';
 import { finishInvocation, startInvocation } from '../store/invocations.js';
 import { type SimulatedScenario, writeSimulation } from '../store/outcomes.js';
@@ -75,7 +75,7 @@ export async function runSimulationJob(
   // Empirical traffic is read here, once, through DuckDB; workers share its arrays.
   request.scenarios = await Promise.all(request.scenarios.map(loadEmpirical));
   // After the traces: a scenario that resamples one draws every gate request by request.
-  for (const sc of effectiveScenarios(request)) checkPerRequestWindows(sc, gateConfigs.length ? gateConfigs : sc.gates ? [sc.gates] : [], opts.engine);
+  for (const sc of effectiveScenarios(request)) checkPerRequestWindows(sc, gateConfigsFor(sc, gateConfigs), opts.engine);
   // Open the store first: a locked or unreadable file should stop us before the work, not after.
   const store = await Store.open(opts.db);
   let invocation: string;

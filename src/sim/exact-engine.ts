@@ -1278,10 +1278,9 @@ export class ExactRun {
     // The engine draws only what the gates read, so one stream for everything made a config's
     // results depend on the other configs judged in the same command: a latency p99 gate beside
     // a cost gate shifted every cost draw after it. Each metric now draws from its own stream,
-    // split from the run's before any window; counts keep the run's. (Within one metric, which
-    // statistics are read still decides how they are drawn; cost is drawn as the input and output
-    // tokens it is priced from, so it shares their streams.) Derived, not drawn, from the run's
-    // stream: the counts that follow are the same draws as SampleRun's.
+    // derived from the run's (not drawn from it, so the counts that follow stay SampleRun's
+    // draws). Within one metric, which statistics are read still decides how they are drawn; cost
+    // is drawn as the input and output tokens it is priced from, so it shares their streams.
     this.metricRngs = Array.from({ length: COST }, (_, k) => rng.derive(k));
     this.hasTtft = scenario.baseline.ttft_ms !== null;
     this.samplers = this.laws.map((l) => [

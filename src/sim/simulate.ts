@@ -31,11 +31,16 @@ export function effectiveScenarios(request: SimulateRequest): Scenario[] {
   }));
 }
 
+/** The gate configs a scenario is judged under: the command's `--gates`, else its own gates. */
+export function gateConfigsFor(scenario: Scenario, gateConfigs: readonly GateConfig[] | undefined): GateConfig[] {
+  return gateConfigs?.length ? [...gateConfigs] : scenario.gates ? [scenario.gates] : [];
+}
+
 /** Simulates every scenario under its gate configs: the whole `simulate` job but the I/O. */
 export async function simulate(request: SimulateRequest): Promise<SimulatedScenario[]> {
   const scenarios = effectiveScenarios(request);
   const jobs: ScenarioJob[] = scenarios.map((scenario) => {
-    const configs = request.gateConfigs?.length ? [...request.gateConfigs] : scenario.gates ? [scenario.gates] : [];
+    const configs = gateConfigsFor(scenario, request.gateConfigs);
     if (configs.length === 0) throw new Error(`scenario ${scenario.name} has no gates`);
     return { scenario, configs, ...shardRange(scenario.runs, request.shard) };
   });

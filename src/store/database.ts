@@ -193,7 +193,7 @@ export class Store {
 export function checkDbPath(file: string): void {
   if (file.trim() === '') throw new UserError('--db: empty path');
   // DuckDB takes it for a database in memory: the results would be gone when the command ends.
-  if (file.trim() === ':memory:' || file.trim().startsWith(':memory:')) throw new UserError(`--db ${file}: keeps results in memory only, and they would be lost when the command ends; give a file`);
+  if (file.trim().startsWith(':memory:')) throw new UserError(`--db ${file}: keeps results in memory only, and they would be lost when the command ends; give a file`);
 }
 
 interface Column {
