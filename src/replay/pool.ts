@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { prepareWorkerIsolates } from '../threads/worker-isolates.js';
 
 /**
  * The replay's worker pool, in a module of its own that loads nothing else: the CLI starts it
@@ -33,6 +34,7 @@ function workerFile(): string {
  */
 export function startReplayPool(workers: number, target?: string): Piscina {
   const n = Math.max(1, workers);
+  prepareWorkerIsolates();
   return new Piscina({
     filename: workerFile(),
     workerData: { target: target ?? null },

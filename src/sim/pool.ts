@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { GateConfig, Scenario } from '../config/model.js';
+import { prepareWorkerIsolates } from '../threads/worker-isolates.js';
 import type { RunBatch } from '../store/columns.js';
 import type { SummaryNeeds } from '../gates/window.js';
 import type { EngineKind } from './engine.js';
@@ -77,6 +78,7 @@ export async function simulateOnPool(jobs: readonly ScenarioJob[], options: Pool
  * unhandled 'error' event (a crash instead of the failure's own message).
  */
 async function runAll<T extends SimulateTask | WindowsTask, R>(workers: number, tasks: readonly T[], onDone: (task: T) => void): Promise<R[]> {
+  prepareWorkerIsolates();
   const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 1000 });
   const abort = new AbortController();
   // Every task listens to the one signal: not a leak, however many tasks there are.

@@ -11,6 +11,7 @@ import { type TraceRow, batchRows } from '../../src/traces/canonical.js';
 import { type SyntheticRow, syntheticRows, writeSyntheticTrace } from '../../src/traces/generate.js';
 import { inSample, openTrace, parseTimeBound, readTraceRows, sampleHash } from '../../src/traces/reader.js';
 import { arrow } from '../../src/traces/arrow-bundle.js';
+import { prepareWorkerIsolates } from '../../src/threads/worker-isolates.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const AZURE = path.join(root, 'traces/azure-llm-2023-code.csv');
@@ -372,6 +373,7 @@ describe('batches as Arrow', () => {
       const ipc = batchToIPC(first);
       expect(batchRows(batchFromArrow(ipc))).toEqual(batchRows(first));
       const { Worker } = await import('node:worker_threads');
+      prepareWorkerIsolates(); // as the pools do: this worker is terminated while Arrow may still be optimising
       const worker = new Worker(
         `const { parentPort } = require('node:worker_threads');
          parentPort.once('message', async (ipc) => {
