@@ -51,6 +51,8 @@ export function isCanonicalColumn(name: string): name is CanonicalColumn {
  * Why a row was set aside. A bad row is never fatal: it is counted, left out of the batches and
  * reported with its reason. When several apply, the first in this list is given.
  *
+ * - `unreadable`: a JSONL line that is not a JSON object (cut off, malformed, an array or a
+ *   number), or an object with none of the trace's fields (`{}`); its `raw` is empty
  * - `bad_timestamp`: no timestamp, or one that is neither a number (milliseconds) nor a date, or
  *   one beyond ±8.64e15 ms (a JavaScript Date's range)
  * - `bad_number`: a token, latency, ttft, cost or feedback value that is not a finite number
@@ -64,6 +66,7 @@ export function isCanonicalColumn(name: string): name is CanonicalColumn {
  * - `duplicate_request_id`: a request_id already seen on an earlier row of the file
  */
 export const BAD_ROW_REASONS = [
+  'unreadable',
   'bad_timestamp',
   'bad_number',
   'negative_tokens',

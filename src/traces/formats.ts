@@ -137,6 +137,11 @@ export interface SourceRelation {
   otel?: MappingEntry[];
   /** The source has a JSON text column `__raw` holding each row as read. */
   hasRaw?: boolean;
+  /**
+   * A row whose every column is null is a record the reader could not parse (JSONL read with
+   * DuckDB's `ignore_errors`, which gives such a line as a row of nulls, in its place).
+   */
+  nullRowIsUnreadable?: boolean;
 }
 
 async function describe(conn: DuckDBConnection, from: string): Promise<{ name: string; type: string }[]> {
@@ -158,6 +163,20 @@ async function firstNonObjectLine(file: string): Promise<{ line: number; text: s
     lines.close();
   }
   return null;
+}
+
+/** Records DuckDB samples to detect a JSON file's columns (its `sample_size` default). */
+const JSON_SAMPLE = 20_480;
+
+/** The keys of the objects among a JSONL file's first records, in order of first appearance. */
+async function objectKeys(conn: DuckDBConnection, path: string): Promise<string[]> {
+  const r = await conn.runAndReadAll(
+    `SELECT json_keys(json)::VARCHAR[] AS keys FROM (SELECT json FROM read_json_objects(${lit(path)}, format = 'newline_delimited', ignore_errors = true) LIMIT ${JSON_SAMPLE})
+     WHERE json_type(json) = 'OBJECT'`,
+  );
+  const keys = new Set<string>();
+  for (const row of r.getRowObjectsJson()) for (const k of row.keys as string[]) keys.add(k);
+  return [...keys];
 }
 
 function readError(spec: ResolvedSpec, err: unknown): UserError {
@@ -195,9 +214,15 @@ export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, ote
       case 'jsonl':
       case 'json': {
         const fmt = spec.format === 'jsonl' ? 'newline_delimited' : 'auto';
-        const detected = await describe(conn, `read_json(${lit(spec.path)}, format = '${fmt}')`);
-        // DuckDB reads records that are not all objects as one column named `json`: say which
-        // record is at fault, not that the trace has no timestamp column.
+        let detected = await describe(conn, `read_json(${lit(spec.path)}, format = '${fmt}'${spec.format === 'jsonl' ? ', ignore_errors = true' : ''})`);
+        // DuckDB reads records that are not all objects as one column named `json`. A JSONL file
+        // of objects with a few strays takes its columns from the objects (the strays are bad
+        // rows); a file with no object at all is not a trace: say which record is at fault, not
+        // that the trace has no timestamp column.
+        if (detected.length === 1 && detected[0]!.name === 'json' && spec.format === 'jsonl') {
+          const keys = await objectKeys(conn, spec.path);
+          if (keys.length > 0) detected = keys.map((name) => ({ name, type: 'VARCHAR' }));
+        }
         if (detected.length === 1 && detected[0]!.name === 'json') {
           const compressed = /\.(gz|zst)$/i.test(spec.path);
           const culprit = spec.format === 'jsonl' && !compressed ? await firstNonObjectLine(spec.path) : null;
@@ -206,8 +231,12 @@ export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, ote
           if (compressed) throw new UserError(`${spec.name}: not every line is a JSON object; a JSONL trace holds one object per line`);
         }
         const cols = detected.map((c) => `${lit(c.name)}: 'VARCHAR'`).join(', ');
-        const from = `read_json(${lit(spec.path)}, format = '${fmt}', columns = {${cols}})`;
-        return { from, columns: await describe(conn, from) };
+        // One bad line (a log cut off mid-write, a stray non-object) stopped the whole read;
+        // with ignore_errors it is a row of nulls in its place, which the reader counts as bad.
+        // A JSON array is one document: nothing to skip in it.
+        const lines = spec.format === 'jsonl';
+        const from = `read_json(${lit(spec.path)}, format = '${fmt}', columns = {${cols}}${lines ? ', ignore_errors = true' : ''})`;
+        return { from, columns: await describe(conn, from), nullRowIsUnreadable: lines };
       }
       case 'duckdb':
         return await duckdbSource(conn, spec);

@@ -147,7 +147,7 @@ export function renderSummary(s: TraceSummary): string {
     out.push(`bad rows  ${Object.entries(s.bad_by_reason).map(([k, v]) => `${k} ${integer(v)}`).join(', ')} (left out, never fatal)`);
     for (const e of s.bad_examples) {
       const raw = e.raw.length > 100 ? `${e.raw.slice(0, 97)}...` : e.raw;
-      out.push(`          row ${e.row}: ${e.reason}${e.column ? ` (${e.column})` : ''}: ${raw}`);
+      out.push(`          row ${e.row}: ${e.reason}${e.column ? ` (${e.column})` : ''}${raw ? `: ${raw}` : ''}`);
     }
   }
   if (s.time_span) {

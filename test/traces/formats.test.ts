@@ -296,11 +296,11 @@ describe('openSource', () => {
     expect((err as Error).message.startsWith(`${p}: not an Arrow IPC file or stream`)).toBe(true);
   });
 
-  it('names the first JSONL line that is not an object, and a JSON array whose items are not all objects', async () => {
-    const jsonl = put('mixed.jsonl', '{"request_id":"a","timestamp":"2024-05-01T09:00:00Z"}\n\n{"request_id":"b","timestamp":"2024-05-01T09:00:01Z"}\n[1,2]\n');
+  it('names the first line of a JSONL file without any object, and a JSON array whose items are not all objects', async () => {
+    const jsonl = put('no-objects.jsonl', '\n[1,2]\n3\n');
     const err = await openSource(conn, await spec(jsonl), none).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toBe(`${jsonl}: line 4 is not a JSON object ([1,2]); a JSONL trace holds one object per line`);
+    expect((err as Error).message).toBe(`${jsonl}: line 2 is not a JSON object ([1,2]); a JSONL trace holds one object per line`);
     const json = put('mixed.json', '[{"request_id":"a","timestamp":"2024-05-01T09:00:00Z"}, 3]');
     const err2 = await openSource(conn, await spec(json), none).catch((e: unknown) => e);
     expect((err2 as Error).message).toBe(`${json}: not a JSON array of objects (one object per request)`);

@@ -263,6 +263,7 @@ describe('openTrace: bad rows', () => {
     expect([trace.rows, trace.good, trace.bad]).toEqual([12, 3, 9]);
     expect(trace.sorted).toBe(false);
     expect(trace.badByReason).toEqual({
+      unreadable: 0,
       bad_timestamp: 1,
       bad_number: 1,
       negative_tokens: 1,
@@ -291,6 +292,48 @@ describe('openTrace: bad rows', () => {
       [1, 'a', Date.UTC(2024, 0, 1, 0, 0, 1), 'ok', false, 1],
       [12, 'j', Date.UTC(2024, 0, 1, 0, 0, 8), 'ok', true, null],
     ]);
+  });
+
+  it('counts a JSONL line cut off, malformed or not an object as an unreadable row in its place, not a fatal error', async () => {
+    const ok = (id: string, s: number) => JSON.stringify({ request_id: id, timestamp: 1_700_000_000_000 + s * 1000, input_tokens: 10 + s });
+    const text = [ok('a', 1), '{"request_id":"b","timestamp":17', ok('c', 3), '[1,2]', '42', '{}', 'not json at all', ok('d', 4), '{"request_id":"e","input_tok'].join('\n');
+    writeFileSync(file('cut.jsonl'), text); // no final newline: a log cut off mid-write
+    const { trace, rows: got, errors } = await readTraceRows(file('cut.jsonl'));
+    expect([trace.rows, trace.good, trace.bad]).toEqual([9, 3, 6]);
+    expect(Object.entries(trace.badByReason).filter(([, n]) => n > 0)).toEqual([['unreadable', 6]]);
+    expect(errors.map((e) => [e.row, e.request_id, e.reason, e.column, e.raw])).toEqual([
+      [2, 'row-000002', 'unreadable', null, ''],
+      [4, 'row-000004', 'unreadable', null, ''],
+      [5, 'row-000005', 'unreadable', null, ''],
+      [6, 'row-000006', 'unreadable', null, ''],
+      [7, 'row-000007', 'unreadable', null, ''],
+      [9, 'row-000009', 'unreadable', null, ''],
+    ]);
+    expect(got.map((r) => [r.row, r.request_id, r.input_tokens])).toEqual([
+      [1, 'a', 11],
+      [3, 'c', 13],
+      [8, 'd', 14],
+    ]);
+  });
+
+  it('reads a JSONL file whose bad line lies beyond the lines DuckDB samples for columns, and whose first line is not an object', async () => {
+    const lines: string[] = ['"a stray string first"'];
+    for (let i = 0; i < 30_000; i++) lines.push(JSON.stringify({ timestamp: i, latency_ms: 1 + (i % 7) }));
+    lines.splice(25_001, 0, '{"timestamp": 25000.5, "latency_'); // line 25,002: past the 20,480-record sample
+    writeFileSync(file('late.jsonl'), lines.join('\n') + '\n');
+    const trace = await openTrace(file('late.jsonl'));
+    try {
+      expect([trace.rows, trace.good, trace.bad]).toEqual([30_002, 30_000, 2]);
+      expect((await trace.errorList()).map((e) => [e.row, e.reason])).toEqual([
+        [1, 'unreadable'],
+        [25_002, 'unreadable'],
+      ]);
+      let sum = 0;
+      for await (const b of trace) for (let i = 0; i < b.length; i++) sum += b.latency_ms![i]!;
+      expect(sum).toBe(Array.from({ length: 30_000 }, (_, i) => 1 + (i % 7)).reduce((a, b) => a + b, 0));
+    } finally {
+      trace.close();
+    }
   });
 
   it('reports errors as a stream, independent of the row selection', async () => {
