@@ -9,6 +9,19 @@ export const DEFAULT_DB = 'reports/rehearse.duckdb';
 /** Digits only: Number() would also take "", " ", "0x10" and "1e3". */
 const WHOLE = /^\s*\d+\s*$/;
 
+/** A decimal number, as a person writes one (1, 0.5, .5, 1e3); NaN for anything else, which Number() would take ("0x10", "", "Infinity"). */
+export function decimal(value: string): number {
+  return /^\s*(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?\s*$/i.test(value) ? Number(value) : NaN;
+}
+
+/** `--sample`: a share of sessions in (0, 1], as a fraction or a percentage. */
+export function sampleShare(value: string): number {
+  const pct = value.trim().endsWith('%');
+  const n = decimal(pct ? value.trim().slice(0, -1) : value) / (pct ? 100 : 1);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`--sample must be a share in (0, 1] such as 0.1 or 10%, got "${value}"`);
+  return n;
+}
+
 /** `max`, when given, comes with the reason for it, which the message repeats. */
 export function positiveInt(name: string, max?: { value: number; why: string }) {
   return (value: string): number => {

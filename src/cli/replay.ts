@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../config/errors.js';
 import { startReplayPool } from '../replay/pool.js';
 import { defaultWorkers } from '../sim/pool.js';
-import { DEFAULT_DB, action, collect, positiveInt } from './common.js';
+import { DEFAULT_DB, action, collect, decimal, positiveInt, sampleShare } from './common.js';
 
 export interface ReplayCliOptions {
   target: string;
@@ -31,22 +31,17 @@ export interface ReplayCliOptions {
 
 function positive(name: string) {
   return (v: string) => {
-    const x = Number(v);
+    const x = decimal(v);
     if (!(x > 0) || !Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a number above 0, got "${v}"`);
     return x;
   };
 }
 
-function share(v: string): number {
-  const x = Number(v);
-  if (!(x > 0 && x <= 1)) throw new InvalidArgumentError(`--sample must be a share in (0, 1], got "${v}"`);
-  return x;
-}
-
 function prices(v: string) {
-  const m = /^\s*([\d.]+)\s*[,/]\s*([\d.]+)\s*$/.exec(v);
-  if (!m) throw new InvalidArgumentError(`--baseline-price must be <input>,<output> USD per million tokens, e.g. 0.5,1.5; got "${v}"`);
-  return { input_per_million: Number(m[1]), output_per_million: Number(m[2]) };
+  const m = /^\s*([^,/]+)[,/]([^,/]+)$/.exec(v);
+  const [input, output] = m ? [decimal(m[1]!), decimal(m[2]!)] : [NaN, NaN];
+  if (!Number.isFinite(input) || !Number.isFinite(output)) throw new InvalidArgumentError(`--baseline-price must be <input>,<output> USD per million tokens, e.g. 0.5,1.5; got "${v}"`);
+  return { input_per_million: input, output_per_million: output };
 }
 
 /** A pattern is compiled in the workers: a bad one must fail here, named, not there. */
@@ -80,7 +75,7 @@ export function replayCommand(): Command {
     .option('--rate <r>', 'replay at a fixed rate, requests per second', positive('--rate'))
     .option('--max', 'as fast as --concurrency allows (the default for virtual stubs)')
     .option('--concurrency <n>', 'requests in flight at most', positiveInt('--concurrency'), 16)
-    .option('--sample <f>', 'keep this share of sessions (the same sessions every time)', share)
+    .option('--sample <f>', 'keep this share of sessions (the same sessions every time), such as 0.1 or 10%', sampleShare)
     .option('--limit <n>', 'replay at most n requests', positiveInt('--limit'))
     .option('--from <time>', 'replay requests at or after this time (ms or ISO date-time)')
     .option('--to <time>', 'replay requests before this time')

@@ -4,7 +4,7 @@ import { startStubServer } from '../targets/stub-server.js';
 import { action } from './common.js';
 
 function port(value: string): number {
-  const n = Number(value);
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port must be a whole number from 0 to 65535, got "${value}"`);
   return n;
 }

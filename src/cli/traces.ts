@@ -1,11 +1,11 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { integer } from '../report/table.js';
 import { convertTrace } from '../traces/convert.js';
 import { TRACE_FORMATS, type TraceFormat } from '../traces/formats.js';
 import { writeSyntheticTrace } from '../traces/generate.js';
 import { inspectTrace, renderSummary } from '../traces/inspect.js';
 import type { OpenTraceOptions } from '../traces/reader.js';
-import { action, nonNegativeInt, positiveInt } from './common.js';
+import { action, nonNegativeInt, positiveInt, sampleShare } from './common.js';
 
 interface SelectOpts {
   map?: string[];
@@ -14,13 +14,6 @@ interface SelectOpts {
   to?: string;
   sample?: number;
   limit?: number;
-}
-
-function share(value: string): number {
-  const pct = value.trim().endsWith('%');
-  const n = Number(pct ? value.trim().slice(0, -1) : value) / (pct ? 100 : 1);
-  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`--sample must be a share in (0, 1] such as 0.1 or 10%, got "${value}"`);
-  return n;
 }
 
 const collectMap = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -32,7 +25,7 @@ function withSelection(cmd: Command): Command {
     .addOption(new Option('--format <format>', 'the trace format, when the file name does not tell it').choices(TRACE_FORMATS))
     .option('--from <time>', 'only rows at or after this time (ISO date-time, UTC unless it says otherwise, or milliseconds)')
     .option('--to <time>', 'only rows before this time')
-    .option('--sample <share>', 'keep this share of sessions, the same ones every time (0.1 or 10%)', share)
+    .option('--sample <share>', 'keep this share of sessions, the same ones every time (0.1 or 10%)', sampleShare)
     .option('--limit <n>', 'at most this many rows', nonNegativeInt('--limit'));
 }
 

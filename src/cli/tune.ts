@@ -22,7 +22,7 @@ import { searchCombinations } from '../tune/search.js';
 import { tunedGateFile } from '../tune/tuned-file.js';
 import { type Dimension, MAX_GRID_SETTINGS, MAX_VALUES_PER_FIELD, VaryError, applyCombination, checkGridSize, describeCombination, parseVary } from '../tune/vary.js';
 import type { EngineKind } from '../sim/engine.js';
-import { DEFAULT_DB, Progress, action, collect, engineOption, nonNegativeInt, positiveInt } from './common.js';
+import { DEFAULT_DB, Progress, action, collect, decimal, engineOption, nonNegativeInt, positiveInt } from './common.js';
 import { checkPerRequestWindows } from './simulation-job.js';
 import { MAX_RUNS, MAX_RUNS_PER_PROCESS } from '../config/schema.js';
 
@@ -46,7 +46,7 @@ interface TuneOptions {
 
 function probability(name: string) {
   return (v: string) => {
-    const x = Number(v);
+    const x = decimal(v);
     if (!(x >= 0 && x <= 1)) throw new InvalidArgumentError(`${name} must be a share between 0 and 1, got "${v}"`);
     return x;
   };

@@ -8,7 +8,6 @@ import {
   makeVector,
   tableFromIPC,
   tableToIPC,
-  vectorFromArray,
   type Vector,
 } from './arrow-bundle.js';
 import { CANONICAL_COLUMNS, NUMBER_COLUMNS, TEXT_COLUMNS, type TraceBatch, type TraceStatus } from './canonical.js';

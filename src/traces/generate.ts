@@ -8,6 +8,7 @@ import { makeFolderFor } from './output-file.js';
 import { Rng } from '../stats/random.js';
 import type { TraceStatus } from './canonical.js';
 import { lit } from './sql.js';
+import { parseDateTime } from './time.js';
 
 /**
  * Deterministic synthetic traces: the same options give the same rows, and the same bytes.
@@ -192,7 +193,7 @@ function checkOptions(o: GenerateOptions): Required<GenerateOptions> {
   const sessions = o.sessions ?? Math.max(1, Math.round(rows / 8));
   if (!Number.isInteger(sessions) || sessions < 1) throw new UserError(`--sessions: must be a whole number of at least 1, got ${sessions}`);
   const start = o.start ?? '2024-05-01T09:00:00Z';
-  if (!Number.isFinite(Date.parse(start))) throw new UserError(`--start: "${start}" is not an ISO date-time`);
+  if (!Number.isFinite(parseDateTime(start))) throw new UserError(`--start: "${start}" is not an ISO date-time`);
   const rpm = o.requestsPerMinute ?? 120;
   if (!(rpm > 0)) throw new UserError(`requestsPerMinute: must be above 0, got ${rpm}`);
   return { rows, seed: o.seed ?? 1, sessions, start, requestsPerMinute: rpm };
@@ -209,7 +210,7 @@ export function* syntheticRows(options: GenerateOptions = {}): Generator<Synthet
   }));
   const d = new Draw(new Rng(`rehearse:traces:rows:${o.seed}`));
   const ratePerMs = o.requestsPerMinute / 60000;
-  let t = Date.parse(o.start);
+  let t = parseDateTime(o.start);
   for (let i = 0; i < o.rows; i++) {
     t += -Math.log(d.rng.uniform()) / ratePerMs;
     const session = sessions[Math.floor(d.rng.uniform() * sessions.length)]!;

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance, type DuckDBResult, type DuckDBVector } from '../store/duckdb.js';
 import { UserError } from '../config/errors.js';
+import { parseDateTime } from './time.js';
 import {
   BAD_ROW_REASONS,
   type BadRowReason,
@@ -110,7 +111,7 @@ export function parseTimeBound(value: TimeBound, field: string): number {
     // A date-time without a zone is UTC, as trace timestamps are.
     const hasZone = /(Z|[+-]\d\d:?\d\d)$/i.test(s);
     const iso = /^\d{4}-\d\d-\d\d$/.test(s) ? `${s}T00:00:00Z` : hasZone ? s.replace(' ', 'T') : `${s.replace(' ', 'T')}Z`;
-    const t = Date.parse(iso);
+    const t = parseDateTime(iso);
     if (Number.isFinite(t)) {
       // Date.parse keeps milliseconds only; carry finer digits through.
       const frac = /\.(\d{4,})/.exec(s);

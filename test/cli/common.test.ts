@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_DB, Progress, action, checkOutputPath, collect, engineOption, nonEmpty, nonNegativeInt, positiveInt } from '../../src/cli/common.js';
+import { DEFAULT_DB, Progress, action, checkOutputPath, collect, decimal, engineOption, nonEmpty, nonNegativeInt, positiveInt, sampleShare } from '../../src/cli/common.js';
 import { ConfigError, UserError } from '../../src/config/errors.js';
 import { userErrorOf } from '../user-error.js';
 
@@ -75,6 +75,16 @@ describe('option parsers', () => {
 
   it.each(['-1', '0.5', 'seven', 'Infinity', '', '  ', '0x10', '1e3', '9007199254740993'])('nonNegativeInt refuses %j', (value) => {
     expect(() => nonNegativeInt('--seed')(value)).toThrow(`--seed must be a whole number of at least 0, got "${value}"`);
+  });
+
+  it('decimal reads numbers as people write them, and nothing else Number() would take', () => {
+    expect([decimal('1'), decimal(' 0.5 '), decimal('.5'), decimal('2.'), decimal('1e3'), decimal('2.5E-2')]).toEqual([1, 0.5, 0.5, 2, 1000, 0.025]);
+    for (const v of ['0x10', '0b1', '', '  ', 'Infinity', '-1', '1.2.3', '1,5', 'NaN', '+1']) expect(decimal(v), v).toBeNaN();
+  });
+
+  it('sampleShare takes a fraction or a percentage in (0, 1], and refuses the rest naming --sample', () => {
+    expect([sampleShare('0.1'), sampleShare('10%'), sampleShare(' 100% '), sampleShare('1')]).toEqual([0.1, 0.1, 1, 1]);
+    for (const v of ['0', '0%', '1.5', '150%', '0x1', '', 'ten']) expect(() => sampleShare(v), v).toThrow(`--sample must be a share in (0, 1] such as 0.1 or 10%, got "${v}"`);
   });
 
   it('collect appends each repetition without touching the earlier list', () => {

@@ -210,6 +210,12 @@ try { await cmd.parseAsync(process.argv); } catch (err) { process.exitCode = 2; 
     expect(h.stderr).toBe('rehearse: http.yaml: kind: must be stub for serve-stub, got the text "http"\n');
   });
 
+  it.each(['0x1F90', '1e3', '', '65536', '-1'])('a --port of %j exits 2 (Number() read 0x1F90 as 8080)', async (port) => {
+    const r = await run(['--stub', 'stub.yaml', '--port', port]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--port must be a whole number from 0 to 65535, got "${port}"`);
+  });
+
   it('a port in use exits 2 with a clear message', async () => {
     const blocker = http.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

@@ -93,6 +93,11 @@ describe('synthetic traces', () => {
     for (let i = 1; i < rows.length; i++) expect(rows[i]!.timestamp >= rows[i - 1]!.timestamp).toBe(true);
   });
 
+  it('refuses a --start that is not a day of the calendar (V8 alone reads February 30th as March 1st)', () => {
+    expect(() => [...syntheticRows({ rows: 1, start: '2024-02-30T09:00:00Z' })]).toThrow(/--start: "2024-02-30T09:00:00Z" is not an ISO date-time/);
+    expect([...syntheticRows({ rows: 1, start: '2024-02-29T09:00:00Z' })][0]!.timestamp.startsWith('2024-02-29T09:00:0')).toBe(true);
+  });
+
   it('refuses an output it cannot write', async () => {
     await expect(writeSyntheticTrace(path.join(dir, 'x.txt'))).rejects.toThrow(/x\.txt: write a synthetic trace as \.jsonl, \.ndjson or \.parquet/);
   });
