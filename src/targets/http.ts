@@ -22,8 +22,9 @@ import { MAX_TIMER_MS, type TimeoutSpec, abortOutcome, costUsd, describeTimeout,
 type Body = TargetResponse;
 type Attempt = { kind: 'done'; res: Body } | { kind: 'rate_limited'; retryAfterMs: number | null; latency: number; message: string };
 
-function fail(status: 'error' | 'timeout', latency: number, error: string, attempts = 0): Body {
-  return { status, latency_ms: latency, ttft_ms: null, input_tokens: null, output_tokens: null, output: null, finish_reason: null, cost_usd: null, error, attempts };
+/** `ttft`: a stream that failed after its first token still measured the time to it. */
+function fail(status: 'error' | 'timeout', latency: number, error: string, attempts = 0, ttft: number | null = null): Body {
+  return { status, latency_ms: latency, ttft_ms: ttft, input_tokens: null, output_tokens: null, output: null, finish_reason: null, cost_usd: null, error, attempts };
 }
 
 /** A short reason from an error body: OpenAI's `error.message`, else the start of the text. */
@@ -125,7 +126,8 @@ class SseReader {
   private buffer = '';
   private output = '';
   private sawContent = false;
-  private ttft: number | null = null;
+  /** Time to the first token, once one came. */
+  ttft: number | null = null;
   private finish: string | null = null;
   private usage: Usage | null = null;
   private done = false;
@@ -155,7 +157,7 @@ class SseReader {
       if (err) return err;
     }
     const latency = performance.now() - this.started;
-    if (!this.done && this.finish === null) return fail('error', latency, 'stream ended before data: [DONE]');
+    if (!this.done && this.finish === null) return fail('error', latency, 'stream ended before data: [DONE]', 0, this.ttft);
     return answer(this.price, latency, this.ttft, this.sawContent ? this.output : null, this.finish, this.usage);
   }
 
@@ -181,7 +183,7 @@ class SseReader {
     } catch {
       return null; // a malformed event is skipped, as SSE clients do
     }
-    if (chunk?.error) return fail('error', performance.now() - this.started, `error in stream: ${errorMessage(data)}`);
+    if (chunk?.error) return fail('error', performance.now() - this.started, `error in stream: ${errorMessage(data)}`, 0, this.ttft);
     if (chunk?.usage) this.usage = chunk.usage;
     const choice = Array.isArray(chunk?.choices) ? chunk.choices[0] : undefined;
     if (choice) {
@@ -233,7 +235,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (signal) {
       this.onAbort = () => {
         const o = abortOutcome(signal);
-        this.settle({ kind: 'done', res: fail(o.status, this.elapsed(), o.error) }, true);
+        this.settle({ kind: 'done', res: fail(o.status, this.elapsed(), o.error, 0, this.sse?.ttft ?? null) }, true);
       };
       signal.addEventListener('abort', this.onAbort, { once: true });
     }
@@ -264,7 +266,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   timerFired(): void {
     if (this.settled) return;
     if (this.timerLeft > 0) return this.armTimer();
-    this.settle({ kind: 'done', res: fail('timeout', this.elapsed(), `timeout after ${describeTimeout(this.timeoutMs)}`) }, true);
+    this.settle({ kind: 'done', res: fail('timeout', this.elapsed(), `timeout after ${describeTimeout(this.timeoutMs)}`, 0, this.sse?.ttft ?? null) }, true);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -310,7 +312,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.settle({ kind: 'done', res: fail('error', this.elapsed(), describeFailure(err)) });
+    this.settle({ kind: 'done', res: fail('error', this.elapsed(), describeFailure(err), 0, this.sse?.ttft ?? null) });
   }
 }
 

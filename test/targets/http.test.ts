@@ -253,7 +253,7 @@ describe('http target failures', () => {
     const fixed = await httpTarget({ url: `${failingUrl}/hang/v1`, model: 'm', timeout: '200ms' });
     let started = performance.now();
     const r = await fixed.call(request('h-1'));
-    expect(r).toMatchObject({ status: 'timeout', error: 'timeout after 200ms', output: null, attempts: 1 });
+    expect(r).toMatchObject({ status: 'timeout', error: 'timeout after 200ms', output: null, attempts: 1, ttft_ms: null });
     expect(r.latency_ms).toBeGreaterThanOrEqual(190);
     expect(performance.now() - started).toBeLessThan(2000);
 
@@ -264,7 +264,11 @@ describe('http target failures', () => {
     expect(performance.now() - started).toBeLessThan(2000);
 
     const numeric = await httpTarget({ url: `${failingUrl}/hang-stream/v1`, model: 'm', timeout: 150, stream: true });
-    expect(await numeric.call(request('h-3'))).toMatchObject({ status: 'timeout', error: 'timeout after 150ms' });
+    const cut = await numeric.call(request('h-3'));
+    expect(cut).toMatchObject({ status: 'timeout', error: 'timeout after 150ms' });
+    // Its first token came before the timeout: the time to it was measured and is kept.
+    expect(cut.ttft_ms).toBeGreaterThanOrEqual(0);
+    expect(cut.ttft_ms).toBeLessThan(cut.latency_ms);
   });
 
   it('a request still queued for a connection times out on time too', async () => {
@@ -286,6 +290,8 @@ describe('http target failures', () => {
     const r = await t.call(request('se-1'));
     expect(r).toMatchObject({ status: 'error', error: 'error in stream: the model crashed mid-answer', attempts: 1 });
     expect(performance.now() - started).toBeLessThan(2000);
+    expect(r.ttft_ms).toBeGreaterThanOrEqual(0); // 'one' came first
+    expect(r.ttft_ms).toBeLessThanOrEqual(r.latency_ms);
   });
 
   it('reads streams whatever the chunking: CRLF, comments, a character split across chunks', async () => {
