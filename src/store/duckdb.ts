@@ -8,7 +8,8 @@ import type * as DuckDB from '@duckdb/node-api';
  */
 const duckdb = createRequire(import.meta.url)('@duckdb/node-api') as typeof DuckDB;
 
-export const { DuckDBInstance, DuckDBDataChunk, BIGINT, BOOLEAN, DOUBLE, ENUM8, ENUM16, ENUM32, INTEGER, VARCHAR } = duckdb;
+export const { DuckDBInstance, DuckDBDataChunk, DuckDBResultReader, BIGINT, BOOLEAN, DOUBLE, ENUM8, ENUM16, ENUM32, INTEGER, VARCHAR } = duckdb;
 export type DuckDBInstance = DuckDB.DuckDBInstance;
 export type DuckDBDataChunk = DuckDB.DuckDBDataChunk;
+export type DuckDBResultReader = DuckDB.DuckDBResultReader;
 export type { DuckDBAppender, DuckDBConnection, DuckDBResult, DuckDBType, DuckDBVector, Json } from '@duckdb/node-api';

@@ -97,6 +97,23 @@ describe('rehearse query', () => {
     expect(strip(out())).toBe('run\n(0 rows)\n');
   });
 
+  it('runs several statements in order and prints each result; --json gives the last', async () => {
+    await query("SET threads = 1; SELECT current_setting('threads')::INT AS threads; SELECT count(*)::INT AS runs FROM outcomes", '--db', db);
+    expect(process.exitCode).toBe(0);
+    // The SET applied before the SELECT that reads it; 3 outcome rows were inserted above.
+    expect(strip(out()).split('\n')).toEqual(['Success', '(0 rows)', '', 'threads', '      1', '(1 row)', '', 'runs', '   3', '(1 row)', '']);
+    stdout.mockClear();
+    await query('SELECT 1 AS a; SELECT 2 AS b', '--db', db, '--json');
+    expect(JSON.parse(out())).toEqual([{ b: 2 }]);
+  });
+
+  it.each(['', '  ', ';', ' ; ; '])('refuses a query without a statement (%j) with exit 2', async (sql) => {
+    await query(sql, '--db', db);
+    expect(process.exitCode).toBe(2);
+    expect(err()).toBe('rehearse: query: no SQL statement given\n');
+    expect(out()).toBe('');
+  });
+
   it('refuses a missing database with exit 2, without creating it', async () => {
     const missing = path.join(dir, 'nope.duckdb');
     await query('SELECT 1', '--db', missing);
