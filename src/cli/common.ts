@@ -22,6 +22,13 @@ export function sampleShare(value: string): number {
   return n;
 }
 
+/** `--map`, for every command that reads a trace: repeated, its lists join. */
+export const MAP_OPTION = {
+  flags: '--map <SRC=dst,...>',
+  help: 'rename foreign trace columns to canonical ones, e.g. --map ts=timestamp,prompt_len=input_tokens; a time column may say its unit: ts=timestamp:s (s, ms, us, ns; default ms) (repeatable)',
+  collect: (value: string, previous?: string): string => (previous ? `${previous},${value}` : value),
+};
+
 /** `max`, when given, comes with the reason for it, which the message repeats. */
 export function positiveInt(name: string, max?: { value: number; why: string }) {
   return (value: string): number => {

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../config/errors.js';
 import { startReplayPool } from '../replay/pool.js';
 import { defaultWorkers } from '../sim/pool.js';
-import { DEFAULT_DB, action, collect, decimal, positiveInt, sampleShare } from './common.js';
+import { DEFAULT_DB, MAP_OPTION, action, collect, decimal, positiveInt, sampleShare } from './common.js';
 
 export interface ReplayCliOptions {
   target: string;
@@ -69,7 +69,7 @@ export function replayCommand(): Command {
     .description('Shadow-replay stored traces against a candidate, compare request by request with the baseline, and judge shadow gates.')
     .argument('<traces>', 'Parquet, JSONL, CSV, Arrow IPC, OpenTelemetry GenAI OTLP JSON, or file.duckdb:table')
     .requiredOption('--target <stub-file|URL|module>', 'the candidate: a stub file (kind: stub), a target file (kind: http|module), an OpenAI-compatible base URL, or an ESM module')
-    .option('--map <SRC=dst,...>', 'rename foreign trace columns to canonical ones')
+    .option(MAP_OPTION.flags, MAP_OPTION.help, MAP_OPTION.collect)
     .option('--gates <file>', 'shadow gates: judge the candidate against the baseline (exit 1 when a gate, hold or rollback, breaches over all traffic)')
     .option('--speed <x>', "replay the trace's own arrival gaps x times faster", positive('--speed'))
     .option('--rate <r>', 'replay at a fixed rate, requests per second', positive('--rate'))

@@ -5,10 +5,10 @@ import { TRACE_FORMATS, type TraceFormat } from '../traces/formats.js';
 import { writeSyntheticTrace } from '../traces/generate.js';
 import { inspectTrace, renderSummary } from '../traces/inspect.js';
 import type { OpenTraceOptions } from '../traces/reader.js';
-import { action, nonNegativeInt, positiveInt, sampleShare } from './common.js';
+import { MAP_OPTION, action, nonNegativeInt, positiveInt, sampleShare } from './common.js';
 
 interface SelectOpts {
-  map?: string[];
+  map?: string;
   format?: TraceFormat;
   from?: string;
   to?: string;
@@ -16,12 +16,10 @@ interface SelectOpts {
   limit?: number;
 }
 
-const collectMap = (value: string, previous: string[] = []): string[] => [...previous, value];
-
 /** The options that pick which rows of a trace are read, shared by inspect and convert. */
 function withSelection(cmd: Command): Command {
   return cmd
-    .option('--map <SRC=dst,...>', 'rename foreign columns to canonical ones, e.g. --map ts=timestamp,prompt_len=input_tokens (repeatable)', collectMap)
+    .option(MAP_OPTION.flags, MAP_OPTION.help, MAP_OPTION.collect)
     .addOption(new Option('--format <format>', 'the trace format, when the file name does not tell it').choices(TRACE_FORMATS))
     .option('--from <time>', 'only rows at or after this time (ISO date-time, UTC unless it says otherwise, or milliseconds)')
     .option('--to <time>', 'only rows before this time')
@@ -31,7 +29,7 @@ function withSelection(cmd: Command): Command {
 
 function readOptions(o: SelectOpts): OpenTraceOptions {
   return {
-    map: o.map?.join(','),
+    map: o.map,
     format: o.format,
     from: o.from,
     to: o.to,

@@ -157,7 +157,7 @@ export const ScenarioSchema = z
             z
               .object({
                 path: z.string().min(1).describe('The trace file (relative to this scenario file), in any format `rehearse replay` reads.'),
-                map: z.string().optional().describe('Column renames for a foreign format, as `--map`: `SRC=dst,...`.'),
+                map: z.string().optional().describe('Column renames for a foreign format, as `--map`: `SRC=dst,...`. A time column may name the unit of its numbers: `ts=timestamp:s` (s, ms, us or ns; default ms).'),
               })
               .strict(),
           ])

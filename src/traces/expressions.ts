@@ -72,10 +72,11 @@ export function numberExpr(c: string, type: string): string {
  * Text is a number if it parses as one, else a date-time; without a zone it is UTC (the reader's
  * session time zone).
  */
-export function timestampExpr(c: string, type: string): string {
+export function timestampExpr(c: string, type: string, msPerUnit = 1): string {
+  const scaled = (x: string) => (msPerUnit === 1 ? x : `(${x} * ${msPerUnit})`);
   switch (typeClass(type)) {
     case 'number':
-      return `CAST(${c} AS DOUBLE)`;
+      return scaled(`CAST(${c} AS DOUBLE)`);
     case 'timestamptz':
       return `(epoch_us(${c}) / 1000.0)`;
     case 'timestamp_ns':
@@ -85,7 +86,7 @@ export function timestampExpr(c: string, type: string): string {
       return `(epoch_us(CAST(${c} AS TIMESTAMP)) / 1000.0)`;
     default: {
       const t = asText(c, type);
-      return `coalesce(TRY_CAST(${t} AS DOUBLE), epoch_us(TRY_CAST(${t} AS TIMESTAMPTZ)) / 1000.0)`;
+      return `coalesce(${scaled(`TRY_CAST(${t} AS DOUBLE)`)}, epoch_us(TRY_CAST(${t} AS TIMESTAMPTZ)) / 1000.0)`;
     }
   }
 }

@@ -1,6 +1,6 @@
 import { integer, percent, renderTable } from '../report/table.js';
 import type { BadRowReason, CanonicalColumn, TraceError } from './canonical.js';
-import type { MappingEntry } from './mapping.js';
+import type { MappingEntry, TimeUnit } from './mapping.js';
 import { type OpenTraceOptions, type TraceSpec, openTrace } from './reader.js';
 import { ident } from './sql.js';
 
@@ -131,6 +131,7 @@ function fmt(x: number | null): string {
   return a >= 100 ? integer(x) : a >= 1 ? x.toFixed(1) : a >= 0.01 ? x.toFixed(4) : x.toPrecision(3);
 }
 
+const UNIT_NAMES: Record<TimeUnit, string> = { s: 'seconds', ms: 'milliseconds', us: 'microseconds', ns: 'nanoseconds' };
 const VIA: Record<MappingEntry['via'], string> = { map: '--map', name: 'by name', known: 'known format', otel: 'OpenTelemetry', generated: 'generated' };
 
 /** The summary as text for a terminal. */
@@ -139,7 +140,7 @@ export function renderSummary(s: TraceSummary): string {
   out.push(`rehearse traces inspect: ${s.file}`);
   out.push(`format    ${s.label}`);
   const same = s.mapping.filter((m) => m.via === 'name' && m.source === m.column).map((m) => m.column);
-  const lines = s.mapping.filter((m) => !(m.via === 'name' && m.source === m.column)).map((m) => `${m.column} ← ${m.source} (${VIA[m.via]})`);
+  const lines = s.mapping.filter((m) => !(m.via === 'name' && m.source === m.column)).map((m) => `${m.column} ← ${m.source} (${VIA[m.via]}${m.unit ? `, ${UNIT_NAMES[m.unit]}` : ''})`);
   if (same.length > 0) lines.unshift(`by name: ${same.join(', ')}`);
   lines.forEach((l, i) => out.push(`${i === 0 ? 'mapping' : '       '}   ${l}`));
   out.push(`rows      ${integer(s.rows)}: ${integer(s.good)} good, ${integer(s.bad)} bad${s.selected !== s.good ? `; ${integer(s.selected)} selected` : ''}`);

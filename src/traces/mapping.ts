@@ -1,8 +1,22 @@
 import { ConfigError, UserError } from '../config/errors.js';
 import { CANONICAL_COLUMNS, type CanonicalColumn, isCanonicalColumn } from './canonical.js';
 
-/** `{ sourceColumn: canonicalColumn }`, or the command-line form `SRC=dst,SRC2=dst2`. */
+/**
+ * `{ sourceColumn: canonicalColumn }`, or the command-line form `SRC=dst,SRC2=dst2`. A time
+ * column may name the unit of its numbers after a colon: `Timestamp=timestamp:s`.
+ */
 export type MapSpec = string | Readonly<Record<string, string>>;
+
+/**
+ * Units a mapped time column's numbers may be in, as milliseconds. Traces keep time in all of
+ * them (BurstGPT's arrival times are seconds, OpenTelemetry's nanoseconds); the canonical form is
+ * milliseconds. Date-time text is read as such whatever the unit.
+ */
+export const TIME_UNITS = { s: 1000, ms: 1, us: 1e-3, ns: 1e-6 } as const;
+export type TimeUnit = keyof typeof TIME_UNITS;
+
+/** The canonical columns that hold time, the only ones a unit may be given for. */
+const TIMED_COLUMNS: readonly CanonicalColumn[] = ['timestamp', 'latency_ms', 'ttft_ms'];
 
 /** How a canonical column got its values. */
 export interface MappingEntry {
@@ -15,6 +29,8 @@ export interface MappingEntry {
    * span field or attribute; `generated`: made up (request_id from the row number).
    */
   via: 'map' | 'name' | 'known' | 'otel' | 'generated';
+  /** The unit the source's numbers are in, when the map named one other than milliseconds. */
+  unit?: TimeUnit;
 }
 
 /**
@@ -27,7 +43,7 @@ export function parseMap(text: string, file: string, field = '--map'): Record<st
     const item = part.trim();
     if (!item) continue;
     const eq = item.lastIndexOf('=');
-    if (eq <= 0 || eq === item.length - 1) throw new ConfigError(file, field, `"${item}" is not SRC=dst (e.g. --map TIMESTAMP=timestamp,ContextTokens=input_tokens)`);
+    if (eq <= 0 || eq === item.length - 1) throw new ConfigError(file, field, `"${item}" is not SRC=dst (e.g. --map TIMESTAMP=timestamp,ContextTokens=input_tokens, or ts=timestamp:s for seconds)`);
     const src = item.slice(0, eq).trim();
     const dst = item.slice(eq + 1).trim();
     if (src in out) throw new ConfigError(file, field, `source column "${src}" is mapped twice`);
@@ -36,22 +52,47 @@ export function parseMap(text: string, file: string, field = '--map'): Record<st
   return out;
 }
 
-/** Normalises a map given as text or as an object, checking every target is canonical. */
-export function normaliseMap(spec: MapSpec | undefined, file: string, field = '--map'): Map<string, CanonicalColumn> {
+interface MapItem {
+  src: string;
+  column: CanonicalColumn;
+  unit: TimeUnit | null;
+}
+
+function mapItems(spec: MapSpec | undefined, file: string, field: string): MapItem[] {
   const raw = spec === undefined ? {} : typeof spec === 'string' ? parseMap(spec, file, field) : spec;
-  const out = new Map<string, CanonicalColumn>();
+  const items: MapItem[] = [];
   const targets = new Map<string, string>();
   for (const [src, dstRaw] of Object.entries(raw)) {
-    const dst = String(dstRaw).trim().toLowerCase();
+    const [name, unitRaw, ...rest] = String(dstRaw).split(':').map((x) => x.trim());
+    const dst = name!.toLowerCase();
     if (!isCanonicalColumn(dst)) {
-      throw new ConfigError(file, field, `"${src}=${dstRaw}": "${dstRaw}" is not a canonical column (one of ${CANONICAL_COLUMNS.join(', ')})`);
+      throw new ConfigError(file, field, `"${src}=${dstRaw}": "${name}" is not a canonical column (one of ${CANONICAL_COLUMNS.join(', ')})`);
+    }
+    let unit: TimeUnit | null = null;
+    if (unitRaw !== undefined) {
+      const u = unitRaw.toLowerCase();
+      if (rest.length > 0 || !Object.hasOwn(TIME_UNITS, u)) {
+        throw new ConfigError(file, field, `"${src}=${dstRaw}": "${unitRaw}${rest.map((r) => `:${r}`).join('')}" is not a time unit (one of ${Object.keys(TIME_UNITS).join(', ')})`);
+      }
+      if (!TIMED_COLUMNS.includes(dst)) throw new ConfigError(file, field, `"${src}=${dstRaw}": a unit is for time columns only (${TIMED_COLUMNS.join(', ')}), not ${dst}`);
+      unit = u as TimeUnit;
     }
     const prev = targets.get(dst);
     if (prev !== undefined) throw new ConfigError(file, field, `both "${prev}" and "${src}" are mapped to ${dst}`);
     targets.set(dst, src);
-    out.set(src, dst);
+    items.push({ src, column: dst, unit });
   }
-  return out;
+  return items;
+}
+
+/** Normalises a map given as text or as an object, checking every target is canonical. */
+export function normaliseMap(spec: MapSpec | undefined, file: string, field = '--map'): Map<string, CanonicalColumn> {
+  return new Map(mapItems(spec, file, field).map((m) => [m.src, m.column]));
+}
+
+/** The units the map names for time columns (`Timestamp=timestamp:s`); milliseconds are left out. */
+export function mapUnits(spec: MapSpec | undefined, file: string, field = '--map'): Map<CanonicalColumn, TimeUnit> {
+  return new Map(mapItems(spec, file, field).flatMap((m) => (m.unit !== null && m.unit !== 'ms' ? [[m.column, m.unit] as const] : [])));
 }
 
 /** Known foreign traces recognised by their column names, without a mapping. */

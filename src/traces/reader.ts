@@ -22,7 +22,7 @@ import {
 } from './canonical.js';
 import { numberExpr, presentExpr, refusalExpr, statusExpr, textExpr, timestampExpr } from './expressions.js';
 import { type ResolvedSpec, type SourceRelation, type TraceFormat, type TraceSpec, duckdbReason, openSource, resolveSpec } from './formats.js';
-import { type MapSpec, type MappingEntry, checkRequired, normaliseMap, resolveMapping } from './mapping.js';
+import { type MapSpec, type MappingEntry, TIME_UNITS, type TimeUnit, checkRequired, mapUnits, normaliseMap, resolveMapping } from './mapping.js';
 import { vectorItems } from '../store/vectors.js';
 import { ident, lit, num } from './sql.js';
 
@@ -222,6 +222,9 @@ export class Trace {
     const source = await openSource(conn, spec, map);
     const names = source.columns.map((c) => c.name);
     const resolved = resolveMapping(spec.name, names, source.otel ? new Map() : map);
+    // OpenTelemetry spans carry their own units (nanoseconds), already converted.
+    const units = source.otel ? new Map<CanonicalColumn, TimeUnit>() : mapUnits(options.map, spec.name);
+    for (const e of resolved.entries) if (units.has(e.column)) e.unit = units.get(e.column);
     const mapping = source.otel ?? resolved.entries;
     const present = new Set<CanonicalColumn>(resolved.sources.keys());
     checkRequired(spec.name, names, present);
@@ -230,7 +233,7 @@ export class Trace {
     const columns = CANONICAL_COLUMNS.filter((c) => c === 'request_id' || present.has(c) || (c === 'refusal' && present.has('status')));
     const label = FORMAT_LABELS[spec.format] + (resolved.known ? ` (${resolved.known})` : '');
 
-    await Trace.createViews(conn, source, resolved.sources);
+    await Trace.createViews(conn, source, resolved.sources, units);
     const fail = (err: unknown) => new UserError(`${spec.name}: cannot read as ${spec.format}: ${duckdbReason(err)}`);
     // Duplicate request ids: a pass over the ids only, when the source has them. Without any,
     // the join that marks them is left out: it would cost every later read more than the pass.
@@ -322,7 +325,8 @@ export class Trace {
   }
 
   /** `__src` (the source with row numbers), `__parsed` (values parsed), `__base` (checked). */
-  private static async createViews(conn: DuckDBConnection, source: SourceRelation, sources: Map<CanonicalColumn, string>): Promise<void> {
+  private static async createViews(conn: DuckDBConnection, source: SourceRelation, sources: Map<CanonicalColumn, string>, units: ReadonlyMap<CanonicalColumn, TimeUnit>): Promise<void> {
+    const msPer = (c: CanonicalColumn) => TIME_UNITS[units.get(c) ?? 'ms'];
     await conn.run(`CREATE OR REPLACE VIEW __src AS SELECT *, row_number() OVER () AS __row FROM ${source.from}`);
     const types = new Map(source.columns.map((c) => [c.name, c.type]));
     const col = (c: CanonicalColumn) => {
@@ -334,14 +338,16 @@ export class Trace {
     const generated = `printf('row-%06d', s.__row)`;
     sel.push(rid ? `coalesce(nullif(trim(${textExpr(rid.ref, rid.type)}), ''), ${generated}) AS request_id` : `${generated} AS request_id`);
     const ts = col('timestamp')!;
-    sel.push(`${timestampExpr(ts.ref, ts.type)} AS __ts`);
+    sel.push(`${timestampExpr(ts.ref, ts.type, msPer('timestamp'))} AS __ts`);
     for (const c of TEXT_COLUMNS) {
       const x = col(c);
       sel.push(x ? `${textExpr(x.ref, x.type)} AS ${c}` : `NULL::VARCHAR AS ${c}`);
     }
     for (const c of MEASURE_SOURCES) {
       const x = col(c);
-      sel.push(x ? `${numberExpr(x.ref, x.type)} AS __${c}, ${presentExpr(x.ref, x.type)} AS __${c}_present` : `NULL::DOUBLE AS __${c}, false AS __${c}_present`);
+      const scale = msPer(c);
+      const value = x ? (scale === 1 ? numberExpr(x.ref, x.type) : `(${numberExpr(x.ref, x.type)} * ${scale})`) : '';
+      sel.push(x ? `${value} AS __${c}, ${presentExpr(x.ref, x.type)} AS __${c}_present` : `NULL::DOUBLE AS __${c}, false AS __${c}_present`);
     }
     const st = col('status');
     sel.push(st ? `${statusExpr(st.ref, st.type)} AS __status, ${presentExpr(st.ref, st.type)} AS __status_present` : `0 AS __status, false AS __status_present`);

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_DB, Progress, action, checkOutputPath, collect, decimal, engineOption, nonEmpty, nonNegativeInt, positiveInt, sampleShare } from '../../src/cli/common.js';
+import { DEFAULT_DB, MAP_OPTION, Progress, action, checkOutputPath, collect, decimal, engineOption, nonEmpty, nonNegativeInt, positiveInt, sampleShare } from '../../src/cli/common.js';
 import { ConfigError, UserError } from '../../src/config/errors.js';
 import { userErrorOf } from '../user-error.js';
 
@@ -99,6 +99,12 @@ describe('option parsers', () => {
     const cmd = new Command().exitOverride().option('--gates <file>', 'gates', collect);
     cmd.parse(['--gates', 'strict.yaml', '--gates', 'loose.yaml'], { from: 'user' });
     expect(cmd.opts().gates).toEqual(['strict.yaml', 'loose.yaml']);
+  });
+
+  it('--map repeated joins its lists, in order, as one map', () => {
+    const cmd = new Command().exitOverride().option(MAP_OPTION.flags, MAP_OPTION.help, MAP_OPTION.collect);
+    cmd.parse(['--map', 'ts=timestamp:s', '--map', 'a=input_tokens,b=output_tokens'], { from: 'user' });
+    expect(cmd.opts().map).toBe('ts=timestamp:s,a=input_tokens,b=output_tokens');
   });
 
   it('the default database is reports/rehearse.duckdb (DESIGN: common options)', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, UserError } from '../../src/config/errors.js';
 import type { CanonicalColumn } from '../../src/traces/canonical.js';
-import { checkRequired, normaliseMap, parseMap, resolveMapping } from '../../src/traces/mapping.js';
+import { checkRequired, mapUnits, normaliseMap, parseMap, resolveMapping } from '../../src/traces/mapping.js';
 
 const FILE = 'traces/prod.csv';
 
@@ -73,6 +73,31 @@ describe('normaliseMap', () => {
     const err = thrown(() => normaliseMap('a=latency_ms,b=LATENCY_MS', FILE));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain('both "a" and "b" are mapped to latency_ms');
+  });
+});
+
+describe('mapUnits', () => {
+  it('reads a time unit after the canonical name, for time columns, leaving milliseconds out', () => {
+    const spec = 'Timestamp=timestamp:s, dur=latency_ms : NS,first=ttft_ms:us,gen=output_tokens';
+    expect([...mapUnits(spec, FILE)]).toEqual([
+      ['timestamp', 's'],
+      ['latency_ms', 'ns'],
+      ['ttft_ms', 'us'],
+    ]);
+    expect([...normaliseMap(spec, FILE)].slice(0, 3)).toEqual([
+      ['Timestamp', 'timestamp'],
+      ['dur', 'latency_ms'],
+      ['first', 'ttft_ms'],
+    ]);
+    expect([...mapUnits('ts=timestamp:ms', FILE)]).toEqual([]);
+    expect([...mapUnits({ ts: 'timestamp:s' }, FILE)]).toEqual([['timestamp', 's']]);
+  });
+
+  it('refuses an unknown unit, a unit on a column that is not time, and a second colon', () => {
+    expect(thrown(() => mapUnits('ts=timestamp:hours', FILE)).message).toBe(`${FILE}: --map: "ts=timestamp:hours": "hours" is not a time unit (one of s, ms, us, ns)`);
+    expect(thrown(() => normaliseMap('n=input_tokens:s', FILE)).message).toBe(`${FILE}: --map: "n=input_tokens:s": a unit is for time columns only (timestamp, latency_ms, ttft_ms), not input_tokens`);
+    expect(thrown(() => normaliseMap('ts=timestamp:s:ms', FILE)).message).toBe(`${FILE}: --map: "ts=timestamp:s:ms": "s:ms" is not a time unit (one of s, ms, us, ns)`);
+    expect(thrown(() => normaliseMap('ts=timestamp:', FILE))).toBeInstanceOf(ConfigError);
   });
 });
 

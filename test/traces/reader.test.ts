@@ -231,6 +231,21 @@ describe('openTrace: mapping', () => {
     ]);
   });
 
+  it('reads time columns in the unit the map names (BurstGPT keeps seconds), date-time text as itself', async () => {
+    writeFileSync(file('burst.csv'), 'Timestamp,Request tokens,Response tokens,dur,first\n5,472,18,1.5,250000\n45.25,1087,80,2.25,\n2024-01-01T00:00:00Z,417,42,0.5,1e6\n');
+    const { trace, rows: got } = await readTraceRows(file('burst.csv'), { map: 'Timestamp=timestamp:s,Request tokens=input_tokens,Response tokens=output_tokens,dur=latency_ms:s,first=ttft_ms:us' });
+    expect(got.map((r) => [r.timestamp, r.latency_ms, r.ttft_ms])).toEqual([
+      [5_000, 1_500, 250],
+      [45_250, 2_250, null],
+      [Date.UTC(2024, 0, 1), 500, 1_000],
+    ]);
+    expect(trace.mapping.filter((m) => m.unit).map((m) => `${m.column}:${m.unit}`)).toEqual(['timestamp:s', 'latency_ms:s', 'ttft_ms:us']);
+    // Nanoseconds from a numeric column (Parquet-like types through JSONL numbers).
+    writeFileSync(file('ns.jsonl'), '{"t": 1700000000123456789, "n": 3}\n');
+    const ns = await readTraceRows(file('ns.jsonl'), { map: 't=timestamp:ns,n=input_tokens' });
+    expect(ns.rows[0]!.timestamp).toBeCloseTo(1_700_000_000_123.4568, 3);
+  });
+
   it('refuses, naming the file and the column, a map to a non-canonical column, from a missing one, or a trace without timestamp', async () => {
     const f = file('foreign.csv');
     await expect(openTrace(f, { map: 'when=time' })).rejects.toThrow(`${f}: --map: "when=time": "time" is not a canonical column (one of request_id, timestamp, session_id, tenant, route, model, input, output, input_tokens, output_tokens, latency_ms, ttft_ms, status, refusal, cost_usd, feedback)`);
