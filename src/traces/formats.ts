@@ -142,6 +142,11 @@ export interface SourceRelation {
    * DuckDB's `ignore_errors`, which gives such a line as a row of nulls, in its place).
    */
   nullRowIsUnreadable?: boolean;
+  /**
+   * Columns past the header's (CSV): a value in one means the row had more fields than the
+   * header, its values shifted (most often an unquoted comma in a text field).
+   */
+  extraColumns?: string[];
 }
 
 async function describe(conn: DuckDBConnection, from: string): Promise<{ name: string; type: string }[]> {
@@ -207,10 +212,8 @@ export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, ote
         const from = `read_parquet(${lit(spec.path)})`;
         return { from, columns: await describe(conn, from) };
       }
-      case 'csv': {
-        const from = `read_csv(${lit(spec.path)}, header = true, all_varchar = true, null_padding = true, parallel = false, allow_quoted_nulls = false)`;
-        return { from, columns: await describe(conn, from) };
-      }
+      case 'csv':
+        return await csvSource(conn, spec);
       case 'jsonl':
       case 'json': {
         const fmt = spec.format === 'jsonl' ? 'newline_delimited' : 'auto';
@@ -248,6 +251,59 @@ export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, ote
   } catch (err) {
     throw readError(spec, err);
   }
+}
+
+/** The column that catches fields beyond the header's; no header is expected to have it. */
+const CSV_EXTRA = '__rehearse_extra_fields';
+
+/**
+ * CSV, read as the sniffer sees it (delimiter, line ends, header, columns) with two changes.
+ * Quotes are RFC 4180's (`"`, doubled to escape) whatever the sample shows: a file whose first
+ * 20,000 rows had no quote was read with quoting off, and its first quoted comma, further on,
+ * stopped the whole read. And a row with more fields than the header is read in its place, its
+ * extra fields in a column of their own, so the reader can set it aside; it too stopped the read
+ * (or, inside the sample, added a column to the trace).
+ */
+async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<SourceRelation> {
+  const base = 'all_varchar = true, null_padding = true, allow_quoted_nulls = false';
+  const sniffWith = async (quoting: string) => {
+    const r = await conn.runAndReadAll(
+      `SELECT Delimiter AS d, Quote AS quote, Escape AS escape, NewLineDelimiter AS nl, SkipRows AS skip, HasHeader AS header, Comment AS comment, Columns AS cols
+       FROM sniff_csv(${lit(spec.path)}, header = true, ${base}${quoting})`,
+    );
+    return r.getRowObjectsJson()[0] as { d: string; quote: string; escape: string; nl: string; skip: number; header: boolean; comment: string; cols: { name: string }[] };
+  };
+  let sniff = await sniffWith(`, quote = '"', escape = '"'`);
+  // A stray quote (an unbalanced " in unquoted text) defeats RFC quoting: the sniffer then finds
+  // one column. DuckDB's own guess, which may turn quoting off, reads such a file as before.
+  if (sniff.cols.length === 1) {
+    const guessed = await sniffWith('');
+    if (guessed.cols.length > 1) sniff = guessed;
+  }
+  const unset = (x: string) => (x === '(empty)' ? '' : x);
+  const common = `${base}, quote = ${lit(unset(sniff.quote))}, escape = ${lit(unset(sniff.escape))}`;
+  // DuckDB spells line ends escaped (`\n`, `\r\n`), in its output as in its options.
+  const newline = ['\\n', '\\r\\n', '\\r'].includes(sniff.nl) ? sniff.nl : null;
+  const comment = unset(sniff.comment);
+  let names = sniff.cols.map((c) => c.name);
+  const dialect = `delim = ${lit(sniff.d)}, ${newline ? `new_line = ${lit(newline)}, ` : ''}skip = ${Number(sniff.skip)}, comment = ${lit(comment)}`;
+  // A row in the sniffer's sample with more fields than the header gave the trace a column of its
+  // own (column3, ...): those are extra fields too. The header row says how many it has.
+  let sniffedExtras: string[] = [];
+  if (sniff.header && names.length > 1) {
+    const generic = names.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ');
+    const h = await conn.runAndReadAll(`SELECT * FROM read_csv(${lit(spec.path)}, auto_detect = false, ${dialect}, header = false, columns = {${generic}}, strict_mode = false, parallel = false, ${common}) LIMIT 1`);
+    const first = h.getRowsJson()[0] ?? [];
+    let fields = first.length;
+    while (fields > 1 && first[fields - 1] === null) fields--;
+    sniffedExtras = names.slice(fields);
+    names = names.slice(0, fields);
+  }
+  const extras = [...sniffedExtras, CSV_EXTRA];
+  const columns = [...names, ...extras].map((n) => `${lit(n)}: 'VARCHAR'`).join(', ');
+  const from = `read_csv(${lit(spec.path)}, auto_detect = false, ${dialect}, header = ${sniff.header ? 'true' : 'false'}, columns = {${columns}}, strict_mode = false, parallel = false, ${common})`;
+  const all = await describe(conn, from);
+  return { from, columns: all.filter((c) => !extras.includes(c.name)), extraColumns: extras };
 }
 
 async function duckdbSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<SourceRelation> {

@@ -355,15 +355,22 @@ export class Trace {
     sel.push(rf ? `${refusalExpr(rf.ref, rf.type)} AS __refusal, ${presentExpr(rf.ref, rf.type)} AS __refusal_present` : `NULL::BOOLEAN AS __refusal, false AS __refusal_present`);
     const unreadable = source.nullRowIsUnreadable && source.columns.length > 0 ? `(${source.columns.map((c) => `s.${ident(c.name)} IS NULL`).join(' AND ')})` : 'false';
     sel.push(`${unreadable} AS __unreadable`);
+    const extras = source.extraColumns ?? [];
+    const extraCond = extras.length > 0 ? `(${extras.map((c) => `s.${ident(c)} IS NOT NULL`).join(' OR ')})` : 'false';
+    sel.push(`${extraCond} AS __extra_fields`);
+    const rawFields = source.columns.map((c) => `${ident(c.name)} := s.${ident(c.name)}`);
+    const rawOf = (fields: string[]) => `to_json(struct_pack(${fields.join(', ')}))::VARCHAR`;
+    const withExtras = extras.length > 0 ? `WHEN ${extraCond} THEN ${rawOf([...rawFields, `extra_fields := list_filter([${extras.map((c) => `s.${ident(c)}`).join(', ')}], x -> x IS NOT NULL)`])}` : '';
     if (source.hasRaw) sel.push(`s.__raw AS __raw`);
     // An unreadable line's nulls are not what the file held: its raw text is left empty.
-    else sel.push(`CASE WHEN ${unreadable} THEN '' ELSE to_json(struct_pack(${source.columns.map((c) => `${ident(c.name)} := s.${ident(c.name)}`).join(', ')}))::VARCHAR END AS __raw`);
+    else sel.push(`CASE WHEN ${unreadable} THEN '' ${withExtras} ELSE ${rawOf(rawFields)} END AS __raw`);
     await conn.run(`CREATE OR REPLACE VIEW __parsed AS SELECT ${sel.join(',\n  ')} FROM __src s`);
 
     // Beyond ±8.64e15 ms (the range of a JavaScript Date, ±275,000 years) a timestamp is no time:
     // such a value passed reading and then failed `traces convert` for the whole file.
     const checks: Check[] = [
       { reason: 'unreadable', column: null, cond: '__unreadable' },
+      { reason: 'extra_fields', column: null, cond: '__extra_fields' },
       { reason: 'bad_timestamp', column: 'timestamp', cond: `__ts IS NULL OR NOT isfinite(__ts) OR abs(__ts) > ${MAX_TIMESTAMP_MS}` },
     ];
     for (const c of MEASURE_SOURCES) if (sources.has(c)) checks.push({ reason: 'bad_number', column: c, cond: `__${c}_present AND (__${c} IS NULL OR NOT isfinite(__${c}))` });

@@ -73,7 +73,7 @@ describe('canonical columns', () => {
 
   it('list bad-row reasons in precedence order', () => {
     expect([...BAD_ROW_REASONS]).toEqual([
-      'unreadable', 'bad_timestamp', 'bad_number', 'negative_tokens', 'negative_value', 'missing_measures',
+      'unreadable', 'extra_fields', 'bad_timestamp', 'bad_number', 'negative_tokens', 'negative_value', 'missing_measures',
       'bad_status', 'bad_refusal', 'bad_feedback', 'duplicate_request_id',
     ]);
   });

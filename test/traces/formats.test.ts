@@ -7,7 +7,7 @@ import { Bool, Dictionary, Float64, Int32, Int64, Table, Utf8, tableToIPC, vecto
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/config/errors.js';
 import type { CanonicalColumn } from '../../src/traces/canonical.js';
-import { type ResolvedSpec, TRACE_FORMATS, duckdbReason, openSource, resolveSpec, splitDuckdbSpec } from '../../src/traces/formats.js';
+import { type ResolvedSpec, type SourceRelation, TRACE_FORMATS, duckdbReason, openSource, resolveSpec, splitDuckdbSpec } from '../../src/traces/formats.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const OTEL = path.join(root, 'traces/otel-genai.json');
@@ -128,7 +128,9 @@ describe('openSource', () => {
   let instance: DuckDBInstance;
   let conn: DuckDBConnection;
   const none = new Map<string, CanonicalColumn>();
-  const rows = async (from: string, order = '') => (await conn.runAndReadAll(`SELECT * FROM ${from}${order}`)).getRowObjectsJson();
+  /** The source's rows, its columns only (a CSV's extra-fields column is the reader's). */
+  const rows = async (src: SourceRelation, order = '') =>
+    (await conn.runAndReadAll(`SELECT ${src.columns.map((c) => `"${c.name.replace(/"/g, '""')}"`).join(', ')} FROM ${src.from}${order}`)).getRowObjectsJson();
   const spec = async (p: string, format?: ResolvedSpec['format']) => resolveSpec(p, format);
 
   beforeEach(async () => {
@@ -149,7 +151,7 @@ describe('openSource', () => {
       { name: 'tenant', type: 'VARCHAR' },
     ]);
     // 007 stays as written: nothing is parsed here, so a bad value can only spoil its own row.
-    expect(await rows(src.from)).toEqual([
+    expect(await rows(src)).toEqual([
       { timestamp: '2024-05-01T09:00:00Z', input_tokens: '007', tenant: 'acme' },
       { timestamp: '1000', input_tokens: '12', tenant: null },
     ]);
@@ -160,7 +162,7 @@ describe('openSource', () => {
     const jl = put('plain.jsonl', '{"timestamp": 1000, "latency_ms": 12.5, "model": "m"}\n{"timestamp": "2024-05-01", "latency_ms": "oops", "model": null}\n');
     const a = await openSource(conn, await spec(jl), none);
     expect(a.columns.map((c) => c.type)).toEqual(['VARCHAR', 'VARCHAR', 'VARCHAR']);
-    expect(await rows(a.from)).toEqual([
+    expect(await rows(a)).toEqual([
       { timestamp: '1000', latency_ms: '12.5', model: 'm' },
       { timestamp: '2024-05-01', latency_ms: 'oops', model: null },
     ]);
@@ -170,7 +172,7 @@ describe('openSource', () => {
       { name: 'timestamp', type: 'VARCHAR' },
       { name: 'output_tokens', type: 'VARCHAR' },
     ]);
-    expect(await rows(b.from)).toEqual([
+    expect(await rows(b)).toEqual([
       { timestamp: '5', output_tokens: '3' },
       { timestamp: '6', output_tokens: '4' },
     ]);
@@ -181,7 +183,7 @@ describe('openSource', () => {
     // default reads "" as NULL: an empty answer would become a missing one.
     const p = put('quoted.csv', 'timestamp,latency_ms,output\n1,2,"x\ny"\n3,4,""\n5,6,\n');
     const src = await openSource(conn, await spec(p), none);
-    expect(await rows(src.from)).toEqual([
+    expect(await rows(src)).toEqual([
       { timestamp: '1', latency_ms: '2', output: 'x\ny' },
       { timestamp: '3', latency_ms: '4', output: '' },
       { timestamp: '5', latency_ms: '6', output: null },
@@ -191,7 +193,7 @@ describe('openSource', () => {
   it('reads gzipped CSV', async () => {
     const p = put('z.csv.gz', gzipSync('timestamp,latency_ms\n1,2\n3,4\n'));
     const src = await openSource(conn, await spec(p), none);
-    expect(await rows(src.from)).toEqual([
+    expect(await rows(src)).toEqual([
       { timestamp: '1', latency_ms: '2' },
       { timestamp: '3', latency_ms: '4' },
     ]);
@@ -206,13 +208,13 @@ describe('openSource', () => {
       { name: 'x', type: 'DOUBLE' },
       { name: 's', type: 'VARCHAR' },
     ]);
-    expect(await rows(src.from)).toEqual([{ n: '1', x: 2.5, s: "it's" }]);
+    expect(await rows(src)).toEqual([{ n: '1', x: 2.5, s: "it's" }]);
   });
 
   it('reads the one table of a DuckDB file without a name, and a named one among several', async () => {
     const one = await openSource(conn, await spec(file('one.duckdb')), none);
     expect(one.columns.map((c) => c.name)).toEqual(['n', 't']);
-    expect(await rows(one.from, ' ORDER BY n')).toEqual([
+    expect(await rows(one, ' ORDER BY n')).toEqual([
       { n: 1, t: 'a' },
       { n: 2, t: 'b' },
     ]);
@@ -220,17 +222,17 @@ describe('openSource', () => {
 
   it('finds a table by its name in any case', async () => {
     const other = await openSource(conn, await spec(`${file('two.duckdb')}:other`), none);
-    expect(await rows(other.from)).toEqual([{ z: 2.5 }]);
+    expect(await rows(other)).toEqual([{ z: 2.5 }]);
   });
 
   it('finds schema.table', async () => {
     const prod = await openSource(conn, await spec(`${file('two.duckdb')}:prod.spans`), none);
-    expect(await rows(prod.from)).toEqual([{ s: 'q' }]);
+    expect(await rows(prod)).toEqual([{ s: 'q' }]);
   });
 
   it('finds a view', async () => {
     const view = await openSource(conn, await spec(`${file('two.duckdb')}:recent`), none);
-    expect(await rows(view.from)).toEqual([{ a: 1, b: 'x' }]);
+    expect(await rows(view)).toEqual([{ a: 1, b: 'x' }]);
   });
 
   it('asks for the table when a DuckDB file has several, listing them', async () => {
@@ -274,7 +276,7 @@ describe('openSource', () => {
         { name: 'dict', type: 'VARCHAR' },
         { name: 'we"ird', type: 'DOUBLE' },
       ]);
-      expect(await rows(src.from), name).toEqual(expected);
+      expect(await rows(src), name).toEqual(expected);
     }
   });
 
@@ -328,7 +330,7 @@ describe('openSource', () => {
     const src = await openSource(conn, await spec(OTEL), none);
     expect(src.hasRaw).toBe(true);
     expect(src.columns.map((c) => c.name)).toEqual(['request_id', 'timestamp', 'session_id', 'model', 'input', 'output', 'input_tokens', 'output_tokens', 'latency_ms', 'status', 'refusal']);
-    const r = await rows(src.from);
+    const r = await rows(src);
     // The file holds 7 spans; the first (POST /v1/support) has only http.* attributes.
     expect(r.map((x) => x.request_id)).toEqual(['a2fb4a1d1a96d312', 'a2fb4a1d1a96d313', 'b9c7c989f97918e1', 'b9c7c989f97918e2', 'c1d2e3f4a5b6c7d8', 'c1d2e3f4a5b6c7d9']);
     const by = Object.fromEntries(r.map((x) => [x.request_id, x]));
@@ -363,7 +365,7 @@ describe('openSource', () => {
       ['traceId', 'session_id'],
     ]);
     const src = await openSource(conn, await spec(OTEL), map);
-    const r = await rows(src.from);
+    const r = await rows(src);
     expect(r.map((x) => x.tenant)).toEqual(['openai', 'openai', 'openai', 'openai', 'vllm', 'vllm']);
     // service.name is a resource attribute: support-api for the first service.
     expect(r[0]!.route).toBe('support-api');

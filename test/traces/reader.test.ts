@@ -279,6 +279,7 @@ describe('openTrace: bad rows', () => {
     expect(trace.sorted).toBe(false);
     expect(trace.badByReason).toEqual({
       unreadable: 0,
+      extra_fields: 0,
       bad_timestamp: 1,
       bad_number: 1,
       negative_tokens: 1,
@@ -349,6 +350,44 @@ describe('openTrace: bad rows', () => {
     } finally {
       trace.close();
     }
+  });
+
+  it('reads a CSV whose first quoted comma comes after the rows DuckDB samples, and sets rows with extra fields aside in their place', async () => {
+    const lines = ['timestamp,input,input_tokens'];
+    for (let i = 0; i < 30_000; i++) lines.push(`${i},plain text,${1 + (i % 5)}`);
+    // Data rows 25,001 and 26,001: RFC 4180 quoting, a comma and a doubled quote inside; row
+    // 27,001: an unquoted comma, one field too many; row 3: the same inside the sample.
+    lines.splice(25_001, 0, '25000.5,"a, b",7');
+    lines.splice(26_002, 0, '26000.5,"say ""hi"", then go",8');
+    lines.splice(27_003, 0, '27000.5,a, b,9');
+    lines.splice(3, 0, '1.5,c, d,9');
+    writeFileSync(file('quoted.csv'), lines.join('\n') + '\n');
+    const trace = await openTrace(file('quoted.csv'));
+    try {
+      expect(trace.sourceColumns.map((c) => c.name)).toEqual(['timestamp', 'input', 'input_tokens']);
+      expect([trace.rows, trace.good, trace.bad]).toEqual([30_004, 30_002, 2]);
+      const errors = await trace.errorList();
+      expect(errors.map((e) => [e.row, e.reason])).toEqual([
+        [3, 'extra_fields'],
+        [27_004, 'extra_fields'],
+      ]);
+      expect(JSON.parse(errors[1]!.raw)).toEqual({ timestamp: '27000.5', input: 'a', input_tokens: ' b', extra_fields: ['9'] });
+      const quoted: string[] = [];
+      for await (const b of trace) for (let i = 0; i < b.length; i++) if (b.input_tokens![i]! >= 7) quoted.push(b.input[i]!);
+      expect(quoted).toEqual(['a, b', 'say "hi", then go']);
+    } finally {
+      trace.close();
+    }
+  });
+
+  it('reads a CSV with a stray quote in unquoted text as DuckDB guesses it', async () => {
+    writeFileSync(file('stray.csv'), 'timestamp,input,input_tokens\n1,he said "hi,5\n2,fine,6\n');
+    const { trace, rows: got } = await readTraceRows(file('stray.csv'));
+    expect(trace.sourceColumns.map((c) => c.name)).toEqual(['timestamp', 'input', 'input_tokens']);
+    expect(got.map((r) => [r.input, r.input_tokens])).toEqual([
+      ['he said "hi', 5],
+      ['fine', 6],
+    ]);
   });
 
   it('reports errors as a stream, independent of the row selection', async () => {
