@@ -184,6 +184,14 @@ async function objectKeys(conn: DuckDBConnection, path: string): Promise<string[
   return [...keys];
 }
 
+/** Every key of every object record in a JSON file, sorted: one pass (~1.5 µs a record). */
+async function allObjectKeys(conn: DuckDBConnection, path: string, format: string): Promise<string[]> {
+  const r = await conn.runAndReadAll(
+    `SELECT DISTINCT unnest(json_keys(json)) AS key FROM read_json_objects(${lit(path)}, format = ${lit(format)}, ignore_errors = true) WHERE json_type(json) = 'OBJECT' ORDER BY key`,
+  );
+  return r.getRowObjectsJson().map((row) => String(row.key));
+}
+
 function readError(spec: ResolvedSpec, err: unknown): UserError {
   if (err instanceof UserError) return err;
   return new UserError(`${spec.name}: cannot read as ${spec.format}: ${duckdbReason(err)}`);
@@ -225,6 +233,13 @@ export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, ote
         if (detected.length === 1 && detected[0]!.name === 'json' && spec.format === 'jsonl') {
           const keys = await objectKeys(conn, spec.path);
           if (keys.length > 0) detected = keys.map((name) => ({ name, type: 'VARCHAR' }));
+        }
+        // DuckDB takes the columns from its sample of the first 20,480 records. A field that
+        // first appears later (a status or error written only when a request fails, by a logger
+        // that leaves out empty fields) was silently not read: every request counted as ok.
+        if (!(detected.length === 1 && detected[0]!.name === 'json')) {
+          const seen = new Set(detected.map((c) => c.name));
+          for (const name of await allObjectKeys(conn, spec.path, fmt)) if (!seen.has(name)) detected.push({ name, type: 'VARCHAR' });
         }
         if (detected.length === 1 && detected[0]!.name === 'json') {
           const compressed = /\.(gz|zst)$/i.test(spec.path);

@@ -380,6 +380,27 @@ describe('openTrace: bad rows', () => {
     }
   });
 
+  it('reads a JSON field that first appears after the records DuckDB samples (a status written only on failure)', async () => {
+    const records: Record<string, unknown>[] = [];
+    for (let i = 0; i < 30_000; i++) records.push({ timestamp: i, input_tokens: 5 });
+    records.push({ timestamp: 30_000, input_tokens: 5, status: 'error', zeta: 1 });
+    records.push({ timestamp: 30_001, input_tokens: 5, status: 'timeout' });
+    writeFileSync(file('late-key.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    writeFileSync(file('late-key.json'), JSON.stringify(records));
+    for (const name of ['late-key.jsonl', 'late-key.json']) {
+      const trace = await openTrace(file(name));
+      try {
+        // Sampled columns first, in the file's order; later ones after them, sorted.
+        expect(trace.sourceColumns.map((c) => c.name), name).toEqual(['timestamp', 'input_tokens', 'status', 'zeta']);
+        const statuses = new Map<string, number>();
+        for await (const b of trace) for (const row of batchRows(b)) statuses.set(row.status, (statuses.get(row.status) ?? 0) + 1);
+        expect(Object.fromEntries(statuses), name).toEqual({ ok: 30_000, error: 1, timeout: 1 });
+      } finally {
+        trace.close();
+      }
+    }
+  });
+
   it('reads a CSV with a stray quote in unquoted text as DuckDB guesses it', async () => {
     writeFileSync(file('stray.csv'), 'timestamp,input,input_tokens\n1,he said "hi,5\n2,fine,6\n');
     const { trace, rows: got } = await readTraceRows(file('stray.csv'));
