@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Piscina } from 'piscina';
 import pc from 'picocolors';
 import { UserError } from '../config/errors.js';
@@ -15,6 +16,7 @@ import { Store } from '../store/database.js';
 import { finishInvocation, startInvocation } from '../store/invocations.js';
 import { StubTarget } from '../targets/stub.js';
 import { loadTarget } from '../targets/target.js';
+import { splitDuckdbSpec } from '../traces/formats.js';
 import { type Trace, openTrace } from '../traces/reader.js';
 import { Progress } from './common.js';
 import { type ReplayCliOptions, targetSpec } from './replay.js';
@@ -38,22 +40,45 @@ const OPTION_NAME: Record<(typeof RESUME_SAME)[number], string> = {
   baselinePrice: '--baseline-price',
 };
 
-async function findResumable(store: Store, args: Record<string, unknown>, id: string | true): Promise<string | null> {
+/**
+ * A file named on the command line, as an absolute path, so a resume from another folder (or
+ * naming it `./x` instead of `x`) finds its replay; a URL or anything else stays as given.
+ */
+function fileKey(spec: string): string {
+  const { path: file, table } = splitDuckdbSpec(spec);
+  return existsSync(file) ? path.resolve(file) + (table !== undefined ? `:${table}` : '') : spec;
+}
+
+/** How a stored replay's trace and target are compared: their files (older records: as given). */
+const keyOf = (rec: Record<string, unknown>, k: 'trace' | 'target') => rec[`${k}_file`] ?? rec[k];
+
+async function findResumable(store: Store, args: Record<string, unknown>, id: string | true): Promise<string> {
   const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
-  const where =
-    id === true
-      ? `command = 'replay' AND status <> 'ok' AND json_extract_string(args, '$.trace') = ${q(String(args.trace))} AND json_extract_string(args, '$.target') = ${q(String(args.target))}`
-      : `invocation_id = ${q(id)} AND command = 'replay'`;
-  const rows = (await store.connection.runAndReadAll(`SELECT invocation_id, status, args FROM invocations WHERE ${where} ORDER BY started_at DESC LIMIT 1`)).getRowsJson();
-  if (rows.length === 0) {
-    if (id !== true) throw new UserError(`${store.file}: no replay invocation ${id} to resume`);
-    return null;
+  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  let rows: unknown[][];
+  if (id === true) {
+    // The replays of this trace and target, the latest first: the latest unfinished one is resumed.
+    const all = (await store.connection.runAndReadAll(`SELECT invocation_id, status, args FROM invocations WHERE command = 'replay' ORDER BY started_at DESC`)).getRowsJson();
+    const mine = all.filter((r) => {
+      const was = JSON.parse(String(r[2])) as Record<string, unknown>;
+      return same(keyOf(was, 'trace'), keyOf(args, 'trace')) && same(keyOf(was, 'target'), keyOf(args, 'target'));
+    });
+    rows = mine.filter((r) => r[1] !== 'ok');
+    if (rows.length === 0) {
+      // Starting afresh instead would silently replay it all again beside the finished one.
+      const what = `of ${String(args.trace)} against ${String(args.target)} in ${store.file}`;
+      if (mine.length > 0) throw new UserError(`--resume: every replay ${what} finished (the latest: ${String(mine[0]![0])}); there is nothing to resume (run it without --resume for a new one)`);
+      throw new UserError(`--resume: no replay ${what} to resume (run it without --resume to start one)`);
+    }
+  } else {
+    rows = (await store.connection.runAndReadAll(`SELECT invocation_id, status, args FROM invocations WHERE invocation_id = ${q(id)} AND command = 'replay'`)).getRowsJson();
+    if (rows.length === 0) throw new UserError(`${store.file}: no replay invocation ${id} to resume`);
   }
   const [invocation, status, stored] = rows[0]! as [string, string, string];
   if (status === 'ok') throw new UserError(`--resume ${invocation}: that replay finished; there is nothing to resume (run it again without --resume for a new one)`);
   const was = JSON.parse(stored) as Record<string, unknown>;
-  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-  const differ = RESUME_SAME.filter((k) => !same(was[k], args[k]));
+  const valueOf = (rec: Record<string, unknown>, k: (typeof RESUME_SAME)[number]) => (k === 'trace' || k === 'target' ? keyOf(rec, k) : rec[k]);
+  const differ = RESUME_SAME.filter((k) => !same(valueOf(was, k), valueOf(args, k)));
   if (differ.length) {
     const show = (v: unknown) => (v === undefined || v === null ? '(not given)' : typeof v === 'string' ? v : JSON.stringify(v));
     const what = differ.map((k) => `${OPTION_NAME[k]} was ${show(was[k])}, now ${show(args[k])}`).join('; ');
@@ -177,7 +202,7 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
     // Nothing to replay is bad input, not a pass: a gated replay of an empty or unusable trace
     // would otherwise exit 0 with every gate abstaining.
     if (Number(await trace.selectedRows()) === 0) throw new UserError(noRowsMessage(trace));
-    const args = { trace: traceSpec, ...opts, target: opts.target };
+    const args = { trace: traceSpec, ...opts, target: opts.target, trace_file: fileKey(traceSpec), target_file: fileKey(opts.target) };
     if (opts.resume) invocation = await findResumable(store, args, opts.resume);
     const resumed = invocation !== null;
     if (invocation) await store.run(`UPDATE invocations SET status = 'running', finished_at = NULL WHERE invocation_id = '${invocation}'`);
@@ -203,7 +228,7 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
     const n = await trace.selectedRows();
     const traceSays = traceSaysOf(trace);
     const traceRates = scalesRates && (traceSays.failure || traceSays.refusal) ? await traceRatesOf(trace, traceSays) : null;
-    let errorsSeen = 0, answered = 0, answeredErrors = 0;
+    let answered = 0, answeredErrors = 0;
     const progress = new Progress(Number(n), 'replaying', Boolean(opts.quiet || opts.json), () => `${answeredErrors} errors`);
     const started = Date.now();
     const counts = await replayTrace(trace, store, invocation, {
@@ -219,9 +244,6 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
       traceRates,
       inputText: probeIsStub && !schema ? 'without-input-tokens' : 'all',
       stopped: () => stopping,
-      onResults: (_rows, errors) => {
-        errorsSeen += errors;
-      },
       // Answers as they come, stored or not yet: a slow endpoint's batch takes a while to land.
       onProgress: (done, errors) => {
         answeredErrors = errors;
@@ -261,6 +283,15 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
         `SELECT error, count(*)::INTEGER AS n FROM replay_requests WHERE invocation_id = '${invocation}' AND candidate_status IN ('error', 'timeout') AND error IS NOT NULL GROUP BY ALL ORDER BY n DESC, error LIMIT 3`,
       )
     ).getRowObjectsJson() as { error: string; n: number }[];
+    // Over the whole invocation, as the summary and the reasons are: after a resume, this run's
+    // own count contradicted them.
+    const [failedRow] = (
+      await store.connection.runAndReadAll(`SELECT count(*) FILTER (WHERE candidate_status IN ('error', 'timeout'))::DOUBLE AS failed, count(*)::DOUBLE AS n FROM replay_requests WHERE invocation_id = '${invocation}'`)
+    ).getRowObjectsJson() as { failed: number; n: number }[];
+    const candidateErrors = Number(failedRow!.failed);
+    if (candidateErrors > 0 && candidateErrors === Number(failedRow!.n)) {
+      process.stderr.write(`rehearse: every candidate request failed (${integer(candidateErrors)}): the target is down or misconfigured, not a regression to judge${reasons[0] ? `; most common: ${reasons[0].error}` : ''}\n`);
+    }
     if (opts.json) {
       process.stdout.write(
         JSON.stringify(
@@ -271,7 +302,7 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
             pacing: describePacing(pacing),
             replayed: counts.replayed,
             skipped_already_stored: counts.skipped,
-            candidate_errors: counts.candidateErrors,
+            candidate_errors: candidateErrors,
             candidate_error_reasons: reasons,
             trace_errors: trace.bad,
             summary,
@@ -286,7 +317,7 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
     }
     if (!opts.quiet) {
       process.stdout.write(
-        `${pc.bold('rehearse replay')}: ${integer(counts.replayed)} requests${resumed ? ` (resumed; ${integer(counts.skipped)} already stored)` : ''} from ${trace.label} against ${opts.target}, ${describePacing(pacing)}, ${seconds.toFixed(1)}s${trace.bad ? `; ${integer(trace.bad)} bad trace rows in trace_errors` : ''}${errorsSeen ? `; ${integer(errorsSeen)} candidate errors` : ''}\n\n`,
+        `${pc.bold('rehearse replay')}: ${integer(counts.replayed)} requests${resumed ? ` (resumed; ${integer(counts.skipped)} already stored)` : ''} from ${trace.label} against ${opts.target}, ${describePacing(pacing)}, ${seconds.toFixed(1)}s${trace.bad ? `; ${integer(trace.bad)} bad trace rows in trace_errors` : ''}${candidateErrors ? `; ${integer(candidateErrors)} candidate errors` : ''}\n\n`,
       );
       if (reasons.length) {
         process.stdout.write(`Candidate errors, most common first:\n${reasons.map((r) => `  ${integer(r.n)} × ${r.error.length > 160 ? `${r.error.slice(0, 157)}...` : r.error}`).join('\n')}\n\n`);

@@ -279,13 +279,14 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
       if (Number.isNaN(out.baseline_output_tokens[i]!) && b.output_tokens !== null) out.baseline_output_tokens[i] = b.output_tokens;
       if (Number.isNaN(out.input_tokens[i]!) && b.input_tokens !== null) out.input_tokens[i] = b.input_tokens;
     }
-    // A failure the trace records and the stub repeats costs what the trace says it cost, at the
-    // stub's price (a failed request may still be billed for its input).
-    if (isStub && traceHasCost && task.traceSays.failure && batch.status[i] !== 'ok' && failed(i)) {
-      out.candidate_cost_usd[i] = out.baseline_cost_usd[i]! * candidate.config.candidate.price;
-    }
     if (Number.isNaN(out.baseline_cost_usd[i]!) && price) {
       out.baseline_cost_usd[i] = costOf(nullable(out.input_tokens[i]!), nullable(out.baseline_output_tokens[i]!), price.input_per_million, price.output_per_million) ?? NaN;
+    }
+    // A failure the trace records and the stub repeats costs what the baseline's did (the trace's
+    // own cost, or its tokens priced), at the stub's price: a failed request may still be billed
+    // for its input. At none, "cost, all requests" fell by the failures' cost on the candidate's side only.
+    if (isStub && task.traceSays.failure && batch.status[i] !== 'ok' && failed(i) && !Number.isNaN(out.baseline_cost_usd[i]!)) {
+      out.candidate_cost_usd[i] = out.baseline_cost_usd[i]! * candidate.config.candidate.price;
     }
   };
 

@@ -635,7 +635,8 @@ export function tuneTable(tune: TuneRows): ReportTable {
 }
 
 /** Options that do not change the results (where they went, how fast, how loud). */
-const INCIDENTAL_OPTIONS = new Set(['paths', 'db', 'workers', 'json', 'quiet']);
+/** Not options given, or not ones that change results (replay records its files' absolute paths to match resumes). */
+const INCIDENTAL_OPTIONS = new Set(['paths', 'db', 'workers', 'json', 'quiet', 'trace_file', 'target_file']);
 /** `--no-…` options: recorded as true unless turned off. */
 const DEFAULT_ON = new Set(['checks']);
 

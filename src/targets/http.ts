@@ -332,6 +332,8 @@ export class HttpTarget implements Target {
   private modelPromise: Promise<string | null> | null = null;
   /** Why /models named no model, for the error every request then records. */
   private discovery = 'the endpoint lists none at /models';
+  /** Set when discovery could not reach the endpoint at all: the calls say so, not that a model is missing. */
+  private unreachable: string | null = null;
   /** The model /models named, once known: later calls need not wait on the discovery. */
   private discovered: string | undefined;
   private closed = false;
@@ -395,6 +397,7 @@ export class HttpTarget implements Target {
     try {
       const model = this.config.model ?? this.discovered ?? (await this.resolveModel(req));
       if (model === null) {
+        if (this.unreachable) return fail('error', 0, `cannot reach the endpoint: ${this.unreachable}`);
         return fail('error', 0, `no model to ask for: give \`model\` in the target file (${this.discovery} and the trace names none)`);
       }
       const body = JSON.stringify(this.buildBody(req, model));
@@ -470,6 +473,8 @@ export class HttpTarget implements Target {
       // A slow or broken /models is not an endpoint without models: say which it was.
       const e = err as { name?: string; message?: string };
       this.discovery = e?.name === 'TimeoutError' || e?.name === 'AbortError' ? `${where} did not answer within ${describeTimeout(MODELS_TIMEOUT_MS)}` : `${where} failed: ${e?.message ?? String(err)}`;
+      const failure = describeFailure(err);
+      if (/^(connection refused|host not found|connect timeout)/.test(failure)) this.unreachable = `${failure}, at ${where} (asking which model it serves)`;
       return null;
     }
   }

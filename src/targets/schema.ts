@@ -110,7 +110,7 @@ export const StubFileSchema = z
       .min(0)
       .default(0)
       .describe(
-        'Request-to-request variation: each request draws one factor ~ Normal(1, nondeterminism), clamped at 0, that multiplies its latency (so its time to first token) and its output tokens (before rounding, so cost follows). 0.05 is ±5% (one σ). Default 0.',
+        'Request-to-request variation: each request draws one factor ~ Normal(1, nondeterminism), clamped at 0, that multiplies its latency (so its time to first token) and its output tokens (before rounding, so cost follows). 0.05 is ±5% (one σ). Default 0. The baseline keeps the trace\'s values, so a distribution test over many requests (output_length_shift) sees the jitter as a change, most of all where the trace\'s lengths sit on a few exact values: a clean candidate is rehearsed with 0.',
       ),
     ttft_share: finite()
       .gt(0)

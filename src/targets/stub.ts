@@ -27,15 +27,16 @@ export interface StatusDraw {
 }
 
 /**
- * The statuses of one request from one uniform u, for the baseline and the candidate together,
- * failures first, then refusals among the requests that did not fail; `failure` and `refused`
- * are what the trace records (null: nothing). The baseline's outcome is the trace's, or where the
- * trace is silent the model's (u below the base rate e, or r). The candidate then, from u's
- * position v within the baseline's band (uniform there): where the baseline failed (refused), it
- * does too while v < min(1, m); where it did not, it does when v < x = (m − 1)⁺·p/(1 − p), p the
- * base rate (the trace's own where it records the outcome: `rates`; else e or r), so that its
- * rate is m·p. An identical candidate (m = 1) repeats the baseline request by request; with the
- * model's rates this is the same as the candidate failing when u < m·e.
+ * The statuses of one request from one uniform u, for the baseline and the candidate together;
+ * `failure` and `refused` are what the trace records (null: nothing). The baseline's outcome is
+ * the trace's, or where the trace is silent the model's, from u alone: it failed when u < e, else
+ * it refused when v < r, v being u's position in the band of requests that did not fail (uniform
+ * there). The candidate then reads the position within the baseline's band (uniform there too):
+ * where the baseline failed (refused), it does too while that position is below min(1, m); where
+ * it did not, it does below x = (m − 1)⁺·p/(1 − p), p the base rate (the trace's own where it
+ * records the outcome: `rates`; else e or r), so that its rate is m·p. Extra failures take the
+ * same share x of refused and answered requests; refusals are decided on what is left. An
+ * identical candidate (m = 1) repeats the baseline request by request.
  */
 export function statusOf(
   u: number,
@@ -59,23 +60,27 @@ export function statusOf(
     v = u;
     pFail = rates?.failed ?? base.error;
   }
-  const keepFail = Math.min(1, m.error);
-  const extraFail = extraShare(m.error, pFail);
-  const candidateFails = baselineFailed ? v < keepFail : v < extraFail;
-  // What is left of v's band once the candidate's failure is decided: a fresh uniform.
-  const w0 = candidateFails ? (baselineFailed ? 0 : v / extraFail) : baselineFailed ? (v - keepFail) / (1 - keepFail) : (v - extraFail) / (1 - extraFail);
-  // Refusals (of requests that did not fail): the trace's, or the model's from w0.
   const r = base.refusal;
   const pRefuse = refused === null ? r : rates?.refused ?? r;
   if (baselineFailed) {
+    const keepFail = Math.min(1, m.error);
+    const candidateFails = v < keepFail;
     // The baseline has no refusal of its own; a candidate that answers refuses at its rate.
+    const w0 = candidateFails ? 0 : (v - keepFail) / (1 - keepFail);
     const refusedNow = !candidateFails && w0 < Math.min(1, pRefuse * m.refusal);
     return { baselineFailed, baselineRefused: false, failure: candidateFails ? (failure === 'timeout' ? 'timeout' : 'error') : null, repeated: candidateFails && failure !== null, refused: refusedNow };
   }
-  const baselineRefused = refused ?? w0 < r;
-  if (candidateFails) return { baselineFailed, baselineRefused, failure: 'error', repeated: false, refused: false };
-  const w = refused !== null ? w0 : baselineRefused ? w0 / r : (w0 - r) / (1 - r);
-  const candidateRefused = baselineRefused ? w < Math.min(1, m.refusal) : w < extraShare(m.refusal, pRefuse);
+  // The baseline's refusal comes from v alone, before anything of the candidate's: drawn from
+  // what was left once the candidate's extra failures were cut out, it moved with error_rate
+  // (an error-only regression turned baseline refusals into errors and answers into refusals).
+  const baselineRefused = refused ?? v < r;
+  // w: uniform within the baseline's refusal band, so the candidate's extra failures take the
+  // same share of refused and answered requests, and the refusal rate of the rest stays r.
+  const w = refused !== null ? v : baselineRefused ? v / r : (v - r) / (1 - r);
+  const extraFail = extraShare(m.error, pFail);
+  if (w < extraFail) return { baselineFailed, baselineRefused, failure: 'error', repeated: false, refused: false };
+  const w2 = (w - extraFail) / (1 - extraFail);
+  const candidateRefused = baselineRefused ? w2 < Math.min(1, m.refusal) : w2 < extraShare(m.refusal, pRefuse);
   return { baselineFailed, baselineRefused, failure: null, repeated: candidateRefused && baselineRefused && refused !== null, refused: candidateRefused };
 }
 
@@ -208,7 +213,9 @@ export class StubModel {
       };
     }
     if (st.refused) {
-      const share = Math.min(1, this.refusalTokens / outputTokens);
+      // Decoding time per token is the trace's latency over the trace's length: a refusal's few
+      // tokens take the same time whatever output_length does to the answers it replaces.
+      const share = Math.min(1, this.refusalTokens / Math.max(1, Math.round(baseOutput * factor)));
       return {
         status: 'refusal',
         latency_ms: ttft + (latency - ttft) * share,

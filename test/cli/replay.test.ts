@@ -21,6 +21,17 @@ function query(db: string, sql: string) {
   return JSON.parse(r.stdout) as Record<string, number | string | boolean | null>[];
 }
 
+/** As if the replay had been interrupted (a SIGKILL leaves it 'running'; this is quicker), with `sql` run too. */
+async function markInterrupted(db: string, id: string, sql?: string): Promise<void> {
+  const { DuckDBInstance } = await import('../../src/store/duckdb.js');
+  const instance = await DuckDBInstance.create(db);
+  const c = await instance.connect();
+  await c.run(`UPDATE invocations SET status = 'interrupted' WHERE invocation_id = '${id}'`);
+  if (sql) await c.run(sql);
+  c.closeSync();
+  instance.closeSync();
+}
+
 let dir: string;
 // serve-stub runs as its own process: the tests call the CLI synchronously, which would block an
 // in-process server's event loop.
@@ -180,12 +191,7 @@ describe('rehearse replay refuses what it cannot do well (exit 2, named)', () =>
     expect(finished.code).toBe(2);
     expect(finished.stderr).toMatch(/that replay finished/);
     // As if it had been interrupted: a resume with another target or selection would mix two replays.
-    const { DuckDBInstance } = await import('../../src/store/duckdb.js');
-    const instance = await DuckDBInstance.create(db);
-    const c = await instance.connect();
-    await c.run(`UPDATE invocations SET status = 'interrupted' WHERE invocation_id = '${id}'`);
-    c.closeSync();
-    instance.closeSync();
+    await markInterrupted(db, id);
     const otherTarget = rehearse(['replay', AZURE, '--target', path.join(dir, 'same.yaml'), '--limit', '200', '--db', db, '--resume', id]);
     expect(otherTarget.code).toBe(2);
     expect(otherTarget.stderr).toMatch(/--target was .*pricier\.yaml, now .*same\.yaml/);
@@ -196,6 +202,67 @@ describe('rehearse replay refuses what it cannot do well (exit 2, named)', () =>
     expect(same.stderr).toBe('');
     expect(same.code).toBe(0);
     expect(JSON.parse(same.stdout)).toMatchObject({ invocation_id: id, replayed: 0, skipped_already_stored: 200 });
+    // Without an id, a resume with nothing unfinished refuses: starting afresh would replay it all
+    // again beside the finished one.
+    const again = rehearse(['replay', AZURE, '--target', path.join(dir, 'pricier.yaml'), '--limit', '200', '--db', db, '--resume']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`every replay of ${AZURE} against ${path.join(dir, 'pricier.yaml')} in ${db} finished (the latest: ${id}); there is nothing to resume`);
+    const fresh = rehearse(['replay', AZURE, '--target', path.join(dir, 'pricier.yaml'), '--limit', '200', '--db', path.join(dir, 'resume-none.duckdb'), '--resume']);
+    expect(fresh.code).toBe(2);
+    expect(fresh.stderr).toMatch(/--resume: no replay of .* to resume \(run it without --resume to start one\)/);
+  });
+
+  it('after a resume, counts the candidate errors of the whole replay, as its reasons and summary do', async () => {
+    const db = path.join(dir, 'resume-errors.duckdb');
+    const args = ['replay', AZURE, '--target', path.join(dir, 'flaky.yaml'), '--limit', '1000', '--db', db, '--json', '--quiet'];
+    const whole = rehearse(args);
+    expect(whole.code).toBe(0);
+    const all = JSON.parse(whole.stdout) as { invocation_id: string; candidate_errors: number };
+    // 2 × 2% injected: about 40 of 1,000.
+    expect(all.candidate_errors).toBeGreaterThan(15);
+    await markInterrupted(db, all.invocation_id, `DELETE FROM replay_requests WHERE row_index > 500`);
+    const resumed = rehearse([...args, '--resume']);
+    expect(resumed.code).toBe(0);
+    const out = JSON.parse(resumed.stdout) as { replayed: number; candidate_errors: number; candidate_error_reasons: { n: number }[] };
+    expect(out.replayed).toBe(500);
+    expect(out.candidate_errors).toBe(all.candidate_errors);
+    expect(out.candidate_error_reasons.reduce((a, r) => a + r.n, 0)).toBe(all.candidate_errors);
+  });
+
+  it('a failure the trace records and the stub repeats costs what the baseline\'s did, at the stub\'s price', () => {
+    const rows = Array.from({ length: 40 }, (_, i) => JSON.stringify({ request_id: `f${i}`, timestamp: 1000 * i, input_tokens: 100 + i, output_tokens: 50, status: i % 4 === 0 ? 'error' : 'ok' }));
+    writeFileSync(path.join(dir, 'failures.jsonl'), rows.join('\n') + '\n');
+    const db = path.join(dir, 'failures.duckdb');
+    const r = rehearse(['replay', path.join(dir, 'failures.jsonl'), '--target', path.join(dir, 'pricier.yaml'), '--db', db, '--json', '--quiet']);
+    expect(r.code).toBe(0);
+    const [f] = query(
+      db,
+      `SELECT count(*)::INT AS n, count(candidate_cost_usd)::INT AS priced, max(abs(candidate_cost_usd / baseline_cost_usd - 1.4)) AS worst
+       FROM replay_requests WHERE baseline_status = 'error' AND candidate_status = 'error'`,
+    );
+    expect(f!.n).toBe(10);
+    expect(f!.priced).toBe(10);
+    expect(Number(f!.worst)).toBeLessThan(1e-9);
+  });
+
+  it('says when every candidate request failed: the target is down, not a regression', () => {
+    const r = rehearse(['replay', AZURE, '--target', 'http://127.0.0.1:1/v1', '--max', '--limit', '20', '--db', path.join(dir, 'down.duckdb')]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^rehearse: every candidate request failed \(20\): the target is down or misconfigured, not a regression to judge; most common: cannot reach the endpoint: connection refused/);
+    expect(r.stdout).toMatch(/20 × cannot reach the endpoint/);
+  });
+
+  it('finds the replay to resume whatever spelling of the trace and target files, from another folder', async () => {
+    const db = path.join(dir, 'resume-spelling.duckdb');
+    const relativeTrace = path.relative(root, AZURE);
+    const first = rehearse(['replay', relativeTrace, '--target', path.join(dir, 'pricier.yaml'), '--limit', '100', '--db', db, '--json', '--quiet']);
+    expect(first.code).toBe(0);
+    const id = JSON.parse(first.stdout).invocation_id as string;
+    await markInterrupted(db, id);
+    const r = spawnSync(process.execPath, [cli, 'replay', AZURE, '--target', path.relative(dir, path.join(dir, 'pricier.yaml')), '--limit', '100', '--db', db, '--resume', '--json', '--quiet'], { cwd: dir, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ invocation_id: id, replayed: 0, skipped_already_stored: 100 });
   });
 
   it('a trace with no usable rows, or a selection that keeps none, is bad input, not a pass', () => {

@@ -144,6 +144,18 @@ describe('http target against serve-stub', () => {
     }
   });
 
+  it('an endpoint nobody listens on is recorded as unreachable, not as a missing model', async () => {
+    // A port just released: nothing listens there.
+    const probe = http.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const t = track(await loadTarget(`http://127.0.0.1:${port}/v1`));
+    const r = await t.call(request('down-1', { input: 'hi', model: null }));
+    expect(r.status).toBe('error');
+    expect(r.error).toMatch(new RegExp(`^cannot reach the endpoint: connection refused \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\), at GET /v1/models \\(asking which model it serves\\)$`));
+  });
+
   it('a bare URL: discovers the model, answers non-streaming with usage, and matches the stub in-process', async () => {
     const t = track(await loadTarget(stub.url));
     expect(t.kind).toBe('http');

@@ -48,6 +48,20 @@ describe('stub regressions', () => {
     }
   });
 
+  it('a refusal takes the same time whatever output_length does to the answers (its tokens decode at the trace\'s pace)', () => {
+    const cfg = { nondeterminism: 0.05, baseline: { refusal_rate: 0.3 } };
+    const same = answers(cfg);
+    const longer = answers({ ...cfg, candidate: { output_length: 1.3 } });
+    let refusals = 0;
+    for (let i = 0; i < N; i++) {
+      if (same[i]!.status !== 'refusal') continue;
+      refusals++;
+      expect(longer[i]!.status).toBe('refusal');
+      expect(longer[i]!.latency_ms).toBe(same[i]!.latency_ms);
+    }
+    expect(refusals).toBeGreaterThan(1000);
+  });
+
   it('output_length scales output tokens: ×1.3 exactly without noise, in the mean with it', () => {
     expect(new Set(answers({ candidate: { output_length: 1.3 } }).map((r) => r.output_tokens))).toEqual(new Set([390]));
     const noisy = answers({ candidate: { output_length: 1.3 }, nondeterminism: 0.1 });
@@ -309,15 +323,44 @@ describe('statusOf: how a stub repeats and scales the trace\'s outcomes', () => 
     }
   });
 
-  it('where the trace is silent, draws the baseline from the base rates, and the candidate fails when u < m·e as before', () => {
-    const m = { error: 3, refusal: 2 };
-    for (const u of grid.filter((_, i) => i % 13 === 0)) {
-      const s = statusOf(u, null, null, base, m, null);
-      expect(s.baselineFailed).toBe(u < base.error);
-      const ec = base.error * m.error;
-      expect(s.failure !== null).toBe(u < ec);
-      if (u >= ec) expect(s.refused).toBe((u - ec) / (1 - ec) < base.refusal * m.refusal);
-      expect(s.repeated).toBe(false);
+  it('where the trace is silent, draws the baseline from the base rates alone, and scales the candidate\'s rates to m·e and m·r', () => {
+    const tally = (m: { error: number; refusal: number }, row: Row) => {
+      let bFailed = 0, bRefused = 0, failed = 0, refused = 0, refusedFromFailed = 0, newRefusals = 0, newErrorsFromRefused = 0;
+      for (const u of grid) {
+        const s = statusOf(u, row.failure, row.refused, base, m, null);
+        // The baseline never depends on the candidate's multipliers.
+        const b = statusOf(u, row.failure, row.refused, base, { error: 1, refusal: 1 }, null);
+        expect([s.baselineFailed, s.baselineRefused]).toEqual([b.baselineFailed, b.baselineRefused]);
+        if (s.baselineFailed) bFailed++;
+        else if (s.baselineRefused) bRefused++;
+        if (s.failure !== null) failed++;
+        else if (s.refused) refused++;
+        if (s.baselineFailed && s.refused) refusedFromFailed++;
+        if (!s.baselineFailed && !s.baselineRefused && s.refused) newRefusals++;
+        if (s.baselineRefused && s.failure !== null) newErrorsFromRefused++;
+      }
+      return { bFailed: bFailed / G, bRefused: bRefused / G, failed: failed / G, refused: refused / G, refusedFromFailed, newRefusals, newErrorsFromRefused: newErrorsFromRefused / G };
+    };
+    for (const row of [{ failure: null, refused: null }, { failure: 'ok', refused: null }] as Row[]) {
+      // An error-only regression: failures 3·e = 6%; extra failures (4% of the 98% that answered,
+      // x = 2·0.02/0.98) take the same share of refusals as of answers, so the refusal rate of the
+      // requests that still answer stays r, and no answer becomes a refusal.
+      const e3 = tally({ error: 3, refusal: 1 }, row);
+      const e = row.failure === null ? base.error : 0;
+      const answered = 1 - e;
+      if (row.failure === null) {
+        expect(e3.bFailed).toBeCloseTo(base.error, 4);
+        expect(e3.failed).toBeCloseTo(3 * base.error, 4);
+      }
+      expect(e3.bRefused / answered).toBeCloseTo(base.refusal, 4);
+      expect(e3.newRefusals).toBe(0);
+      expect(e3.refused / (1 - e3.failed)).toBeCloseTo(base.refusal, 3);
+      // Of the baseline's refusals (5% of the answered), the extra failures took their share x.
+      if (row.failure === null) expect(e3.newErrorsFromRefused / (answered * base.refusal)).toBeCloseTo((2 * base.error) / (1 - base.error), 3);
+      // A refusal-only regression: 2·r among the answered, failures unchanged.
+      const r2 = tally({ error: 1, refusal: 2 }, row);
+      expect(r2.failed).toBeCloseTo(e, 4);
+      expect(r2.refused / answered).toBeCloseTo(2 * base.refusal, 4);
     }
   });
 });
