@@ -67,6 +67,7 @@ beforeAll(async () => {
         case 'models-404':
           return (req.url ?? '').endsWith('/models') ? reply(res, 404, { error: { message: 'no such route' } }) : reply(res, 200, completion('fine'));
         case 'hang':
+        case 'hang-queue':
           return; // never answers
         case 'hang-stream':
           res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -286,14 +287,24 @@ describe('http target failures', () => {
   it('a request still queued for a connection times out on time too', async () => {
     // One connection, held by the first request: the second waits in the pool's queue and must
     // time out from there, then be dropped when the connection frees up, never sent late.
-    const t = await httpTarget({ url: `${failingUrl}/hang/v1`, model: 'm', timeout: '200ms', connections: 1 });
-    const before = seen.filter((s) => s.path.startsWith('/hang/')).length;
+    // A path of its own: under load, a request of an earlier test to /hang/ can reach the server
+    // (whose loop is this one) only now, and was counted as this test's.
+    // The first holds the connection for 1.2 s, the second times out after 200 ms: with the same
+    // timeout for both, a loaded machine could fire the first's timer, free the connection and
+    // send the second before its own timer ran, which is no fault.
+    const t = await httpTarget({ url: `${failingUrl}/hang-queue/v1`, model: 'm', timeout: '4x', timeout_floor: '0ms', connections: 1 });
+    const before = seen.filter((s) => s.path.startsWith('/hang-queue/')).length;
     const started = performance.now();
-    const rs = await Promise.all([t.call(request('q-a')), t.call(request('q-b'))]);
-    expect(rs.map((r) => r.status)).toEqual(['timeout', 'timeout']);
-    expect(performance.now() - started).toBeLessThan(1500);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(seen.filter((s) => s.path.startsWith('/hang/')).length - before).toBe(1);
+    const [a, b] = await Promise.all([
+      t.call(request('q-a', { latency_ms: 300 })).then((r) => ({ r, at: performance.now() - started })),
+      t.call(request('q-b', { latency_ms: 50 })).then((r) => ({ r, at: performance.now() - started })),
+    ]);
+    expect([a.r.status, b.r.status]).toEqual(['timeout', 'timeout']);
+    expect(b.r.error).toBe('timeout after 200ms');
+    // The second timed out from the queue, while the first still held the connection.
+    expect(b.at).toBeLessThan(a.at);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen.filter((s) => s.path.startsWith('/hang-queue/')).length - before).toBe(1);
   });
 
   it('an error event in a stream ends the call at once with the error', async () => {
