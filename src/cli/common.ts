@@ -3,8 +3,30 @@ import path from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import { ENGINES } from '../sim/engine.js';
 import { UserError } from '../config/errors.js';
+import type { Store } from '../store/database.js';
+import { finishInvocation } from '../store/invocations.js';
 
 export const DEFAULT_DB = 'reports/rehearse.duckdb';
+
+/**
+ * While a job runs, Ctrl-C and SIGTERM (a CI timeout, `timeout`, Kubernetes) mark its invocation
+ * interrupted and exit 130, as DESIGN.md says; without this, SIGTERM exited 143 and either left
+ * the invocation `running` for ever. Returns what removes the handlers, once the job is done.
+ */
+export function interruptible(store: Store, invocation: string): () => void {
+  const stop = () => {
+    const quit = () => process.exit(130);
+    // A store busy with a long write must not keep the process alive past a second.
+    setTimeout(quit, 1000).unref();
+    finishInvocation(store, invocation, 'interrupted').then(quit, quit);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  };
+}
 
 /** Digits only: Number() would also take "", " ", "0x10" and "1e3". */
 const WHOLE = /^\s*\d+\s*$/;

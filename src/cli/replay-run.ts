@@ -6,7 +6,7 @@ import { UserError } from '../config/errors.js';
 import { loadGateFile } from '../config/load.js';
 import { columnQuantiles, exactMeanSql, exactSumSql, fixedPointExponent, maxAbsSql } from '../replay/column-values.js';
 import { OutputSchema } from '../replay/compare.js';
-import { describePacing, type Pacing } from '../replay/pacing.js';
+import { PACE_SLACK_MS, describePacing, type Pacing } from '../replay/pacing.js';
 import { startReplayPool } from '../replay/pool.js';
 import { defaultBatchSize, replayTrace, traceRatesOf, traceSaysOf } from '../replay/replay.js';
 import { type ShadowVerdict, judgeShadowGates, writeShadowVerdicts } from '../replay/shadow-gates.js';
@@ -292,6 +292,14 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
     if (candidateErrors > 0 && candidateErrors === Number(failedRow!.n)) {
       process.stderr.write(`rehearse: every candidate request failed (${integer(candidateErrors)}): the target is down or misconfigured, not a regression to judge${reasons[0] ? `; most common: ${reasons[0].error}` : ''}\n`);
     }
+    // A replay that fell behind its pace measured a lighter load than the one asked for: say so,
+    // or "60× faster" in the summary is a claim the run did not keep.
+    const behind = counts.late > 0;
+    if (behind) {
+      process.stderr.write(
+        `rehearse: the pace asked (${describePacing(pacing)}) was not kept: ${integer(counts.late)} requests (${percent(counts.late / Math.max(1, counts.replayed))}) went out more than ${PACE_SLACK_MS / 1000} s after their due times, up to ${(counts.maxLateMs / 1000).toFixed(1)} s, with at most --concurrency ${opts.concurrency} in flight; raise --concurrency (about the rate times the answers' seconds, at the trace's bursts)\n`,
+      );
+    }
     if (opts.json) {
       process.stdout.write(
         JSON.stringify(
@@ -300,6 +308,9 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
             db: opts.db,
             seconds,
             pacing: describePacing(pacing),
+            max_late_ms: counts.maxLateMs,
+            late_requests: counts.late,
+            pace_kept: !behind,
             replayed: counts.replayed,
             skipped_already_stored: counts.skipped,
             candidate_errors: candidateErrors,

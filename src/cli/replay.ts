@@ -99,7 +99,7 @@ export function replayCommand(): Command {
 Examples:
   rehearse replay traces/azure-llm-2023-code.csv --target examples/targets/stub-pricier-longer.yaml --gates scenarios/gates/default.yaml
   rehearse serve-stub --stub examples/targets/stub-pricier-longer.yaml --port 8080 &
-  rehearse replay traces/azure-llm-2023-code.csv --target http://127.0.0.1:8080/v1 --speed 60 --concurrency 64`,
+  rehearse replay traces/azure-llm-2023-code.csv --target http://127.0.0.1:8080/v1 --speed 60 --concurrency 1024`,
     )
     .action(action(runReplay));
 }

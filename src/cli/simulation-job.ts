@@ -11,7 +11,7 @@ import { effectiveScenarios, gateConfigsFor, simulate } from '../sim/simulate.js
 import { Store } from '../store/database.js';
 import { finishInvocation, startInvocation } from '../store/invocations.js';
 import { type SimulatedScenario, writeSimulation } from '../store/outcomes.js';
-import { Progress } from './common.js';
+import { Progress, interruptible } from './common.js';
 
 /** The options simulate and check share. */
 export interface SimulationOptions {
@@ -86,10 +86,7 @@ export async function runSimulationJob(
     store.close();
     throw err;
   }
-  const onSigint = () => {
-    void finishInvocation(store, invocation, 'interrupted').finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSigint);
+  const uninterruptible = interruptible(store, invocation);
   try {
     const started = Date.now();
     const progress = new Progress(totalRuns, command === 'check' ? 'checking' : 'simulating', Boolean(opts.quiet || opts.json));
@@ -103,7 +100,7 @@ export async function runSimulationJob(
     await finishInvocation(store, invocation, 'failed').catch(() => undefined);
     throw err;
   } finally {
-    process.off('SIGINT', onSigint);
+    uninterruptible();
     store.close();
   }
 }

@@ -22,7 +22,7 @@ import { searchCombinations } from '../tune/search.js';
 import { tunedGateFile } from '../tune/tuned-file.js';
 import { type Dimension, MAX_GRID_SETTINGS, MAX_VALUES_PER_FIELD, VaryError, applyCombination, checkGridSize, describeCombination, parseVary } from '../tune/vary.js';
 import type { EngineKind } from '../sim/engine.js';
-import { DEFAULT_DB, Progress, action, collect, decimal, engineOption, nonNegativeInt, positiveInt } from './common.js';
+import { DEFAULT_DB, Progress, action, collect, decimal, engineOption, interruptible, nonNegativeInt, positiveInt } from './common.js';
 import { checkPerRequestWindows } from './simulation-job.js';
 import { MAX_RUNS, MAX_RUNS_PER_PROCESS } from '../config/schema.js';
 
@@ -120,6 +120,7 @@ async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
 
   const store = await Store.open(opts.db);
   const invocation = await startInvocation(store, 'tune', { paths, ...opts });
+  const uninterruptible = interruptible(store, invocation);
   try {
     const started = Date.now();
     const totalRuns = scenarios.reduce((n, s) => n + s.runs, 0);
@@ -262,6 +263,7 @@ async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
     await finishInvocation(store, invocation, 'failed').catch(() => undefined);
     throw err;
   } finally {
+    uninterruptible();
     store.close();
   }
 }

@@ -32,3 +32,6 @@ export function describePacing(p: Pacing): string {
       return `${p.perSecond} requests per second`;
   }
 }
+
+/** How late a paced request may go out before it counts as late: the pace asked was not kept. */
+export const PACE_SLACK_MS = 1000;

@@ -58,6 +58,10 @@ export interface ReplayCounts {
   skipped: number;
   candidateErrors: number;
   interrupted: boolean;
+  /** How late, at most, a paced request went out after its due time: the pace asked was not kept when this is large. */
+  maxLateMs: number;
+  /** Paced requests that went out more than PACE_SLACK_MS late. */
+  late: number;
 }
 
 /** A set of 1-based row numbers as one bit each: a resumed 10-million-row replay needs 1.25 MB. */
@@ -252,7 +256,7 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
   const workers = Math.max(1, options.workers);
   const pool = options.pool ?? startReplayPool(workers);
   const perTask = perTaskConcurrency(options.concurrency, workers);
-  const counts: ReplayCounts = { replayed: 0, skipped: 0, candidateErrors: 0, interrupted: false };
+  const counts: ReplayCounts = { replayed: 0, skipped: 0, candidateErrors: 0, interrupted: false, maxLateMs: 0, late: 0 };
   // Workers read the stop flag before each request (and while waiting for one's due time), and
   // count answers as they come: Ctrl-C stops within one request's time, and the progress bar
   // moves between batches.
@@ -325,6 +329,8 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
             for (const code of result.candidate_status) if (code === ERROR || code === TIMEOUT) errors++;
             counts.replayed += result.length;
             counts.candidateErrors += errors;
+            counts.maxLateMs = Math.max(counts.maxLateMs, whole.late_ms);
+            counts.late += whole.late_count;
             options.onResults?.(result.length, errors);
           });
           return writing;

@@ -5,7 +5,7 @@ import { StubTarget, type TraceRates } from '../targets/stub.js';
 import { batchFromArrow } from '../traces/arrow.js';
 import type { TraceBatch } from '../traces/canonical.js';
 import { CANDIDATE_STATUSES, OutputSchema, costOf, isRefusal, refusalDetector, similarity } from './compare.js';
-import { type Pacing, dueOffsetMs } from './pacing.js';
+import { PACE_SLACK_MS, type Pacing, dueOffsetMs } from './pacing.js';
 
 /**
  * A replay worker: takes a batch of trace rows (Arrow IPC, transferred), sends each to the
@@ -70,6 +70,10 @@ export interface ReplayResult {
   texts: (string | null)[];
   attempts: Float64Array;
   sent_offset_ms: Float64Array;
+  /** How late, at most, a request of the batch went out after its due time (paced replays; 0 at --max). */
+  late_ms: number;
+  /** Requests of the batch that went out more than PACE_SLACK_MS after their due time. */
+  late_count: number;
 }
 
 const STATUS_CODE: Record<string, number> = Object.fromEntries(CANDIDATE_STATUSES.map((s, i) => [s, i]));
@@ -147,6 +151,8 @@ function allocate(b: TraceBatch): ReplayResult {
     texts: [],
     attempts: f(),
     sent_offset_ms: f(),
+    late_ms: 0,
+    late_count: 0,
   };
 }
 
@@ -309,7 +315,13 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
       const req = requestOf(i);
       const due = task.startEpochMs + dueOffsetMs(task.pacing, task.indexBase + i, batch.timestamp[i]!, task.firstTimestampMs);
       if (!(await sleepUntil(due, stopped))) return;
-      out.sent_offset_ms[i] = Date.now() - task.startEpochMs;
+      const now = Date.now();
+      out.sent_offset_ms[i] = now - task.startEpochMs;
+      // At --max every request is due at once: lateness there is only the queue.
+      if (task.pacing.kind !== 'max') {
+        if (now - due > out.late_ms) out.late_ms = now - due;
+        if (now - due > PACE_SLACK_MS) out.late_count++;
+      }
       out.sent++;
       record(i, req, await (candidate instanceof StubTarget ? candidate.call(req, undefined, stubText) : candidate.call(req)));
       Atomics.add(control, ANSWERED, 1);

@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_DB, MAP_OPTION, Progress, action, checkOutputPath, collect, decimal, engineOption, nonEmpty, nonNegativeInt, positiveInt, sampleShare } from '../../src/cli/common.js';
@@ -316,5 +316,31 @@ describe('Progress', () => {
     vi.setSystemTime(T0 + 5000);
     p.add(400);
     expect(written()[1]).toMatch(new RegExp(`^\\rreplaying \\[${'#'.repeat(30)}\\] 1200/1000 100% `));
+  });
+});
+
+describe('interruptible jobs (DESIGN: exit 130, the invocation marked interrupted)', () => {
+  const root = path.resolve(import.meta.dirname, '../..');
+  const cli = path.join(root, 'dist/cli/main.js');
+  const jobs: [string, string[], NodeJS.Signals][] = [
+    ['simulate', ['simulate', 'scenarios', '--runs', '40000', '--no-checks'], 'SIGTERM'],
+    // Within each command's run limits (check: 100,000 with checks; tune: 100,000 in all), several seconds of work.
+    ['check', ['check', 'scenarios', '--runs', '12000'], 'SIGTERM'],
+    ['tune', ['tune', 'scenarios', '--gates', 'scenarios/gates/noise-aware.yaml', '--vary', 'cost_per_request.max_ratio=1.1:1.4:0.05', '--runs', '12000'], 'SIGINT'],
+  ];
+  it.each(jobs)('%s stopped by a signal mid-run exits 130 and records the invocation as interrupted', async (_name, args, signal) => {
+    const { spawn, spawnSync } = await import('node:child_process');
+    const db = path.join(mkdtempSync(path.join(os.tmpdir(), 'rehearse-interrupt-')), 'r.duckdb');
+    const child = spawn(process.execPath, [cli, ...args, '--db', db, '--quiet'], { cwd: root, stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    // Past start-up (the results file appears just before the invocation starts), into the
+    // simulation, which takes far longer.
+    for (let waited = 0; !existsSync(db) && waited < 30_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(child.exitCode).toBeNull();
+    child.kill(signal);
+    expect(await exited).toBe(130);
+    const q = spawnSync(process.execPath, [cli, 'query', '--db', db, '--json', 'SELECT command, status FROM invocations'], { cwd: root, encoding: 'utf8' });
+    expect(JSON.parse(q.stdout)).toEqual([{ command: args[0], status: 'interrupted' }]);
   });
 });

@@ -245,6 +245,23 @@ describe('rehearse replay refuses what it cannot do well (exit 2, named)', () =>
     expect(Number(f!.worst)).toBeLessThan(1e-9);
   });
 
+  it('says when it could not keep the pace asked (too few requests in flight), and not when it could', () => {
+    // Answers take ~30 ms (slow.yaml's p50) with at most 2 in flight: ~65 a second, against the
+    // 300 a second asked; 300 requests due within 1 s go out over ~4.5 s.
+    const slow = rehearse(['replay', AZURE, '--target', `${url}/v1`, '--rate', '300', '--concurrency', '2', '--limit', '300', '--db', path.join(dir, 'behind.duckdb'), '--json', '--quiet']);
+    expect(slow.code).toBe(0);
+    expect(slow.stderr).toMatch(/^rehearse: the pace asked \(.*300.*\) was not kept: [\d,]+ requests \(\d+%\) went out more than 1 s after their due times, up to \d+\.\d s, with at most --concurrency 2 in flight/);
+    const late = JSON.parse(slow.stdout) as { max_late_ms: number; late_requests: number; pace_kept: boolean };
+    expect(late.pace_kept).toBe(false);
+    expect(late.max_late_ms).toBeGreaterThan(1000);
+    expect(late.late_requests).toBeGreaterThan(0);
+    expect(late.late_requests).toBeLessThan(300);
+    const kept = rehearse(['replay', AZURE, '--target', `${url}/v1`, '--rate', '40', '--concurrency', '16', '--limit', '40', '--db', path.join(dir, 'kept.duckdb'), '--json', '--quiet']);
+    expect(kept.code).toBe(0);
+    expect(kept.stderr).toBe('');
+    expect((JSON.parse(kept.stdout) as { pace_kept: boolean }).pace_kept).toBe(true);
+  });
+
   it('says when every candidate request failed: the target is down, not a regression', () => {
     const r = rehearse(['replay', AZURE, '--target', 'http://127.0.0.1:1/v1', '--max', '--limit', '20', '--db', path.join(dir, 'down.duckdb')]);
     expect(r.code).toBe(0);
