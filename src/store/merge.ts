@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { UserError } from '../config/errors.js';
 import { Store } from './database.js';
 
@@ -178,8 +178,12 @@ function withoutPaths(v: unknown): unknown {
  */
 export async function mergeShards(outFile: string, shardFiles: readonly string[]): Promise<MergeReport> {
   for (const f of shardFiles) if (!existsSync(f)) throw new UserError(`${f}: no such shard database`);
+  // A refused merge into a new file leaves no file: an empty results file beside the error read
+  // as a merge that worked.
+  const created = !existsSync(outFile);
   const store = await Store.open(outFile);
   const c = store.connection;
+  let failed = false;
   try {
     // Attach every shard before the transaction: DuckDB cannot detach inside one.
     const attached: { alias: string; file: string; tables: Set<string> }[] = [];
@@ -247,9 +251,11 @@ export async function mergeShards(outFile: string, shardFiles: readonly string[]
       }),
     };
   } catch (err) {
+    failed = true;
     await c.run('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
     store.close();
+    if (failed && created) for (const f of [outFile, `${outFile}.wal`]) rmSync(f, { force: true });
   }
 }

@@ -186,6 +186,16 @@ describe('mergeShards', () => {
     expect(await outcomesOf(out)).toEqual([outcomeRow('earlier', 's', 0)]);
   });
 
+  it('refused into a new file, leaves no file behind (an empty results file read as a merge that worked)', async () => {
+    const a = await writeShard(fresh('a'), { shard: '0/2', runs: range(0, 5) });
+    const b = await writeShard(fresh('b'), { shard: '1/2', runs: range(4, 8) });
+    const out = fresh('new-overlap');
+    const err = await failure(mergeShards(out, [a, b]));
+    expect(err.message).toMatch(/^shards overlap/);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.wal`)).toBe(false);
+  });
+
   it('refuses a shard merged a second time', async () => {
     const shard = await writeShard(fresh('s0'), { shard: '0/2', runs: [0, 1, 2] });
     const out = fresh('twice');
@@ -220,8 +230,8 @@ describe('mergeShards', () => {
     const good = await writeShard(fresh('good'), { shard: '0/2', runs: [0] });
     const foreignErr = await failure(mergeShards(out, [good, foreign]));
     expect(foreignErr.message).toBe(`${foreign}: not a rehearse results file (no invocations or outcomes table)`);
-    // Neither attempt wrote the good shard's rows.
-    expect(await counts(out)).toEqual({ invocations: 0, scenarios: 0, outcomes: 0, checks: 0, check_results: 0 });
+    // Neither attempt wrote the good shard's rows, nor left the new output file behind.
+    expect(existsSync(out)).toBe(false);
   });
 
   it('names a shard whose tables lack the columns a merge compares', async () => {
@@ -234,7 +244,7 @@ describe('mergeShards', () => {
     const out = fresh('odd-out');
     const err = await failure(mergeShards(out, [await writeShard(fresh('good'), { shard: '0/2', runs: [0] }), odd]));
     expect(err.message.startsWith(`${odd}: cannot read its invocations table as a rehearse results file (`)).toBe(true);
-    expect(await counts(out)).toEqual({ invocations: 0, scenarios: 0, outcomes: 0, checks: 0, check_results: 0 });
+    expect(existsSync(out)).toBe(false);
   });
 
   it('merges a shard that has only the invocations and outcomes tables', async () => {
