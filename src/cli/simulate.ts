@@ -85,12 +85,22 @@ async function runSimulate(paths: string[], opts: SimulationOptions): Promise<nu
 export function gatePathLines(job: SimulationJob, engine: EngineKind): { byConfig: Record<string, Record<string, string>>; text: string } {
   const byConfig: Record<string, Record<string, string>> = {};
   for (const r of job.results) {
-    for (const config of r.configs) byConfig[config.label] ??= describeGatePaths(engine, r.scenario, config);
+    for (const config of r.configs) {
+      // Every scenario's own gates are "inline": one entry each, or one scenario's hid the others'.
+      const label = config.label === 'inline' ? `inline (${r.scenario.name})` : config.label;
+      const seen = (byConfig[label] ??= {});
+      // A shared gate file can take another path in another scenario (one resampling a trace).
+      for (const [gate, p] of Object.entries(describeGatePaths(engine, r.scenario, config))) seen[gate] = seen[gate] === undefined || seen[gate] === p ? p : 'mixed';
+    }
   }
   const lines = Object.entries(byConfig).map(([label, gates]) => {
-    const exact = Object.entries(gates).filter(([, p]) => p === 'exact').map(([g]) => g);
-    const perRequest = Object.entries(gates).filter(([, p]) => p !== 'exact').map(([g]) => g);
-    const parts = [exact.length ? `exact: ${exact.join(', ')}` : '', perRequest.length ? `per request: ${perRequest.join(', ')}` : ''].filter(Boolean);
+    const named = (path: string) => Object.entries(gates).filter(([, p]) => p === path).map(([g]) => g);
+    const [exact, perRequest, mixed] = [named('exact'), named('per-request'), named('mixed')];
+    const parts = [
+      exact.length ? `exact: ${exact.join(', ')}` : '',
+      perRequest.length ? `per request: ${perRequest.join(', ')}` : '',
+      mixed.length ? `exact in some scenarios, per request in others: ${mixed.join(', ')}` : '',
+    ].filter(Boolean);
     return `  ${Object.keys(byConfig).length > 1 ? `${label}: ` : ''}${parts.join('; ')}`;
   });
   return { byConfig, text: `How each gate's statistic was drawn (${engine} engine):\n${lines.join('\n')}\n\n` };

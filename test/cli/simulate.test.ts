@@ -86,6 +86,15 @@ describe('rehearse simulate', () => {
     expect(s.rollback + s.hold + s.promote).toBeCloseTo(1, 12);
   });
 
+  it("says how each scenario's own (inline) gates were drawn, not one scenario's for all", () => {
+    const inline = (name: string, gates: string) => SCENARIO.replace('name: small', `name: ${name}`).replace('gates: gates.yaml\n', `gates:\n${gates}`);
+    writeFileSync(path.join(dir, 'inline-a.yaml'), inline('inline-a', '  - { name: cost, metric: cost_usd, max_ratio: 1.2 }\n'));
+    writeFileSync(path.join(dir, 'inline-b.yaml'), inline('inline-b', '  - { name: length, metric: output_tokens, test: ks, alpha: 0.01 }\n'));
+    const r = rehearse(['simulate', path.join(dir, 'inline-a.yaml'), path.join(dir, 'inline-b.yaml'), '--db', path.join(dir, 'inline.duckdb'), '--json', '--runs', '5']);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout).gate_paths).toEqual({ 'inline (inline-a)': { cost: 'exact' }, 'inline (inline-b)': { length: 'per-request' } });
+  });
+
   it('judges several gate configs on the same runs', () => {
     const strict = path.join(dir, 'strict.yaml');
     const lax = path.join(dir, 'lax.yaml');
