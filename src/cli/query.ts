@@ -6,6 +6,9 @@ import { Store, checkDbPath } from '../store/database.js';
 import { DuckDBResultReader } from '../store/duckdb.js';
 import { DEFAULT_DB, action } from './common.js';
 
+/** DuckDB's statement types SET and VARIABLE_SET (@duckdb/node-bindings' StatementType). */
+const SETTINGS = new Set<number>([13, 20]);
+
 function resultTable(reader: DuckDBResultReader): string {
   const headers = reader.columnNames();
   const cells = reader.getRowsJson().map((r) => r.map((v) => (v === null ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v))));
@@ -29,15 +32,19 @@ export function queryCommand(): Command {
           // Several statements run in order (DuckDB's own client prints each result; the
           // connection's one-call form showed only the first).
           const results: DuckDBResultReader[] = [];
+          // Settings (SET, SET VARIABLE) before a query answer only "Success": not printed.
+          const shown: DuckDBResultReader[] = [];
           try {
             const statements = await store.connection.extractStatements(sql);
             if (statements.count === 0) throw new UserError('query: no SQL statement given');
             for (let i = 0; i < statements.count; i++) {
               const prepared = await statements.prepare(i);
               try {
+                const setting = SETTINGS.has(prepared.statementType);
                 const reader = new DuckDBResultReader(await prepared.run());
                 await reader.readAll();
                 results.push(reader);
+                if (!setting || statements.count === 1) shown.push(reader);
               } finally {
                 prepared.destroySync();
               }
@@ -49,7 +56,7 @@ export function queryCommand(): Command {
           if (opts.json) {
             process.stdout.write(JSON.stringify(results.at(-1)!.getRowObjectsJson(), null, 2) + '\n');
           } else {
-            process.stdout.write(results.map(resultTable).join('\n'));
+            process.stdout.write(shown.map(resultTable).join('\n'));
           }
         } finally {
           store.close();

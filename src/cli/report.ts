@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { UserError } from '../config/errors.js';
 import { htmlReport } from '../report/html/html-report.js';
 import { markdownReport } from '../report/markdown-report.js';
-import { findInvocation, loadReport } from '../report/report-data.js';
+import { describeSubject, findInvocation, loadReport } from '../report/report-data.js';
 import { Store, checkDbPath } from '../store/database.js';
 import { DEFAULT_DB, action, checkOutputPath, nonEmpty } from './common.js';
 
@@ -81,7 +81,7 @@ async function runReport(opts: ReportOptions): Promise<number> {
     );
   } else if (!opts.quiet) {
     process.stdout.write(
-      `rehearse report: invocation ${data.invocation.id} (${data.invocation.command}, ${data.scenarios.length} scenario${data.scenarios.length === 1 ? '' : 's'})\n` +
+      `rehearse report: invocation ${data.invocation.id} (${data.invocation.command}: ${describeSubject(data)})\n` +
         `  ${htmlFile}\n  ${mdFile}\n`,
     );
   }

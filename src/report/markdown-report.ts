@@ -3,6 +3,7 @@ import {
   type ReportTable,
   TUNE_ROW_LIMIT,
   describeCommand,
+  describeSubject,
   detectionTable,
   gateFiringTable,
   haltStageTable,
@@ -24,12 +25,8 @@ export function markdownReport(data: ReportData): string {
     '',
     `- command: \`${describeCommand(inv)}\``,
     `- started: ${inv.startedAt}${inv.seconds === null ? '' : `, took ${inv.seconds.toFixed(1)} s`}, status ${inv.status}`,
-    ...(replay
-      ? []
-      : [
-          `- ${data.scenarios.length} scenario${data.scenarios.length === 1 ? '' : 's'}, ${data.totalRuns.toLocaleString('en-US')} runs` +
-            (data.gateConfigs.length ? `, gate config${data.gateConfigs.length === 1 ? '' : 's'} ${data.gateConfigs.map((g) => `\`${g}\``).join(', ')}` : ''),
-        ]),
+    `- ${describeSubject(data)}` +
+      (!replay && data.gateConfigs.length ? `, gate config${data.gateConfigs.length === 1 ? '' : 's'} ${data.gateConfigs.map((g) => `\`${g}\``).join(', ')}` : ''),
     '',
   ];
   const section = (title: string, table: ReportTable, note = '') => {
@@ -62,7 +59,7 @@ export function markdownReport(data: ReportData): string {
         breaches.length ? `**${breaches.length} of ${verdicts.length} verdicts breach.**` : `No gate breaches, over all traffic or in a segment.`,
       );
     }
-  } else if (data.summaries.length === 0) lines.push('This invocation recorded no simulated outcomes.', '');
+  } else if (data.summaries.length === 0 && !data.tune) lines.push('This invocation recorded no simulated outcomes.', '');
   section('Per scenario', scenarioTable(data), 'Medians are over the runs that halted.');
   section('Where runs halted', haltStageTable(data), 'Share of runs halted at each canary stage (traffic share in brackets).');
   section('Which gate ended the runs', gateFiringTable(data), 'Share of all runs each gate ended.');

@@ -136,6 +136,8 @@ export interface ReportData {
   tradeoff: TradeoffPoint[];
   replayBins: ReplayBin[];
   replayVerdicts: ReplayVerdict[];
+  /** Requests a replay stored (0 for other commands). */
+  replayRequests: number;
 }
 
 /** The tune section shows at most this many rows; the rest are a query away. */
@@ -213,6 +215,7 @@ export async function loadReport(store: Store, invocation: InvocationInfo): Prom
   const tradeoff = tune ? await tradeoffPoints(store, p) : [];
   const replayBins = await replayDistributions(store, p);
   const replayVerdicts = await replayGateVerdicts(store, p);
+  const replayRequests = await replayRequestCount(store, p);
   const rank = (list: string[]) => new Map(list.map((x, i) => [x, i]));
   const scenarioRank = rank(order.scenarios);
   const configRank = rank(order.gateConfigs);
@@ -233,7 +236,25 @@ export async function loadReport(store: Store, invocation: InvocationInfo): Prom
     tradeoff,
     replayBins,
     replayVerdicts,
+    replayRequests,
   };
+}
+
+async function replayRequestCount(store: Store, p: Record<string, string>): Promise<number> {
+  if (!(await tableColumns(store, 'replay_requests')).includes('invocation_id')) return 0;
+  const [row] = await select(store, `SELECT count(*)::DOUBLE AS n FROM replay_requests WHERE invocation_id = $invocation`, p);
+  return Number(row?.n ?? 0);
+}
+
+/** What an invocation covered, in a few words: its scenarios and runs, a replay's requests, a tune's settings. */
+export function describeSubject(data: ReportData): string {
+  const plural = (n: number, one: string) => `${n.toLocaleString('en-US')} ${one}${n === 1 ? '' : 's'}`;
+  if (data.invocation.command === 'replay') return plural(data.replayRequests, 'request');
+  const simulated = `${plural(data.scenarios.length, 'scenario')}, ${plural(data.totalRuns, 'run')}`;
+  if (data.invocation.command === 'tune' && data.tune) {
+    return `${plural(data.tune.total, 'gate setting')} judged on the same simulated runs${data.totalRuns > 0 ? `; the recommended one re-simulated with fresh seeds: ${simulated}` : ''}`;
+  }
+  return simulated;
 }
 
 /**
@@ -415,10 +436,13 @@ async function tuneRows(store: Store, p: Record<string, string>): Promise<TuneRo
   const types = await select(store, `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'tune_results' AND table_schema = current_schema()`);
   const floating = new Set(types.filter((t) => /^(DOUBLE|FLOAT|REAL)$/.test(String(t.data_type))).map((t) => String(t.column_name)));
   // Shares and ratios to four significant digits: full doubles would only bury the differences.
+  // From 10,000 up, whole numbers with separators: %.4g wrote 1.004e+04 canary requests.
   const list = shown
     .map((c) => {
       const quoted = `"${c.replace(/"/g, '""')}"`;
-      return floating.has(c) ? `CASE WHEN isfinite(${quoted}) THEN printf('%.4g', ${quoted}) ELSE ${quoted}::VARCHAR END` : `${quoted}::VARCHAR`;
+      return floating.has(c)
+        ? `CASE WHEN isfinite(${quoted}) AND abs(${quoted}) >= 10000 THEN format('{:,.0f}', ${quoted}) WHEN isfinite(${quoted}) THEN printf('%.4g', ${quoted}) ELSE ${quoted}::VARCHAR END`
+        : `${quoted}::VARCHAR`;
     })
     .join(', ');
   // Flagged rows first when the table flags them: they are what a reader looks for.
@@ -630,12 +654,14 @@ export function verdictTable(data: ReportData): ReportTable {
 }
 
 export function tuneTable(tune: TuneRows): ReportTable {
-  const numeric = tune.columns.map((_, i) => tune.rows.length > 0 && tune.rows.every((r) => r[i] === '' || /^-?[\d.]+(e[-+]?\d+)?$/i.test(r[i]!)));
+  const numeric = tune.columns.map((_, i) => tune.rows.length > 0 && tune.rows.every((r) => r[i] === '' || /^-?[\d.,]+(e[-+]?\d+)?$/i.test(r[i]!)));
   return { headers: tune.columns, rows: tune.rows, numeric };
 }
 
-/** Options that do not change the results (where they went, how fast, how loud). */
-/** Not options given, or not ones that change results (replay records its files' absolute paths to match resumes). */
+/**
+ * Options that do not change the results (where they went, how fast, how loud), and what is
+ * recorded beside the options (replay's files as absolute paths, to match resumes).
+ */
 const INCIDENTAL_OPTIONS = new Set(['paths', 'db', 'workers', 'json', 'quiet', 'trace_file', 'target_file']);
 /** `--no-…` options: recorded as true unless turned off. */
 const DEFAULT_ON = new Set(['checks']);

@@ -100,8 +100,12 @@ describe('rehearse query', () => {
   it('runs several statements in order and prints each result; --json gives the last', async () => {
     await query("SET threads = 1; SELECT current_setting('threads')::INT AS threads; SELECT count(*)::INT AS runs FROM outcomes", '--db', db);
     expect(process.exitCode).toBe(0);
-    // The SET applied before the SELECT that reads it; 3 outcome rows were inserted above.
-    expect(strip(out()).split('\n')).toEqual(['Success', '(0 rows)', '', 'threads', '      1', '(1 row)', '', 'runs', '   3', '(1 row)', '']);
+    // The SET applied before the SELECT that reads it, and is not printed (it answers only
+    // "Success"); 3 outcome rows were inserted above.
+    expect(strip(out()).split('\n')).toEqual(['threads', '      1', '(1 row)', '', 'runs', '   3', '(1 row)', '']);
+    stdout.mockClear();
+    await query("SET VARIABLE scenario = 'alpha'; SELECT count(*)::INT AS n FROM outcomes WHERE scenario = getvariable('scenario')", '--db', db);
+    expect(strip(out()).split('\n')).toEqual(['n', '2', '(1 row)', '']);
     stdout.mockClear();
     await query('SELECT 1 AS a; SELECT 2 AS b', '--db', db, '--json');
     expect(JSON.parse(out())).toEqual([{ b: 2 }]);

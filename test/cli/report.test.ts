@@ -43,7 +43,7 @@ describe('rehearse report', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const out = path.join(dir, 'results', 'second');
-    expect(r.stdout).toContain('invocation second (simulate, 1 scenario)');
+    expect(r.stdout).toContain('invocation second (simulate: 1 scenario, 20 runs)');
     expect(r.stdout).toContain(path.join(out, 'report.html'));
     expect(r.stdout).toContain(path.join(out, 'report.md'));
     const md = readFileSync(path.join(out, 'report.md'), 'utf8');

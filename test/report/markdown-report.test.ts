@@ -24,6 +24,7 @@ function emptyData(over: Partial<ReportData> = {}): ReportData {
     tradeoff: [],
     replayBins: [],
     replayVerdicts: [],
+    replayRequests: 0,
     ...over,
   };
 }
@@ -157,7 +158,7 @@ describe('markdownReport', () => {
 
   it("gives a replay's shadow gate verdicts, not simulated runs it never had", () => {
     const replay = (verdicts: ReportData['replayVerdicts']) =>
-      markdownReport(emptyData({ invocation: { id: 'r-1', command: 'replay', args: { trace: 't.csv', target: 's.yaml' }, startedAt: '2026-01-01 10:00 UTC', seconds: 1.5, status: 'ok', version: '0.1.0' }, replayVerdicts: verdicts }));
+      markdownReport(emptyData({ invocation: { id: 'r-1', command: 'replay', args: { trace: 't.csv', target: 's.yaml' }, startedAt: '2026-01-01 10:00 UTC', seconds: 1.5, status: 'ok', version: '0.1.0' }, replayVerdicts: verdicts, replayRequests: 8819 }));
     expect(replay([
       { gate: 'cost', segment: 'all traffic', breached: true, baseline: 0.00107, candidate: 0.00151, requests: 8819 },
       { gate: 'p99', segment: 'route: chat', breached: null, baseline: 3960, candidate: null, requests: 12 },
@@ -167,6 +168,7 @@ describe('markdownReport', () => {
         '',
         '- command: `rehearse replay t.csv --target s.yaml`',
         '- started: 2026-01-01 10:00 UTC, took 1.5 s, status ok',
+        '- 8,819 requests',
         '',
         '## Shadow gates',
         '',

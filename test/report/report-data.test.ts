@@ -6,7 +6,7 @@ import { stackSegments } from '../../src/report/html/charts.js';
 import { htmlReport } from '../../src/report/html/html-report.js';
 import { scopeIds } from '../../src/report/html/render-svg.js';
 import { markdownReport, markdownTable } from '../../src/report/markdown-report.js';
-import { type ReportData, describeCommand, findInvocation, gateFiringTable, haltStageTable, loadReport, scenarioTable } from '../../src/report/report-data.js';
+import { type ReportData, describeCommand, describeSubject, findInvocation, gateFiringTable, haltStageTable, loadReport, scenarioTable, tuneTable } from '../../src/report/report-data.js';
 import { Store } from '../../src/store/database.js';
 
 /**
@@ -142,18 +142,31 @@ describe('report data', () => {
     await store.run('DROP TABLE IF EXISTS tune_results');
     expect((await report('sim-1')).tune).toBeNull();
     await store.run(`CREATE TABLE tune_results (invocation_id VARCHAR, setting VARCHAR, score DOUBLE, recommended BOOLEAN)`);
-    await store.run(`INSERT INTO tune_results VALUES ('sim-1', 'x=1', 0.5, false), ('sim-1', 'x=2', 0.9, true), ('other', 'x=3', 0.1, false)`);
+    await store.run(`INSERT INTO tune_results VALUES ('sim-1', 'x=1', 0.5, false), ('sim-1', 'x=2', 0.9, true), ('sim-1', 'x=3', 10040.3, false), ('other', 'x=3', 0.1, false)`);
     const tune = (await report('sim-1')).tune!;
     expect(tune.columns).toEqual(['setting', 'score', 'recommended']);
-    // The recommended row first.
+    // The recommended row first; from 10,000 up whole numbers with separators (%.4g wrote 1.004e+04).
     expect(tune.rows).toEqual([
       ['x=2', '0.9', 'true'],
       ['x=1', '0.5', 'false'],
+      ['x=3', '10,040', 'false'],
     ]);
+    expect(tuneTable(tune).numeric).toEqual([false, true, false]);
     expect(markdownReport(await report('sim-1'))).toMatch(/## Tuning results[\s\S]*\| x=2 \| 0.9 \| true \|/);
     await store.run('DROP TABLE tune_results');
     await store.run(`CREATE TABLE tune_results (setting VARCHAR)`);
     expect((await report('sim-1')).tune).toBeNull();
+  });
+
+  it('says what an invocation covered: scenarios and runs, a replay\'s requests, a tune\'s settings', async () => {
+    const data = await report('sim-1');
+    expect(describeSubject(data)).toBe(`${data.scenarios.length} scenario${data.scenarios.length === 1 ? '' : 's'}, ${data.totalRuns.toLocaleString('en-US')} runs`);
+    expect(describeSubject({ ...data, invocation: { ...data.invocation, command: 'replay' }, replayRequests: 8819 })).toBe('8,819 requests');
+    const tune = { columns: ['setting'], rows: [['x=1']], total: 21 };
+    expect(describeSubject({ ...data, invocation: { ...data.invocation, command: 'tune' }, tune, scenarios: [], totalRuns: 0 })).toBe('21 gate settings judged on the same simulated runs');
+    expect(describeSubject({ ...data, invocation: { ...data.invocation, command: 'tune' }, tune, scenarios: ['a', 'b'], totalRuns: 400 })).toBe(
+      '21 gate settings judged on the same simulated runs; the recommended one re-simulated with fresh seeds: 2 scenarios, 400 runs',
+    );
   });
 
   it('reads a file from before check_results existed', async () => {

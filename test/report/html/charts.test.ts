@@ -46,6 +46,7 @@ function empty(over: Partial<ReportData> = {}): ReportData {
     tradeoff: [],
     replayBins: [],
     replayVerdicts: [],
+    replayRequests: 0,
     ...over,
   };
 }

@@ -29,6 +29,7 @@ function empty(over: Partial<ReportData> = {}): ReportData {
     tradeoff: [],
     replayBins: [],
     replayVerdicts: [],
+    replayRequests: 0,
     ...over,
   };
 }
