@@ -2,6 +2,7 @@ import {
   type ReportData,
   type ReportTable,
   describeCommand,
+  describeSubject,
   detectionTable,
   gateFiringTable,
   haltStageTable,
@@ -57,8 +58,12 @@ function header(data: ReportData): string {
     ['started', escapeHtml(inv.startedAt)],
     ['took', inv.seconds === null ? '—' : `${inv.seconds.toFixed(1)} s`],
     ['status', `<span class="status status-${escapeHtml(inv.status)}">${escapeHtml(inv.status)}</span>`],
-    ['scenarios', String(data.scenarios.length)],
-    ['runs', data.totalRuns.toLocaleString('en-US')],
+    ...(inv.command === 'replay' || (inv.command === 'tune' && data.tune)
+      ? [['covered', escapeHtml(describeSubject(data))] as [string, string]]
+      : [
+          ['scenarios', String(data.scenarios.length)],
+          ['runs', data.totalRuns.toLocaleString('en-US')],
+        ] as [string, string][]),
     ...(data.gateConfigs.length ? [['gate configs', data.gateConfigs.map((g) => `<code>${escapeHtml(g)}</code>`).join(', ')] as [string, string]] : []),
   ];
   return `<header>
