@@ -223,6 +223,12 @@ describe('htmlReport layout', () => {
     expect(page).toContain('<tr><td>x=&lt;1&gt;</td><td class="num">0.5</td></tr>');
     const all = await htmlReport(empty({ tune: { columns: ['setting'], rows: [['x=1']], total: 1 } }));
     expect(all).not.toContain('The first');
+    // The header says what a tune covered, not 0 scenarios and 0 runs; a replay, its requests.
+    const tuned = await htmlReport(empty({ invocation: { ...empty().invocation, command: 'tune' }, tune: { columns: ['setting'], rows: [['x=1']], total: 21 } }));
+    expect(tuned).toContain('<dt>covered</dt><dd>21 gate settings judged on the same simulated runs</dd>');
+    expect(tuned).not.toContain('<dt>scenarios</dt>');
+    const replayed = await htmlReport(empty({ invocation: { ...empty().invocation, command: 'replay' }, replayRequests: 8819 }));
+    expect(replayed).toContain('<dt>covered</dt><dd>8,819 requests</dd>');
   });
 });
 
