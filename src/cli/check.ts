@@ -9,7 +9,7 @@ import { junitXml } from '../report/junit.js';
 import { renderTable } from '../report/table.js';
 import type { Store } from '../store/database.js';
 import type { SimulatedScenario } from '../store/outcomes.js';
-import { action, checkOutputPath } from './common.js';
+import { action, checkOutputPath, snakeKeys } from './common.js';
 import { simulationOptions } from './simulate.js';
 import { type SimulationOptions, runSimulationJob, whereResultsWent } from './simulation-job.js';
 
@@ -98,7 +98,7 @@ async function runCheck(paths: string[], opts: CheckOptions): Promise<number> {
   if (opts.summary) writeFile('--summary', opts.summary, checkMarkdown(results));
   const failed = results.filter((r) => !r.passed);
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ invocation_id: job.invocation, db: opts.db, passed: failed.length === 0, results: results.map((r) => ({ ...r, message: explain(r) })) }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ invocation_id: job.invocation, db: opts.db, passed: failed.length === 0, results: results.map((r) => snakeKeys({ ...r, message: explain(r) })) }, null, 2) + '\n');
     return failed.length ? 1 : 0;
   }
   if (!opts.quiet) {

@@ -36,6 +36,25 @@ export function decimal(value: string): number {
   return /^\s*(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?\s*$/i.test(value) ? Number(value) : NaN;
 }
 
+/**
+ * A result as machine-readable output writes it: keys in snake_case, as the DuckDB columns and
+ * the YAML fields are (the summaries' own camelCase showed through `--json` beside snake_case
+ * keys). The values under `dataKeys` are maps keyed by names users chose (gates), left as named.
+ */
+export function snakeKeys(value: unknown, dataKeys: ReadonlySet<string> = DATA_KEYS): unknown {
+  if (Array.isArray(value)) return value.map((v) => snakeKeys(v, dataKeys));
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([k, v]) => {
+      const key = k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+      return [key, dataKeys.has(key) ? v : snakeKeys(v, dataKeys)];
+    }),
+  );
+}
+
+/** Maps keyed by gate names, in the results --json prints. */
+const DATA_KEYS = new Set(['gate_counts', 'gates']);
+
 /** `--sample`: a share of sessions in (0, 1], as a fraction or a percentage. */
 export function sampleShare(value: string): number {
   const pct = value.trim().endsWith('%');

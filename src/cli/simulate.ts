@@ -5,7 +5,7 @@ import { summariseOutcomes } from '../sim/outcome-summary.js';
 import { defaultWorkers } from '../sim/pool.js';
 import { parseShard } from '../sim/shard.js';
 import { MAX_RUNS, MAX_RUNS_PER_PROCESS } from '../config/schema.js';
-import { DEFAULT_DB, action, collect, engineOption, nonEmpty, nonNegativeInt, positiveInt } from './common.js';
+import { DEFAULT_DB, action, collect, engineOption, nonEmpty, nonNegativeInt, positiveInt, snakeKeys } from './common.js';
 import { type SimulationJob, type SimulationOptions, runSimulationJob, whereResultsWent } from './simulation-job.js';
 import { type EngineKind, describeGatePaths } from '../sim/engine.js';
 
@@ -62,7 +62,7 @@ async function runSimulate(paths: string[], opts: SimulationOptions): Promise<nu
   const drawn = gatePathLines(job, opts.engine);
   if (opts.json) {
     process.stdout.write(
-      JSON.stringify({ invocation_id: job.invocation, db: opts.db, seconds: job.seconds, engine: opts.engine, gate_paths: drawn.byConfig, scenarios: summaries }, null, 2) + '\n',
+      JSON.stringify({ invocation_id: job.invocation, db: opts.db, seconds: job.seconds, engine: opts.engine, gate_paths: drawn.byConfig, scenarios: snakeKeys(summaries) }, null, 2) + '\n',
     );
     return 0;
   }

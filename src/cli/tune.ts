@@ -22,7 +22,7 @@ import { searchCombinations } from '../tune/search.js';
 import { tunedGateFile } from '../tune/tuned-file.js';
 import { type Dimension, MAX_GRID_SETTINGS, MAX_VALUES_PER_FIELD, VaryError, applyCombination, checkGridSize, describeCombination, parseVary } from '../tune/vary.js';
 import type { EngineKind } from '../sim/engine.js';
-import { DEFAULT_DB, Progress, action, collect, decimal, engineOption, interruptible, nonNegativeInt, positiveInt } from './common.js';
+import { DEFAULT_DB, Progress, action, collect, decimal, engineOption, interruptible, nonNegativeInt, positiveInt, snakeKeys } from './common.js';
 import { checkPerRequestWindows } from './simulation-job.js';
 import { MAX_RUNS, MAX_RUNS_PER_PROCESS } from '../config/schema.js';
 
@@ -176,7 +176,7 @@ async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
       a.appendDouble(e.score.violation);
       a.appendBoolean(frontSet.has(i));
       a.appendBoolean(i === best);
-      a.appendVarchar(JSON.stringify(e.score.scenarios));
+      a.appendVarchar(JSON.stringify(snakeKeys(e.score.scenarios)));
       a.endRow();
     });
     a.flushSync();
@@ -217,8 +217,8 @@ async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
             strategy: result.strategy,
             combinations: result.evaluated.length,
             grid: result.gridSize,
-            recommended: best === null ? null : { setting: setting(best), ...scores[best]!, fresh },
-            pareto: front.map((i) => ({ setting: setting(i), falseAlarm: scores[i]!.falseAlarm, detection: scores[i]!.detection, exposure: scores[i]!.exposure, feasible: scores[i]!.feasible })),
+            recommended: best === null ? null : snakeKeys({ setting: setting(best), ...scores[best]!, fresh }),
+            pareto: front.map((i) => ({ setting: setting(i), false_alarm: scores[i]!.falseAlarm, detection: scores[i]!.detection, exposure: scores[i]!.exposure, feasible: scores[i]!.feasible })),
             out: best !== null ? (opts.out ?? null) : null,
           },
           null,

@@ -117,7 +117,7 @@ describe('expect.gate with several gate configs does not depend on their order',
     const r = rehearse(['check', path.join(dir, 'cost.yaml'), ...args, '--db', db, '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(1);
-    const byConfig = Object.fromEntries(JSON.parse(r.stdout).results.map((x: { gateConfig: string; passed: boolean }) => [x.gateConfig, x.passed]));
+    const byConfig = Object.fromEntries(JSON.parse(r.stdout).results.map((x: { gate_config: string; passed: boolean }) => [x.gate_config, x.passed]));
     expect(byConfig).toEqual({ catches: true, 'no-cost': false });
     const rows = JSON.parse(rehearse(['query', '--db', db, '--json', 'SELECT gate_config, passed, message FROM check_results ORDER BY gate_config']).stdout);
     expect(rows.map((x: { gate_config: string; passed: boolean }) => [x.gate_config, x.passed])).toEqual([['catches', true], ['no-cost', false]]);

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_DB, MAP_OPTION, Progress, action, checkOutputPath, collect, decimal, engineOption, nonEmpty, nonNegativeInt, positiveInt, sampleShare } from '../../src/cli/common.js';
+import { DEFAULT_DB, MAP_OPTION, Progress, action, checkOutputPath, collect, decimal, engineOption, nonEmpty, nonNegativeInt, positiveInt, sampleShare, snakeKeys } from '../../src/cli/common.js';
 import { ConfigError, UserError } from '../../src/config/errors.js';
 import { userErrorOf } from '../user-error.js';
 
@@ -99,6 +99,14 @@ describe('option parsers', () => {
     const cmd = new Command().exitOverride().option('--gates <file>', 'gates', collect);
     cmd.parse(['--gates', 'strict.yaml', '--gates', 'loose.yaml'], { from: 'user' });
     expect(cmd.opts().gates).toEqual(['strict.yaml', 'loose.yaml']);
+  });
+
+  it('snakeKeys writes keys as the DuckDB columns are, leaving maps keyed by gate names as named', () => {
+    expect(snakeKeys([{ gateConfig: 'a', topGateShare: 0.5, gateCounts: { costGate: 3 }, expect: { byStage: 2 }, nested: [{ falseAlarm: 0 }] }])).toEqual([
+      { gate_config: 'a', top_gate_share: 0.5, gate_counts: { costGate: 3 }, expect: { by_stage: 2 }, nested: [{ false_alarm: 0 }] },
+    ]);
+    expect(snakeKeys(null)).toBeNull();
+    expect(snakeKeys('gateConfig')).toBe('gateConfig');
   });
 
   it('--map repeated joins its lists, in order, as one map', () => {

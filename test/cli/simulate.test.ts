@@ -102,7 +102,7 @@ describe('rehearse simulate', () => {
     writeFileSync(lax, 'gates:\n  - { name: cost, metric: cost_usd, max_ratio: 10 }\n');
     const r = rehearse(['simulate', path.join(dir, 'small.yaml'), '--db', path.join(dir, 'd.duckdb'), '--json', '--gates', strict, '--gates', lax]);
     expect(r.code).toBe(0);
-    const byConfig = Object.fromEntries(JSON.parse(r.stdout).scenarios.map((s: { gateConfig: string; rollback: number }) => [s.gateConfig, s.rollback]));
+    const byConfig = Object.fromEntries(JSON.parse(r.stdout).scenarios.map((s: { gate_config: string; rollback: number }) => [s.gate_config, s.rollback]));
     expect(byConfig.strict).toBeGreaterThan(0.5);
     expect(byConfig.lax).toBe(0);
   });
@@ -240,7 +240,7 @@ describe('gate configs', () => {
     const again = path.join(dir, '.', 'sub', '..', 'gates.yaml');
     const r = rehearse(['simulate', path.join(dir, 'small.yaml'), '--db', path.join(dir, 'twice.duckdb'), '--json', '--runs', '4', '--gates', gates, '--gates', again]);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).scenarios.map((s: { gateConfig: string }) => s.gateConfig)).toEqual(['gates']);
+    expect(JSON.parse(r.stdout).scenarios.map((s: { gate_config: string }) => s.gate_config)).toEqual(['gates']);
   });
 
   it('simulate does not read expect: a --gates config without the expected gate is fine', () => {

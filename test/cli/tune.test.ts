@@ -50,7 +50,7 @@ describe('rehearse tune', () => {
     const ratio = Number(/cost\.max_ratio=([\d.]+)/.exec(rec.setting)![1]);
     expect(ratio).toBeGreaterThan(1.1);
     expect(ratio).toBeLessThan(1.45);
-    expect(rec.falseAlarm).toBeLessThanOrEqual(0.05);
+    expect(rec.false_alarm).toBeLessThanOrEqual(0.05);
     // Fresh seeds: 150 runs, so a true rate at the 5% budget reads above 10% with probability < 1% (binomial tail).
     const freshClean = rec.fresh.find((f: { scenario: string }) => f.scenario === 'noisy-clean');
     const freshRegression = rec.fresh.find((f: { scenario: string }) => f.scenario === 'cost-60');
