@@ -46,8 +46,9 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
-    // Help and version are successes; every other usage problem is bad input: exit 2.
-    const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+    // Help asked for and version are successes; every other usage problem is bad input: exit 2,
+    // a missing command too (commander then shows the help on stderr, as an error).
+    const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || (err.code === 'commander.help' && err.exitCode === 0);
     process.exitCode = ok ? 0 : 2;
   } else {
     throw err;

@@ -43,4 +43,14 @@ describe('rehearse (the bin)', () => {
       expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     }
   });
+
+  it('exits 2, the help on stderr, when no command is given (it exited 0), and 0 for help asked for', () => {
+    for (const args of [[], ['traces']]) {
+      const r = run(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^Usage: rehearse/);
+      expect(r.stdout).toBe('');
+    }
+    for (const args of [['help'], ['help', 'traces'], ['traces', '--help']]) expect(run(...args).code, args.join(' ')).toBe(0);
+  });
 });
