@@ -49,8 +49,11 @@ function fileKey(spec: string): string {
   return existsSync(file) ? path.resolve(file) + (table !== undefined ? `:${table}` : '') : spec;
 }
 
-/** How a stored replay's trace and target are compared: their files (older records: as given). */
-const keyOf = (rec: Record<string, unknown>, k: 'trace' | 'target') => rec[`${k}_file`] ?? rec[k];
+/** A stored replay's trace or target against this one's: their files, or as given where a record is older than `*_file`. */
+function sameFile(was: Record<string, unknown>, now: Record<string, unknown>, k: 'trace' | 'target'): boolean {
+  const file = `${k}_file`;
+  return was[file] !== undefined && now[file] !== undefined ? was[file] === now[file] : was[k] === now[k];
+}
 
 async function findResumable(store: Store, args: Record<string, unknown>, id: string | true): Promise<string> {
   const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -61,7 +64,7 @@ async function findResumable(store: Store, args: Record<string, unknown>, id: st
     const all = (await store.connection.runAndReadAll(`SELECT invocation_id, status, args FROM invocations WHERE command = 'replay' ORDER BY started_at DESC`)).getRowsJson();
     const mine = all.filter((r) => {
       const was = JSON.parse(String(r[2])) as Record<string, unknown>;
-      return same(keyOf(was, 'trace'), keyOf(args, 'trace')) && same(keyOf(was, 'target'), keyOf(args, 'target'));
+      return sameFile(was, args, 'trace') && sameFile(was, args, 'target');
     });
     rows = mine.filter((r) => r[1] !== 'ok');
     if (rows.length === 0) {
@@ -77,8 +80,7 @@ async function findResumable(store: Store, args: Record<string, unknown>, id: st
   const [invocation, status, stored] = rows[0]! as [string, string, string];
   if (status === 'ok') throw new UserError(`--resume ${invocation}: that replay finished; there is nothing to resume (run it again without --resume for a new one)`);
   const was = JSON.parse(stored) as Record<string, unknown>;
-  const valueOf = (rec: Record<string, unknown>, k: (typeof RESUME_SAME)[number]) => (k === 'trace' || k === 'target' ? keyOf(rec, k) : rec[k]);
-  const differ = RESUME_SAME.filter((k) => !same(valueOf(was, k), valueOf(args, k)));
+  const differ = RESUME_SAME.filter((k) => (k === 'trace' || k === 'target' ? !sameFile(was, args, k) : !same(was[k], args[k])));
   if (differ.length) {
     const show = (v: unknown) => (v === undefined || v === null ? '(not given)' : typeof v === 'string' ? v : JSON.stringify(v));
     const what = differ.map((k) => `${OPTION_NAME[k]} was ${show(was[k])}, now ${show(args[k])}`).join('; ');
