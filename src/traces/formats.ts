@@ -12,7 +12,7 @@ import {
 } from '../store/duckdb.js';
 import { DataType, RecordBatchReader, type Vector } from './arrow-bundle.js';
 import { UserError } from '../config/errors.js';
-import type { CanonicalColumn } from './canonical.js';
+import { CANONICAL_COLUMNS, type CanonicalColumn } from './canonical.js';
 import type { MappingEntry } from './mapping.js';
 import { ident, lit } from './sql.js';
 
@@ -211,9 +211,10 @@ export function duckdbReason(err: unknown): string {
 
 /**
  * Prepares the source in the connection's database and returns the relation to scan.
- * `otelMap` maps OpenTelemetry span fields or attribute keys to canonical columns.
+ * `map` (the trace's --map) maps source columns to canonical ones; for OpenTelemetry, span fields
+ * or attribute keys.
  */
-export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, otelMap: Map<string, CanonicalColumn>): Promise<SourceRelation> {
+export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, map: Map<string, CanonicalColumn>): Promise<SourceRelation> {
   try {
     switch (spec.format) {
       case 'parquet': {
@@ -225,6 +226,12 @@ export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, ote
       case 'jsonl':
       case 'json': {
         const fmt = spec.format === 'jsonl' ? 'newline_delimited' : 'auto';
+        // DuckDB reads no JSON after a byte order mark: with ignore_errors the first record was
+        // silently a bad row. Said plainly instead, with the way out.
+        if ((await head(spec.path, 16)).startsWith('\uFEFF')) {
+          const how = /\.(gz|gzip|zst|zstd)$/i.test(spec.path) ? '' : ` (for example: sed -i '1s/^\\xEF\\xBB\\xBF//' ${spec.path})`;
+          throw new UserError(`${spec.name}: starts with a UTF-8 byte order mark, which the JSON reader does not take: remove it${how}`);
+        }
         let detected = await describe(conn, `read_json(${lit(spec.path)}, format = '${fmt}'${spec.format === 'jsonl' ? ', ignore_errors = true' : ''})`);
         // DuckDB reads records that are not all objects as one column named `json`. A JSONL file
         // of objects with a few strays takes its columns from the objects (the strays are bad
@@ -236,10 +243,19 @@ export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, ote
         }
         // DuckDB takes the columns from its sample of the first 20,480 records. A field that
         // first appears later (a status or error written only when a request fails, by a logger
-        // that leaves out empty fields) was silently not read: every request counted as ok.
+        // that leaves out empty fields) was silently not read: every request counted as ok. Only
+        // fields the trace can use are added (a canonical name, or one --map names): a logger's
+        // per-request keys would each become a column, thousands of them, and DuckDB's struct
+        // names are case-blind, so "Status" beside "status" cannot be added at all.
         if (!(detected.length === 1 && detected[0]!.name === 'json')) {
-          const seen = new Set(detected.map((c) => c.name));
-          for (const name of await allObjectKeys(conn, spec.path, fmt)) if (!seen.has(name)) detected.push({ name, type: 'VARCHAR' });
+          const seen = new Set(detected.map((c) => c.name.toLowerCase()));
+          const mapped = new Set([...map.keys()].map((k) => k.toLowerCase()));
+          for (const name of await allObjectKeys(conn, spec.path, fmt)) {
+            const lower = name.toLowerCase();
+            if (name === '' || seen.has(lower) || !((CANONICAL_COLUMNS as readonly string[]).includes(lower) || mapped.has(lower))) continue;
+            seen.add(lower);
+            detected.push({ name, type: 'VARCHAR' });
+          }
         }
         if (detected.length === 1 && detected[0]!.name === 'json') {
           const compressed = /\.(gz|zst)$/i.test(spec.path);
@@ -259,7 +275,7 @@ export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, ote
       case 'duckdb':
         return await duckdbSource(conn, spec);
       case 'otel':
-        return await otelSource(conn, spec, otelMap);
+        return await otelSource(conn, spec, map);
       case 'arrow':
         return await arrowSource(conn, spec);
     }
@@ -272,53 +288,44 @@ export async function openSource(conn: DuckDBConnection, spec: ResolvedSpec, ote
 const CSV_EXTRA = '__rehearse_extra_fields';
 
 /**
- * CSV, read as the sniffer sees it (delimiter, line ends, header, columns) with two changes.
- * Quotes are RFC 4180's (`"`, doubled to escape) whatever the sample shows: a file whose first
- * 20,000 rows had no quote was read with quoting off, and its first quoted comma, further on,
- * stopped the whole read. And a row with more fields than the header is read in its place, its
- * extra fields in a column of their own, so the reader can set it aside; it too stopped the read
- * (or, inside the sample, added a column to the trace).
+ * CSV, read as DuckDB's sniffer sees it (delimiter, quotes, line ends, header, columns), with one
+ * column more than the sniffer found: a row with more fields than that (an unquoted comma in
+ * text, or a quoted one where the first 20,000 rows had no quote and quoting was left off) is
+ * read in its place with its extra fields there, so the reader sets it aside as a bad row; it
+ * stopped the whole read. Quotes stay the sniffer's: forcing RFC 4180's, where its sample had
+ * none, let one stray quote further on swallow the rest of a file into one field, silently.
  */
 async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<SourceRelation> {
   const base = 'all_varchar = true, null_padding = true, allow_quoted_nulls = false';
-  const sniffWith = async (quoting: string) => {
+  let sniff: { d: string; quote: string; escape: string; nl: string; skip: number; header: boolean; comment: string; cols: { name: string }[] };
+  try {
     const r = await conn.runAndReadAll(
       `SELECT Delimiter AS d, Quote AS quote, Escape AS escape, NewLineDelimiter AS nl, SkipRows AS skip, HasHeader AS header, Comment AS comment, Columns AS cols
-       FROM sniff_csv(${lit(spec.path)}, header = true, ${base}${quoting})`,
+       FROM sniff_csv(${lit(spec.path)}, header = true, ${base})`,
     );
-    return r.getRowObjectsJson()[0] as { d: string; quote: string; escape: string; nl: string; skip: number; header: boolean; comment: string; cols: { name: string }[] };
-  };
-  let sniff = await sniffWith(`, quote = '"', escape = '"'`);
-  // A stray quote (an unbalanced " in unquoted text) defeats RFC quoting: the sniffer then finds
-  // one column. DuckDB's own guess, which may turn quoting off, reads such a file as before.
-  if (sniff.cols.length === 1) {
-    const guessed = await sniffWith('');
-    if (guessed.cols.length > 1) sniff = guessed;
+    sniff = r.getRowObjectsJson()[0] as typeof sniff;
+  } catch (err) {
+    // The sniffer's own words for an empty file ("detected value different than the user input
+    // for the Header options") say nothing a user can act on.
+    if ((await head(spec.path, 4096)).replace(/^\uFEFF/, '').trim() === '') throw new UserError(`${spec.name}: the file is empty: no header and no rows`);
+    throw err;
   }
   const unset = (x: string) => (x === '(empty)' ? '' : x);
-  const common = `${base}, quote = ${lit(unset(sniff.quote))}, escape = ${lit(unset(sniff.escape))}`;
   // DuckDB spells line ends escaped (`\n`, `\r\n`), in its output as in its options.
   const newline = ['\\n', '\\r\\n', '\\r'].includes(sniff.nl) ? sniff.nl : null;
-  const comment = unset(sniff.comment);
-  let names = sniff.cols.map((c) => c.name);
-  const dialect = `delim = ${lit(sniff.d)}, ${newline ? `new_line = ${lit(newline)}, ` : ''}skip = ${Number(sniff.skip)}, comment = ${lit(comment)}`;
-  // A row in the sniffer's sample with more fields than the header gave the trace a column of its
-  // own (column3, ...): those are extra fields too. The header row says how many it has.
-  let sniffedExtras: string[] = [];
-  if (sniff.header && names.length > 1) {
-    const generic = names.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ');
-    const h = await conn.runAndReadAll(`SELECT * FROM read_csv(${lit(spec.path)}, auto_detect = false, ${dialect}, header = false, columns = {${generic}}, strict_mode = false, parallel = false, ${common}) LIMIT 1`);
-    const first = h.getRowsJson()[0] ?? [];
-    let fields = first.length;
-    while (fields > 1 && first[fields - 1] === null) fields--;
-    sniffedExtras = names.slice(fields);
-    names = names.slice(0, fields);
-  }
-  const extras = [...sniffedExtras, CSV_EXTRA];
-  const columns = [...names, ...extras].map((n) => `${lit(n)}: 'VARCHAR'`).join(', ');
-  const from = `read_csv(${lit(spec.path)}, auto_detect = false, ${dialect}, header = ${sniff.header ? 'true' : 'false'}, columns = {${columns}}, strict_mode = false, parallel = false, ${common})`;
+  const dialect = [
+    `delim = ${lit(sniff.d)}`,
+    `quote = ${lit(unset(sniff.quote))}`,
+    `escape = ${lit(unset(sniff.escape))}`,
+    ...(newline ? [`new_line = ${lit(newline)}`] : []),
+    `skip = ${Number(sniff.skip)}`,
+    `comment = ${lit(unset(sniff.comment))}`,
+  ].join(', ');
+  const names = sniff.cols.map((c) => c.name);
+  const columns = [...names, CSV_EXTRA].map((n) => `${lit(n)}: 'VARCHAR'`).join(', ');
+  const from = `read_csv(${lit(spec.path)}, auto_detect = false, ${dialect}, header = ${sniff.header ? 'true' : 'false'}, columns = {${columns}}, strict_mode = false, parallel = false, ${base})`;
   const all = await describe(conn, from);
-  return { from, columns: all.filter((c) => !extras.includes(c.name)), extraColumns: extras };
+  return { from, columns: all.filter((c) => c.name !== CSV_EXTRA), extraColumns: [CSV_EXTRA] };
 }
 
 async function duckdbSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<SourceRelation> {

@@ -352,46 +352,67 @@ describe('openTrace: bad rows', () => {
     }
   });
 
-  it('reads a CSV whose first quoted comma comes after the rows DuckDB samples, and sets rows with extra fields aside in their place', async () => {
+  it('sets a CSV row with more fields than the header aside in its place, inside the sample or after it, never stopping the read', async () => {
     const lines = ['timestamp,input,input_tokens'];
     for (let i = 0; i < 30_000; i++) lines.push(`${i},plain text,${1 + (i % 5)}`);
-    // Data rows 25,001 and 26,001: RFC 4180 quoting, a comma and a doubled quote inside; row
-    // 27,001: an unquoted comma, one field too many; row 3: the same inside the sample.
+    // Data row 27,002: an unquoted comma, one field too many, past the 20,480 rows sampled (it
+    // stopped the whole read); data row 25,001: a quoted comma where the sample had no quote, so
+    // quoting is off and it too has a field too many (a bad row, not 17% of a file swallowed by a
+    // stray quote further on).
     lines.splice(25_001, 0, '25000.5,"a, b",7');
-    lines.splice(26_002, 0, '26000.5,"say ""hi"", then go",8');
-    lines.splice(27_003, 0, '27000.5,a, b,9');
-    lines.splice(3, 0, '1.5,c, d,9');
-    writeFileSync(file('quoted.csv'), lines.join('\n') + '\n');
-    const trace = await openTrace(file('quoted.csv'));
+    lines.splice(27_002, 0, '27000.5,a, b,9');
+    writeFileSync(file('late-extra.csv'), lines.join('\n') + '\n');
+    const trace = await openTrace(file('late-extra.csv'));
     try {
       expect(trace.sourceColumns.map((c) => c.name)).toEqual(['timestamp', 'input', 'input_tokens']);
-      expect([trace.rows, trace.good, trace.bad]).toEqual([30_004, 30_002, 2]);
+      expect([trace.rows, trace.good, trace.bad]).toEqual([30_002, 30_000, 2]);
       const errors = await trace.errorList();
       expect(errors.map((e) => [e.row, e.reason])).toEqual([
-        [3, 'extra_fields'],
-        [27_004, 'extra_fields'],
+        [25_001, 'extra_fields'],
+        [27_002, 'extra_fields'],
       ]);
       expect(JSON.parse(errors[1]!.raw)).toEqual({ timestamp: '27000.5', input: 'a', input_tokens: ' b', extra_fields: ['9'] });
-      const quoted: string[] = [];
-      for await (const b of trace) for (let i = 0; i < b.length; i++) if (b.input_tokens![i]! >= 7) quoted.push(b.input[i]!);
-      expect(quoted).toEqual(['a, b', 'say "hi", then go']);
     } finally {
       trace.close();
     }
+    // A stray quote after the sample is a character like any other: every row after it is read.
+    const stray = ['timestamp,input,input_tokens'];
+    for (let i = 0; i < 30_000; i++) stray.push(`${i},${i === 25_000 ? '"oops unterminated' : 'text'},3`);
+    writeFileSync(file('late-stray.csv'), stray.join('\n') + '\n');
+    const { trace: t2 } = await readTraceRows(file('late-stray.csv'));
+    expect([t2.rows, t2.good, t2.bad]).toEqual([30_000, 30_000, 0]);
+  });
+
+  it('reads CSV quoted as the file quotes it: RFC 4180 quotes in the sample, single quotes, a header with an unnamed last column', async () => {
+    writeFileSync(file('rfc.csv'), 'timestamp,input,input_tokens\n1,"a, b",5\n2,"say ""hi"", ok",6\n3,"two\nlines",7\n');
+    expect((await readTraceRows(file('rfc.csv'))).rows.map((r) => r.input)).toEqual(['a, b', 'say "hi", ok', 'two\nlines']);
+    writeFileSync(file('single.csv'), "timestamp,input,input_tokens\n1,'it, is',5\n2,'so, so',6\n");
+    const single = await readTraceRows(file('single.csv'));
+    expect(single.errors).toEqual([]);
+    expect(single.rows.map((r) => r.input)).toEqual(['it, is', 'so, so']);
+    writeFileSync(file('unnamed.csv'), 'request_id,timestamp,input_tokens,\nr0,1714554000000,0,x0\nr1,1714554000001,1,x1\n');
+    const unnamed = await readTraceRows(file('unnamed.csv'));
+    expect([unnamed.trace.good, unnamed.trace.bad]).toEqual([2, 0]);
+  });
+
+  it('says an empty CSV is empty', async () => {
+    writeFileSync(file('empty.csv'), '');
+    await expect(openTrace(file('empty.csv'))).rejects.toThrow(`${file('empty.csv')}: the file is empty: no header and no rows`);
   });
 
   it('reads a JSON field that first appears after the records DuckDB samples (a status written only on failure)', async () => {
     const records: Record<string, unknown>[] = [];
     for (let i = 0; i < 30_000; i++) records.push({ timestamp: i, input_tokens: 5 });
-    records.push({ timestamp: 30_000, input_tokens: 5, status: 'error', zeta: 1 });
+    records.push({ timestamp: 30_000, input_tokens: 5, status: 'error', zeta: 1, latency_ms: 7 });
     records.push({ timestamp: 30_001, input_tokens: 5, status: 'timeout' });
     writeFileSync(file('late-key.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
     writeFileSync(file('late-key.json'), JSON.stringify(records));
     for (const name of ['late-key.jsonl', 'late-key.json']) {
       const trace = await openTrace(file(name));
       try {
-        // Sampled columns first, in the file's order; later ones after them, sorted.
-        expect(trace.sourceColumns.map((c) => c.name), name).toEqual(['timestamp', 'input_tokens', 'status', 'zeta']);
+        // Sampled columns first, in the file's order; later ones the trace can use after them,
+        // sorted (zeta is none of its columns: not read).
+        expect(trace.sourceColumns.map((c) => c.name), name).toEqual(['timestamp', 'input_tokens', 'latency_ms', 'status']);
         const statuses = new Map<string, number>();
         for await (const b of trace) for (const row of batchRows(b)) statuses.set(row.status, (statuses.get(row.status) ?? 0) + 1);
         expect(Object.fromEntries(statuses), name).toEqual({ ok: 30_000, error: 1, timeout: 1 });
@@ -399,6 +420,27 @@ describe('openTrace: bad rows', () => {
         trace.close();
       }
     }
+  });
+
+  it("adds late JSON fields the trace can use, not a logger's per-request keys, nor a second spelling or an empty name", async () => {
+    const records: Record<string, unknown>[] = [];
+    for (let i = 0; i < 21_000; i++) records.push({ timestamp: i, input_tokens: 5, status: 'ok' });
+    // 3,000 keys of one request each: as columns, they took seconds and then DuckDB's memory.
+    for (let i = 0; i < 3_000; i++) records.push({ timestamp: 21_000 + i, input_tokens: 5, [`attr_${i}`]: 1 });
+    records.push({ timestamp: 30_000, input_tokens: 5, Status: 'error', '': 2, prompt_len: 9 });
+    writeFileSync(file('many-keys.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const trace = await openTrace(file('many-keys.jsonl'), { map: 'prompt_len=input' });
+    try {
+      expect(trace.sourceColumns.map((c) => c.name)).toEqual(['timestamp', 'input_tokens', 'status', 'prompt_len']);
+      expect(trace.rows).toBe(24_001);
+    } finally {
+      trace.close();
+    }
+  });
+
+  it('refuses a JSON file that starts with a byte order mark, saying so (the first record was silently a bad row)', async () => {
+    writeFileSync(file('bom.jsonl'), '\uFEFF{"timestamp": 1, "input_tokens": 2}\n');
+    await expect(openTrace(file('bom.jsonl'))).rejects.toThrow(/bom\.jsonl: starts with a UTF-8 byte order mark, which the JSON reader does not take: remove it/);
   });
 
   it('reads a CSV with a stray quote in unquoted text as DuckDB guesses it', async () => {
