@@ -85,7 +85,10 @@ export type BadRowReason = (typeof BAD_ROW_REASONS)[number];
 
 /** One bad row, ready for a `trace_errors` table. */
 export interface TraceError {
-  /** 1-based row number in the source (the span's position for OpenTelemetry files). */
+  /**
+   * 1-based row number in the source: a CSV's data row, a JSON file's record (blank lines are
+   * not counted, so it can differ from the line number), an OpenTelemetry span's position.
+   */
   row: number;
   /** The row's request_id (generated from the row number when the source has none). */
   request_id: string | null;
