@@ -297,13 +297,23 @@ const CSV_EXTRA = '__rehearse_extra_fields';
  */
 async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<SourceRelation> {
   const base = 'all_varchar = true, null_padding = true, allow_quoted_nulls = false';
-  let sniff: { d: string; quote: string; escape: string; nl: string; skip: number; header: boolean; comment: string; cols: { name: string }[] };
+  type Sniffed = { d: string; quote: string; escape: string; nl: string; skip: number; header: boolean; comment: string; cols: { name: string }[] };
+  const sniffWith = async (extra: string) =>
+    (
+      await conn.runAndReadAll(
+        `SELECT Delimiter AS d, Quote AS quote, Escape AS escape, NewLineDelimiter AS nl, SkipRows AS skip, HasHeader AS header, Comment AS comment, Columns AS cols
+         FROM sniff_csv(${lit(spec.path)}, header = true, ${base}${extra})`,
+      )
+    ).getRowObjectsJson()[0] as Sniffed;
+  let sniff: Sniffed;
   try {
-    const r = await conn.runAndReadAll(
-      `SELECT Delimiter AS d, Quote AS quote, Escape AS escape, NewLineDelimiter AS nl, SkipRows AS skip, HasHeader AS header, Comment AS comment, Columns AS cols
-       FROM sniff_csv(${lit(spec.path)}, header = true, ${base})`,
-    );
-    sniff = r.getRowObjectsJson()[0] as typeof sniff;
+    sniff = await sniffWith('');
+    // A "# exported by ..." line above the header became the header: the sniffer finds comment
+    // lines only when told which character starts them.
+    if (/^\s*#/.test(sniff.cols[0]?.name ?? '')) {
+      const commented = await sniffWith(`, comment = '#'`);
+      if (!/^\s*#/.test(commented.cols[0]?.name ?? '')) sniff = commented;
+    }
   } catch (err) {
     // The sniffer's own words for an empty file ("detected value different than the user input
     // for the Header options") say nothing a user can act on.

@@ -395,6 +395,13 @@ describe('openTrace: bad rows', () => {
     expect([unnamed.trace.good, unnamed.trace.bad]).toEqual([2, 0]);
   });
 
+  it('reads a CSV with comment lines above its header (an exporter\'s "# ..." banner)', async () => {
+    writeFileSync(file('banner.csv'), '# exported by foo, 2024-05-01\n# second note\ntimestamp,input_tokens\n1,5\n2,6\n');
+    const { trace, rows: got } = await readTraceRows(file('banner.csv'));
+    expect(trace.sourceColumns.map((c) => c.name)).toEqual(['timestamp', 'input_tokens']);
+    expect(got.map((r) => r.input_tokens)).toEqual([5, 6]);
+  });
+
   it('says an empty CSV is empty', async () => {
     writeFileSync(file('empty.csv'), '');
     await expect(openTrace(file('empty.csv'))).rejects.toThrow(`${file('empty.csv')}: the file is empty: no header and no rows`);
