@@ -25,12 +25,13 @@ import { type ReplayCliOptions, targetSpec } from './replay.js';
  * The options that decide which rows a replay holds and what they store: a resume must give the
  * same, or its rows would be another replay's mixed into this one (matched by row number).
  */
-const RESUME_SAME = ['trace', 'target', 'map', 'sample', 'limit', 'from', 'to', 'refusalPattern', 'schema', 'baselinePrice'] as const;
+const RESUME_SAME = ['trace', 'target', 'map', 'format', 'sample', 'limit', 'from', 'to', 'refusalPattern', 'schema', 'baselinePrice'] as const;
 
 const OPTION_NAME: Record<(typeof RESUME_SAME)[number], string> = {
   trace: 'the trace',
   target: '--target',
   map: '--map',
+  format: '--format',
   sample: '--sample',
   limit: '--limit',
   from: '--from',
@@ -167,6 +168,7 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
       batchSize: opts.batchSize ?? defaultBatchSize(!virtual || pacing.kind !== 'max', opts.concurrency, workers),
       memoryLimit: opts.traceMemory,
       ...(opts.map ? { map: opts.map } : {}),
+      ...(opts.format ? { format: opts.format } : {}),
       ...(opts.sample !== undefined ? { sample: opts.sample } : {}),
       ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
       ...(opts.from !== undefined ? { from: opts.from } : {}),

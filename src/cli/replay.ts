@@ -1,13 +1,15 @@
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../config/errors.js';
 import { startReplayPool } from '../replay/pool.js';
+import { TRACE_FORMATS, type TraceFormat } from '../traces/format-names.js';
 import { defaultWorkers } from '../sim/pool.js';
 import { DEFAULT_DB, MAP_OPTION, action, collect, decimal, positiveInt, sampleShare } from './common.js';
 
 export interface ReplayCliOptions {
   target: string;
   map?: string;
+  format?: TraceFormat;
   gates?: string;
   speed?: number;
   rate?: number;
@@ -70,6 +72,7 @@ export function replayCommand(): Command {
     .argument('<traces>', 'Parquet, JSONL, CSV, Arrow IPC, OpenTelemetry GenAI OTLP JSON, or file.duckdb:table')
     .requiredOption('--target <stub-file|URL|module>', 'the candidate: a stub file (kind: stub), a target file (kind: http|module), an OpenAI-compatible base URL, or an ESM module')
     .option(MAP_OPTION.flags, MAP_OPTION.help, MAP_OPTION.collect)
+    .addOption(new Option('--format <format>', 'the trace format, when the file name does not tell it').choices(TRACE_FORMATS))
     .option('--gates <file>', 'shadow gates: judge the candidate against the baseline (exit 1 when a gate, hold or rollback, breaches over all traffic)')
     .option('--speed <x>', "replay the trace's own arrival gaps x times faster", positive('--speed'))
     .option('--rate <r>', 'replay at a fixed rate, requests per second', positive('--rate'))

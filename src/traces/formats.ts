@@ -34,8 +34,9 @@ import { ident, lit } from './sql.js';
  *   JavaScript memory) and appends each to a table in the reader's DuckDB instance, where the rest
  *   of the pipeline reads it as any other source.
  */
-export const TRACE_FORMATS = ['parquet', 'csv', 'jsonl', 'json', 'arrow', 'duckdb', 'otel'] as const;
-export type TraceFormat = (typeof TRACE_FORMATS)[number];
+import { TRACE_FORMATS, type TraceFormat } from './format-names.js';
+
+export { TRACE_FORMATS, type TraceFormat };
 
 /** Where a trace is: a path (with `:table` for a DuckDB file), or the parts spelled out. */
 export type TraceSpec = string | { path: string; format?: TraceFormat; table?: string };
@@ -194,6 +195,11 @@ async function allObjectKeys(conn: DuckDBConnection, path: string, format: strin
 
 function readError(spec: ResolvedSpec, err: unknown): UserError {
   if (err instanceof UserError) return err;
+  // An object spread over several lines (pretty-printed) is no JSON line, and ignore_errors does
+  // not get past it: DuckDB's "try auto-detecting" names no option of ours.
+  if (spec.format === 'jsonl' && /Try auto-detecting the JSON format/i.test((err as Error)?.message ?? '')) {
+    return new UserError(`${spec.name}: not one JSON object per line (objects spread over several lines, pretty-printed?): read it as JSON with --format json`);
+  }
   return new UserError(`${spec.name}: cannot read as ${spec.format}: ${duckdbReason(err)}`);
 }
 

@@ -262,6 +262,17 @@ describe('rehearse replay refuses what it cannot do well (exit 2, named)', () =>
     expect((JSON.parse(kept.stdout) as { pace_kept: boolean }).pace_kept).toBe(true);
   });
 
+  it('reads a trace in the format --format names, when its name says another', () => {
+    writeFileSync(path.join(dir, 'pretty.jsonl'), '{\n  "request_id": "p1", "timestamp": 1,\n  "input_tokens": 5\n}\n{\n  "request_id": "p2", "timestamp": 2,\n  "input_tokens": 6\n}\n');
+    const db = path.join(dir, 'pretty.duckdb');
+    const asLines = rehearse(['replay', path.join(dir, 'pretty.jsonl'), '--target', path.join(dir, 'same.yaml'), '--db', db]);
+    expect(asLines.code).toBe(2);
+    expect(asLines.stderr).toMatch(/not one JSON object per line .*: read it as JSON with --format json/);
+    const asJson = rehearse(['replay', path.join(dir, 'pretty.jsonl'), '--format', 'json', '--target', path.join(dir, 'same.yaml'), '--db', db, '--json', '--quiet']);
+    expect(asJson.code).toBe(0);
+    expect(JSON.parse(asJson.stdout).replayed).toBe(2);
+  });
+
   it('says when every candidate request failed: the target is down, not a regression', () => {
     const r = rehearse(['replay', AZURE, '--target', 'http://127.0.0.1:1/v1', '--max', '--limit', '20', '--db', path.join(dir, 'down.duckdb')]);
     expect(r.code).toBe(0);

@@ -402,6 +402,12 @@ describe('openTrace: bad rows', () => {
     expect(got.map((r) => r.input_tokens)).toEqual([5, 6]);
   });
 
+  it('says how to read a .jsonl file of pretty-printed objects (as JSON), and reads it so', async () => {
+    writeFileSync(file('pretty.jsonl'), '{\n  "timestamp": 1,\n  "input_tokens": 5\n}\n{\n  "timestamp": 2,\n  "input_tokens": 6\n}\n');
+    await expect(openTrace(file('pretty.jsonl'))).rejects.toThrow(`${file('pretty.jsonl')}: not one JSON object per line (objects spread over several lines, pretty-printed?): read it as JSON with --format json`);
+    expect((await readTraceRows(file('pretty.jsonl'), { format: 'json' })).rows.map((r) => r.input_tokens)).toEqual([5, 6]);
+  });
+
   it('says an empty CSV is empty', async () => {
     writeFileSync(file('empty.csv'), '');
     await expect(openTrace(file('empty.csv'))).rejects.toThrow(`${file('empty.csv')}: the file is empty: no header and no rows`);
