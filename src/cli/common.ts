@@ -10,8 +10,8 @@ export const DEFAULT_DB = 'reports/rehearse.duckdb';
 
 /**
  * While a job runs, Ctrl-C and SIGTERM (a CI timeout, `timeout`, Kubernetes) mark its invocation
- * interrupted and exit 130, as DESIGN.md says; without this, SIGTERM exited 143 and either left
- * the invocation `running` for ever. Returns what removes the handlers, once the job is done.
+ * interrupted and exit 130, as DESIGN.md says. Without this, SIGTERM exited 143 and a signal
+ * left the invocation `running` for ever. Returns what removes the handlers, once the job is done.
  */
 export function interruptible(store: Store, invocation: string): () => void {
   const stop = () => {

@@ -54,7 +54,8 @@ export function queryCommand(): Command {
             throw new UserError(`query failed: ${(err as Error).message.split('\n')[0]}`);
           }
           if (opts.json) {
-            process.stdout.write(JSON.stringify(results.at(-1)!.getRowObjectsJson(), null, 2) + '\n');
+            // The last result worth printing: a trailing SET answers only "Success".
+            process.stdout.write(JSON.stringify((shown.at(-1) ?? results.at(-1)!).getRowObjectsJson(), null, 2) + '\n');
           } else {
             process.stdout.write(shown.map(resultTable).join('\n'));
           }

@@ -290,7 +290,7 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
     }
     // A failure the trace records and the stub repeats costs what the baseline's did (the trace's
     // own cost, or its tokens priced), at the stub's price: a failed request may still be billed
-    // for its input. At none, "cost, all requests" fell by the failures' cost on the candidate's side only.
+    // for its input. Left unpriced, "cost, all requests" fell by the failures' cost on the candidate's side only.
     if (isStub && task.traceSays.failure && batch.status[i] !== 'ok' && failed(i) && !Number.isNaN(out.baseline_cost_usd[i]!)) {
       out.candidate_cost_usd[i] = out.baseline_cost_usd[i]! * candidate.config.candidate.price;
     }

@@ -436,12 +436,12 @@ async function tuneRows(store: Store, p: Record<string, string>): Promise<TuneRo
   const types = await select(store, `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'tune_results' AND table_schema = current_schema()`);
   const floating = new Set(types.filter((t) => /^(DOUBLE|FLOAT|REAL)$/.test(String(t.data_type))).map((t) => String(t.column_name)));
   // Shares and ratios to four significant digits: full doubles would only bury the differences.
-  // From 10,000 up, whole numbers with separators: %.4g wrote 1.004e+04 canary requests.
+  // From 10,000 up (9,999.5 rounds there), whole numbers with separators: %.4g wrote 1.004e+04.
   const list = shown
     .map((c) => {
       const quoted = `"${c.replace(/"/g, '""')}"`;
       return floating.has(c)
-        ? `CASE WHEN isfinite(${quoted}) AND abs(${quoted}) >= 10000 THEN format('{:,.0f}', ${quoted}) WHEN isfinite(${quoted}) THEN printf('%.4g', ${quoted}) ELSE ${quoted}::VARCHAR END`
+        ? `CASE WHEN isfinite(${quoted}) AND abs(${quoted}) >= 9999.5 THEN format('{:,.0f}', ${quoted}) WHEN isfinite(${quoted}) THEN printf('%.4g', ${quoted}) ELSE ${quoted}::VARCHAR END`
         : `${quoted}::VARCHAR`;
     })
     .join(', ');

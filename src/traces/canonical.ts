@@ -55,7 +55,8 @@ export function isCanonicalColumn(name: string): name is CanonicalColumn {
  *   number), or an object with none of the trace's fields (`{}`); its `raw` is empty
  * - `extra_fields`: a CSV row with more fields than the header (more than DuckDB's sample of the
  *   file showed), so its values are shifted: most often a comma in unquoted text, or in quoted
- *   text where the sample had no quote; `raw` shows the extra ones as `extra_fields`
+ *   text where the sample had no quote; `raw` shows the extra values as `extra_fields` (beyond
+ *   the sample, the first of them only)
  * - `bad_timestamp`: no timestamp, or one that is neither a number (milliseconds) nor a date, or
  *   one beyond ±8.64e15 ms (a JavaScript Date's range)
  * - `bad_number`: a token, latency, ttft, cost or feedback value that is not a finite number

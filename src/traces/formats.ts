@@ -337,11 +337,28 @@ async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<So
     `skip = ${Number(sniff.skip)}`,
     `comment = ${lit(unset(sniff.comment))}`,
   ].join(', ');
-  const names = sniff.cols.map((c) => c.name);
-  const columns = [...names, CSV_EXTRA].map((n) => `${lit(n)}: 'VARCHAR'`).join(', ');
+  let names = sniff.cols.map((c) => c.name);
+  // A row in the sniffer's sample wider than the header gave the trace columns of its own
+  // (column4, ...), and every row that wide read as good, its extra fields dropped. The header
+  // row says how many fields it has: read with a null string nothing matches, a header cell left
+  // empty is '' and only the padding past its end is null.
+  let sniffedExtras: string[] = [];
+  if (sniff.header && names.length > 1) {
+    const generic = names.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ');
+    const h = await conn.runAndReadAll(
+      `SELECT * FROM read_csv(${lit(spec.path)}, auto_detect = false, ${dialect}, header = false, columns = {${generic}}, strict_mode = false, parallel = false, all_varchar = true, null_padding = true, nullstr = ${lit('\u0001')}) LIMIT 1`,
+    );
+    const first = h.getRowsJson()[0] ?? [];
+    let fields = first.length;
+    while (fields > 1 && first[fields - 1] === null) fields--;
+    sniffedExtras = names.slice(fields);
+    names = names.slice(0, fields);
+  }
+  const extras = [...sniffedExtras, CSV_EXTRA];
+  const columns = [...names, ...extras].map((n) => `${lit(n)}: 'VARCHAR'`).join(', ');
   const from = `read_csv(${lit(spec.path)}, auto_detect = false, ${dialect}, header = ${sniff.header ? 'true' : 'false'}, columns = {${columns}}, strict_mode = false, parallel = false, ${base})`;
   const all = await describe(conn, from);
-  return { from, columns: all.filter((c) => c.name !== CSV_EXTRA), extraColumns: [CSV_EXTRA] };
+  return { from, columns: all.filter((c) => !extras.includes(c.name)), extraColumns: extras };
 }
 
 async function duckdbSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<SourceRelation> {

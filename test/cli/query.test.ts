@@ -109,6 +109,10 @@ describe('rehearse query', () => {
     stdout.mockClear();
     await query('SELECT 1 AS a; SELECT 2 AS b', '--db', db, '--json');
     expect(JSON.parse(out())).toEqual([{ b: 2 }]);
+    // A trailing SET is not the result asked for.
+    stdout.mockClear();
+    await query('SELECT 1 AS a; SET threads = 1', '--db', db, '--json');
+    expect(JSON.parse(out())).toEqual([{ a: 1 }]);
   });
 
   it.each(['', '  ', ';', ' ; ; '])('refuses a query without a statement (%j) with exit 2', async (sql) => {

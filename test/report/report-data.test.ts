@@ -142,7 +142,7 @@ describe('report data', () => {
     await store.run('DROP TABLE IF EXISTS tune_results');
     expect((await report('sim-1')).tune).toBeNull();
     await store.run(`CREATE TABLE tune_results (invocation_id VARCHAR, setting VARCHAR, score DOUBLE, recommended BOOLEAN)`);
-    await store.run(`INSERT INTO tune_results VALUES ('sim-1', 'x=1', 0.5, false), ('sim-1', 'x=2', 0.9, true), ('sim-1', 'x=3', 10040.3, false), ('other', 'x=3', 0.1, false)`);
+    await store.run(`INSERT INTO tune_results VALUES ('sim-1', 'x=1', 0.5, false), ('sim-1', 'x=2', 0.9, true), ('sim-1', 'x=3', 10040.3, false), ('sim-1', 'x=4', 9999.5, false), ('other', 'x=3', 0.1, false)`);
     const tune = (await report('sim-1')).tune!;
     expect(tune.columns).toEqual(['setting', 'score', 'recommended']);
     // The recommended row first; from 10,000 up whole numbers with separators (%.4g wrote 1.004e+04).
@@ -150,6 +150,7 @@ describe('report data', () => {
       ['x=2', '0.9', 'true'],
       ['x=1', '0.5', 'false'],
       ['x=3', '10,040', 'false'],
+      ['x=4', '10,000', 'false'],
     ]);
     expect(tuneTable(tune).numeric).toEqual([false, true, false]);
     expect(markdownReport(await report('sim-1'))).toMatch(/## Tuning results[\s\S]*\| x=2 \| 0.9 \| true \|/);

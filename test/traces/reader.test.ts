@@ -361,17 +361,22 @@ describe('openTrace: bad rows', () => {
     // stray quote further on).
     lines.splice(25_001, 0, '25000.5,"a, b",7');
     lines.splice(27_002, 0, '27000.5,a, b,9');
+    // Data row 3, inside the sample: the sniffer gave it a column of its own (column3), and rows
+    // that wide read as good, their extra fields dropped.
+    lines.splice(3, 0, '1.5,c, d,9');
     writeFileSync(file('late-extra.csv'), lines.join('\n') + '\n');
     const trace = await openTrace(file('late-extra.csv'));
     try {
       expect(trace.sourceColumns.map((c) => c.name)).toEqual(['timestamp', 'input', 'input_tokens']);
-      expect([trace.rows, trace.good, trace.bad]).toEqual([30_002, 30_000, 2]);
+      expect([trace.rows, trace.good, trace.bad]).toEqual([30_003, 30_000, 3]);
       const errors = await trace.errorList();
       expect(errors.map((e) => [e.row, e.reason])).toEqual([
-        [25_001, 'extra_fields'],
-        [27_002, 'extra_fields'],
+        [3, 'extra_fields'],
+        [25_002, 'extra_fields'],
+        [27_003, 'extra_fields'],
       ]);
-      expect(JSON.parse(errors[1]!.raw)).toEqual({ timestamp: '27000.5', input: 'a', input_tokens: ' b', extra_fields: ['9'] });
+      expect(JSON.parse(errors[0]!.raw)).toEqual({ timestamp: '1.5', input: 'c', input_tokens: ' d', extra_fields: ['9'] });
+      expect(JSON.parse(errors[2]!.raw)).toEqual({ timestamp: '27000.5', input: 'a', input_tokens: ' b', extra_fields: ['9'] });
     } finally {
       trace.close();
     }
