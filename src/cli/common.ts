@@ -28,8 +28,10 @@ export function interruptible(store: Store, invocation: string): () => void {
   };
 }
 
-/** Digits only: Number() would also take "", " ", "0x10" and "1e3". */
-const WHOLE = /^\s*\d+\s*$/;
+/** A whole number written in digits; NaN for anything else Number() would take ("", " ", "0x10", "1e3"). */
+export function wholeNumber(value: string): number {
+  return /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+}
 
 /** A decimal number, as a person writes one (1, 0.5, .5, 1e3); NaN for anything else, which Number() would take ("0x10", "", "Infinity"). */
 export function decimal(value: string): number {
@@ -73,7 +75,7 @@ export const MAP_OPTION = {
 /** `max`, when given, comes with the reason for it, which the message repeats. */
 export function positiveInt(name: string, max?: { value: number; why: string }) {
   return (value: string): number => {
-    const n = WHOLE.test(value) ? Number(value) : NaN;
+    const n = wholeNumber(value);
     if (max && n > max.value) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max.value} (${max.why}), got "${value}"`);
     if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got "${value}"`);
     return n;
@@ -82,7 +84,7 @@ export function positiveInt(name: string, max?: { value: number; why: string }) 
 
 export function nonNegativeInt(name: string) {
   return (value: string): number => {
-    const n = WHOLE.test(value) ? Number(value) : NaN;
+    const n = wholeNumber(value);
     if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number of at least 0, got "${value}"`);
     return n;
   };

@@ -1,10 +1,10 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadStubFile } from '../targets/target.js';
 import { startStubServer } from '../targets/stub-server.js';
-import { action } from './common.js';
+import { action, wholeNumber } from './common.js';
 
 function port(value: string): number {
-  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  const n = wholeNumber(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port must be a whole number from 0 to 65535, got "${value}"`);
   return n;
 }
