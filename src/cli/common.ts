@@ -55,7 +55,7 @@ export function snakeKeys(value: unknown, dataKeys: ReadonlySet<string> = DATA_K
 }
 
 /** Maps keyed by gate names, in the results --json prints. */
-const DATA_KEYS = new Set(['gate_counts', 'gates']);
+const DATA_KEYS = new Set(['gate_counts', 'gates', 'gate_paths']);
 
 /** `--sample`: a share of sessions in (0, 1], as a fraction or a percentage. */
 export function sampleShare(value: string): number {

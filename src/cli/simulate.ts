@@ -61,8 +61,11 @@ async function runSimulate(paths: string[], opts: SimulationOptions): Promise<nu
   const summaries = job.results.flatMap(summariseOutcomes);
   const drawn = gatePathLines(job, opts.engine);
   if (opts.json) {
+    // Each entry carries its own gates' paths too: the top-level map keys inline gates by
+    // scenario, which a reader of `scenarios[]` (gate_config "inline") could not join on.
+    const entries = job.results.flatMap((r) => summariseOutcomes(r).map((s, k) => ({ ...s, gatePaths: describeGatePaths(opts.engine, r.scenario, r.configs[k]!) })));
     process.stdout.write(
-      JSON.stringify({ invocation_id: job.invocation, db: opts.db, seconds: job.seconds, engine: opts.engine, gate_paths: drawn.byConfig, scenarios: snakeKeys(summaries) }, null, 2) + '\n',
+      JSON.stringify({ invocation_id: job.invocation, db: opts.db, seconds: job.seconds, engine: opts.engine, gate_paths: drawn.byConfig, scenarios: snakeKeys(entries) }, null, 2) + '\n',
     );
     return 0;
   }

@@ -86,10 +86,12 @@ function generateCommand(): Command {
     .option('--sessions <n>', 'distinct sessions (default: one per 8 rows)', positiveInt('--sessions'))
     .option('--start <time>', 'origin of the arrivals (ISO date-time)', '2024-05-01T09:00:00Z')
     .option('--rpm <n>', 'mean requests per minute', positiveInt('--rpm'), 120)
+    .option('--json', 'print the result as JSON')
     .action(
-      action(async (out: string, opts: { rows: number; seed: string; sessions?: number; start: string; rpm: number }) => {
+      action(async (out: string, opts: { rows: number; seed: string; sessions?: number; start: string; rpm: number; json?: boolean }) => {
         const r = await writeSyntheticTrace(out, { rows: opts.rows, seed: opts.seed, sessions: opts.sessions, start: opts.start, requestsPerMinute: opts.rpm });
-        process.stdout.write(`rehearse traces generate: ${integer(r.rows)} rows (seed ${opts.seed}) → ${out} (${r.format})\n`);
+        if (opts.json) process.stdout.write(JSON.stringify({ out, format: r.format, rows: r.rows, seed: opts.seed }, null, 2) + '\n');
+        else process.stdout.write(`rehearse traces generate: ${integer(r.rows)} rows (seed ${opts.seed}) → ${out} (${r.format})\n`);
       }),
     );
 }

@@ -92,7 +92,13 @@ describe('rehearse simulate', () => {
     writeFileSync(path.join(dir, 'inline-b.yaml'), inline('inline-b', '  - { name: length, metric: output_tokens, test: ks, alpha: 0.01 }\n'));
     const r = rehearse(['simulate', path.join(dir, 'inline-a.yaml'), path.join(dir, 'inline-b.yaml'), '--db', path.join(dir, 'inline.duckdb'), '--json', '--runs', '5']);
     expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout).gate_paths).toEqual({ 'inline (inline-a)': { cost: 'exact' }, 'inline (inline-b)': { length: 'per-request' } });
+    const out = JSON.parse(r.stdout);
+    expect(out.gate_paths).toEqual({ 'inline (inline-a)': { cost: 'exact' }, 'inline (inline-b)': { length: 'per-request' } });
+    // Each entry names its own, beside its gate_config ("inline"), so a reader needs no join.
+    expect(out.scenarios.map((s: { scenario: string; gate_config: string; gate_paths: object }) => [s.scenario, s.gate_config, s.gate_paths])).toEqual([
+      ['inline-a', 'inline', { cost: 'exact' }],
+      ['inline-b', 'inline', { length: 'per-request' }],
+    ]);
   });
 
   it('judges several gate configs on the same runs', () => {

@@ -148,6 +148,13 @@ describe('rehearse traces generate', () => {
     expect(sessions.size).toBe(9);
   });
 
+  it('--json prints what was written, as the file holds it', () => {
+    const r = rehearse(['generate', file('j.jsonl'), '--rows', '40', '--seed', 'abc', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ out: file('j.jsonl'), format: 'jsonl', rows: 40, seed: 'abc' });
+    expect(readFileSync(file('j.jsonl'), 'utf8').trim().split('\n')).toHaveLength(40);
+  });
+
   it('usage errors exit 2', () => {
     expect(rehearse(['generate']).code).toBe(2);
     const r = rehearse(['generate', file('c.jsonl'), '--rows', 'many']);
