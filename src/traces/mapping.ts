@@ -172,15 +172,34 @@ export function resolveMapping(file: string, sourceColumns: readonly string[], m
   return { entries, sources, known };
 }
 
+/** Longer column names are cut in messages: a header-less CSV's "names" are whole prompts. */
+const MAX_NAME_SHOWN = 40;
+
+/**
+ * Why the columns may not be columns at all. A CSV without a header row reads its first row as
+ * the names (numbers, dates, prompts); a line above the header (an export banner) reads as a
+ * single column. Either way --map cannot help, and the message should say what can.
+ */
+function headerHint(names: readonly string[]): string {
+  const data = names.filter((n) => /^\s*-?\d+(\.\d+)?([eE][-+]?\d+)?\s*$/.test(n) || /^\s*\d{4}-\d{2}-\d{2}/.test(n));
+  if (data.length > 0) {
+    return `. The names include ${data.length === 1 ? 'a value' : 'values'} (${data.slice(0, 2).join(', ')}): if this file has no header row, add one naming its columns (request_id, timestamp, input_tokens, …)`;
+  }
+  if (names.length === 1 && /\s/.test(names[0]!)) {
+    return `. One column only, named like a sentence: if a line stands above the header, remove it (lines starting with # are skipped)`;
+  }
+  return '';
+}
+
 /** Refuses a mapping without timestamp or without any of the token and latency columns. */
 export function checkRequired(file: string, sourceColumns: readonly string[], present: ReadonlySet<CanonicalColumn>): void {
-  const list = sourceColumns.join(', ') || '(none)';
+  const list = sourceColumns.map((c) => (c.length > MAX_NAME_SHOWN ? `${c.slice(0, MAX_NAME_SHOWN - 1)}…` : c)).join(', ') || '(none)';
   if (!present.has('timestamp')) {
-    throw new UserError(`${file}: no timestamp column (columns: ${list}); name one with --map SRC=timestamp`);
+    throw new UserError(`${file}: no timestamp column (columns: ${list}); name one with --map SRC=timestamp${headerHint(sourceColumns)}`);
   }
   if (!present.has('input_tokens') && !present.has('output_tokens') && !present.has('latency_ms')) {
     throw new UserError(
-      `${file}: none of input_tokens, output_tokens, latency_ms (columns: ${list}); a trace needs one of them: name it with --map SRC=input_tokens (or output_tokens, latency_ms)`,
+      `${file}: none of input_tokens, output_tokens, latency_ms (columns: ${list}); a trace needs one of them: name it with --map SRC=input_tokens (or output_tokens, latency_ms)${headerHint(sourceColumns)}`,
     );
   }
 }

@@ -214,6 +214,19 @@ describe('checkRequired', () => {
     expect(err.message).toContain(`${FILE}: none of input_tokens, output_tokens, latency_ms (columns: timestamp, ttft_ms, cost_usd)`);
   });
 
+  it('says when the "columns" are a first row of data or a line above the header', () => {
+    // A header-less CSV: its first row became the names, a prompt among them.
+    const prompt = 'How do I return an order that arrived damaged last week?';
+    const noHeader = thrown(() => checkRequired(FILE, ['req-1', '2024-05-01 09:00:00', prompt, '56', 'ok'], present()));
+    expect(noHeader.message).toContain(`(columns: req-1, 2024-05-01 09:00:00, ${prompt.slice(0, 39)}…, 56, ok)`);
+    expect(noHeader.message).toContain('The names include values (2024-05-01 09:00:00, 56): if this file has no header row, add one');
+    const banner = thrown(() => checkRequired(FILE, ['exported by tool v2'], present()));
+    expect(banner.message).toContain('One column only, named like a sentence: if a line stands above the header, remove it');
+    // Ordinary foreign names get no such guess.
+    expect(thrown(() => checkRequired(FILE, ['when', 'latency_ms'], present('latency_ms'))).message).not.toContain('. ');
+    expect(thrown(() => checkRequired(FILE, ['timestamp', 'p50'], present('timestamp'))).message).not.toContain('header');
+  });
+
   it('checks what resolveMapping found', () => {
     const cols = ['sent_at', 'duration'];
     const ok = resolveMapping(FILE, cols, normaliseMap('sent_at=timestamp,duration=latency_ms', FILE));
