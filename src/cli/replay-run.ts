@@ -268,6 +268,20 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
     await stopPool();
     trace.close();
     const seconds = (Date.now() - started) / 1000;
+    if (counts.setupFault) {
+      // Not a regression to judge and not an interruption to resume: the invocation is marked
+      // failed (the catch below) and the same command, the target fixed, starts afresh.
+      const [top] = (
+        await store.connection.runAndReadAll(
+          `SELECT error, count(*)::INTEGER AS n, sum(count(*)) OVER ()::INTEGER AS total FROM replay_requests WHERE invocation_id = '${invocation}' AND error IS NOT NULL GROUP BY ALL ORDER BY n DESC, error LIMIT 1`,
+        )
+      ).getRowObjectsJson() as { error: string; n: number; total: number }[];
+      const why = top ? `${top.error.length > 300 ? `${top.error.slice(0, 297)}...` : top.error}${top.n < top.total ? ` (${integer(top.n)} of them; the rest in replay_requests)` : ''}` : 'no reason recorded';
+      throw new UserError(
+        `${opts.target}: the first ${integer(counts.replayed)} requests all failed before any model answered, so the replay stopped: ${why}. ` +
+          `Nothing about the candidate to judge: fix the target (its URL, API key, model or parameters) and run the same command again (invocation ${invocation}, marked failed, keeps those requests)`,
+      );
+    }
     if (counts.interrupted) {
       await finishInvocation(store, invocation, 'interrupted');
       process.stderr.write(`rehearse: interrupted after ${counts.replayed} requests; resume with the same command and --resume ${invocation}\n`);
@@ -294,7 +308,11 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
     ).getRowObjectsJson() as { failed: number; n: number }[];
     const candidateErrors = Number(failedRow!.failed);
     if (candidateErrors > 0 && candidateErrors === Number(failedRow!.n)) {
-      process.stderr.write(`rehearse: every candidate request failed (${integer(candidateErrors)}): the target is down or misconfigured, not a regression to judge${reasons[0] ? `; most common: ${reasons[0].error}` : ''}\n`);
+      // Failures of the setup stop the replay early (counts.setupFault); these reached the
+      // endpoint, which may still be down behind a gateway: the verdicts need that caveat.
+      process.stderr.write(
+        `rehearse: every candidate request failed (${integer(candidateErrors)})${reasons[0] ? `; most common: ${reasons[0].error}` : ''}. Before reading that as the candidate's regression, check the target is up and configured\n`,
+      );
     }
     // A replay that fell behind its pace measured a lighter load than the one asked for: say so,
     // or "60× faster" in the summary is a claim the run did not keep.

@@ -51,6 +51,8 @@ export interface ReplayOptions {
   pool?: Piscina;
   /** Rows gathered before a commit (default 32,768); a commit also happens every 2 seconds. */
   commitRows?: number;
+  /** Stop after this many answers failed in the setup and none came from the target (default SETUP_FAULTS_TO_STOP; 0 never stops). */
+  setupFaultsToStop?: number;
 }
 
 export interface ReplayCounts {
@@ -62,6 +64,8 @@ export interface ReplayCounts {
   maxLateMs: number;
   /** Paced requests that went out more than PACE_SLACK_MS late. */
   late: number;
+  /** The replay stopped because its first answers all failed in the setup (SETUP_FAULTS_TO_STOP): nothing about the candidate to judge. */
+  setupFault: boolean;
 }
 
 /** A set of 1-based row numbers as one bit each: a resumed 10-million-row replay needs 1.25 MB. */
@@ -183,7 +187,14 @@ function perTaskConcurrency(concurrency: number, workers: number): number {
 }
 
 /** Shared counters between the replay and its workers (Int32 slots of `ReplayTask.control`). */
-export const CONTROL = { stop: 0, answered: 1, errors: 2, slots: 3 } as const;
+export const CONTROL = { stop: 0, answered: 1, errors: 2, setupFaults: 3, reached: 4, slots: 5 } as const;
+
+/**
+ * Answers that must all have failed in the setup (TargetResponse.setup_fault), with none from the
+ * target, before a replay stops: a wrong URL, key or model otherwise fails every request of the
+ * trace, at its own pace, for hours. Enough that one unlucky burst does not stop a good replay.
+ */
+export const SETUP_FAULTS_TO_STOP = 10;
 
 /** The trace's columns a worker reads: the rest stay here and are written beside its results. */
 const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', 'input_tokens', 'output_tokens', 'latency_ms', 'ttft_ms', 'status', 'refusal', 'cost_usd'] as const;
@@ -256,13 +267,22 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
   const workers = Math.max(1, options.workers);
   const pool = options.pool ?? startReplayPool(workers);
   const perTask = perTaskConcurrency(options.concurrency, workers);
-  const counts: ReplayCounts = { replayed: 0, skipped: 0, candidateErrors: 0, interrupted: false, maxLateMs: 0, late: 0 };
+  const counts: ReplayCounts = { replayed: 0, skipped: 0, candidateErrors: 0, interrupted: false, maxLateMs: 0, late: 0, setupFault: false };
+  const setupFaultsToStop = options.setupFaultsToStop ?? SETUP_FAULTS_TO_STOP;
   // Workers read the stop flag before each request (and while waiting for one's due time), and
   // count answers as they come: Ctrl-C stops within one request's time, and the progress bar
   // moves between batches.
   const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL.slots));
+  // The workers stop sending on the same reading (ReplayTask.setupFaultsToStop).
+  const checkSetup = () => {
+    if (setupFaultsToStop > 0 && !counts.setupFault && Atomics.load(control, CONTROL.reached) === 0 && Atomics.load(control, CONTROL.setupFaults) >= setupFaultsToStop) {
+      counts.setupFault = true;
+      Atomics.store(control, CONTROL.stop, 1);
+    }
+  };
   const watch = setInterval(() => {
     if (options.stopped?.()) Atomics.store(control, CONTROL.stop, 1);
+    checkSetup();
     options.onProgress?.(Atomics.load(control, CONTROL.answered), Atomics.load(control, CONTROL.errors));
   }, 100);
   // The schedule starts at the first row sent: a resumed paced replay must not first wait out
@@ -288,7 +308,9 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
         counts.interrupted = true;
         break;
       }
-      if (failure) break;
+      // Not another batch read and handed out only to be left unsent.
+      checkSetup();
+      if (failure || counts.setupFault) break;
       const batch = withoutStored(raw, stored);
       if (!batch) {
         counts.skipped += raw.length;
@@ -314,6 +336,7 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
         baselinePrice: options.baselinePrice,
         traceSays,
         traceRates,
+        setupFaultsToStop,
       };
       const p: Promise<void> = (pool.run(task, { transferList: [ipc.buffer as ArrayBuffer] }) as Promise<ReplayResult>)
         .then((whole) => {
@@ -350,6 +373,7 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
     }
     await Promise.all(inFlight);
     await writing;
+    checkSetup();
     options.onProgress?.(Atomics.load(control, CONTROL.answered), Atomics.load(control, CONTROL.errors));
     if (failure) throw failure;
     return counts;

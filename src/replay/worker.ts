@@ -23,12 +23,14 @@ export interface ReplayTask {
   /** Position, in replay order, of the batch's first row (rate pacing counts requests). */
   indexBase: number;
   concurrency: number;
-  /** Int32 slots shared with the replay (CONTROL in replay.ts): the stop flag, answers and errors so far. */
+  /** Int32 slots shared with the replay (CONTROL in replay.ts): the stop flag, answers and errors so far, and how many answers failed in the setup or came from the target. */
   control: SharedArrayBuffer;
   refusalPatterns: string[];
   schema: object | null;
   /** Prices for the baseline's cost when the trace has none. */
   baselinePrice: { input_per_million: number; output_per_million: number } | null;
+  /** Stop sending once this many answers failed in the setup and none came from the target (0: never). */
+  setupFaultsToStop: number;
   /** Whether the trace records failures (a status column) and refusals (a status or refusal column). */
   traceSays: { failure: boolean; refusal: boolean };
   /** The trace's failure and refusal rates over the rows replayed, for a stub whose multipliers scale them (null: not needed). */
@@ -159,7 +161,7 @@ function allocate(b: TraceBatch): ReplayResult {
 const nullable = (x: number) => (Number.isNaN(x) ? null : x);
 
 // Slots of ReplayTask.control (CONTROL in replay.ts, not imported: the worker loads no pool code).
-const STOP = 0, ANSWERED = 1, ERRORS = 2;
+const STOP = 0, ANSWERED = 1, ERRORS = 2, SETUP_FAULTS = 3, REACHED = 4;
 /** Longest sleep between looks at the stop flag while a request waits for its due time. */
 const STOP_POLL_MS = 200;
 
@@ -182,7 +184,10 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
   const texts = new TextCodes();
   const price = task.baselinePrice ?? (candidate instanceof StubTarget ? candidate.config.price : null);
   const control = new Int32Array(task.control);
-  const stopped = () => Atomics.load(control, STOP) !== 0;
+  // The first answers all failing in the setup stop the sending here at once, not a watch
+  // interval later (at --max, a thousand more requests to a wrong URL).
+  const setupFailed = () => task.setupFaultsToStop > 0 && Atomics.load(control, REACHED) === 0 && Atomics.load(control, SETUP_FAULTS) >= task.setupFaultsToStop;
+  const stopped = () => Atomics.load(control, STOP) !== 0 || setupFailed();
   const failed = (i: number) => out.candidate_status[i] === STATUS_CODE.error || out.candidate_status[i] === STATUS_CODE.timeout;
 
   // A request that failed in production recorded how long the failure took (a 30 s timeout, a
@@ -310,6 +315,7 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
     out.sent = batch.length;
     Atomics.add(control, ANSWERED, batch.length);
     Atomics.add(control, ERRORS, errors);
+    Atomics.add(control, REACHED, batch.length);
   } else {
     const one = async (i: number): Promise<void> => {
       const req = requestOf(i);
@@ -323,9 +329,11 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
         if (now - due > PACE_SLACK_MS) out.late_count++;
       }
       out.sent++;
-      record(i, req, await (candidate instanceof StubTarget ? candidate.call(req, undefined, stubText) : candidate.call(req)));
+      const res = await (candidate instanceof StubTarget ? candidate.call(req, undefined, stubText) : candidate.call(req));
+      record(i, req, res);
       Atomics.add(control, ANSWERED, 1);
       if (failed(i)) Atomics.add(control, ERRORS, 1);
+      Atomics.add(control, res.setup_fault ? SETUP_FAULTS : REACHED, 1);
     };
     // `concurrency` loops pull row indices in order: at most that many requests in flight. After
     // a stop none is sent; those in flight are answered and kept.

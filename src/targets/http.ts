@@ -27,6 +27,22 @@ function fail(status: 'error' | 'timeout', latency: number, error: string, attem
   return { status, latency_ms: latency, ttft_ms: ttft, input_tokens: null, output_tokens: null, output: null, finish_reason: null, cost_usd: null, error, attempts };
 }
 
+/** A failure that says the setup is wrong, not the candidate (TargetResponse.setup_fault). */
+function setupFault(res: Body): Body {
+  res.setup_fault = true;
+  return res;
+}
+
+/** HTTP statuses that answer for the request's address, credentials or shape, not for a model. */
+const SETUP_STATUSES = new Set([400, 401, 403, 404, 405, 422]);
+
+/** Connection failures that mean the endpoint cannot be reached as configured. */
+function unreachable(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown } };
+  const code = String(e?.code ?? e?.cause?.code ?? '');
+  return ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EPROTO'].includes(code) || /CERT|TLS|SSL/.test(code);
+}
+
 /** A short reason from an error body: OpenAI's `error.message`, else the start of the text. */
 function errorMessage(text: string): string {
   try {
@@ -51,6 +67,7 @@ export function describeFailure(err: unknown): string {
   if (code === 'ECONNREFUSED') return `connection refused (${message})`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `host not found (${message})`;
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return `connect timeout (${message})`;
+  if (code === 'EPROTO' || (code && /CERT|TLS|SSL/.test(code))) return `TLS failed (${code}: ${message})`;
   return `request failed: ${message}${code ? ` (${code})` : ''}`;
 }
 
@@ -306,13 +323,15 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     if (status < 200 || status >= 300) {
       const msg = errorMessage(text);
-      return this.settle({ kind: 'done', res: fail('error', latency, `HTTP ${status}${msg ? `: ${msg}` : ''}`) });
+      const res = fail('error', latency, `HTTP ${status}${msg ? `: ${msg}` : ''}`);
+      return this.settle({ kind: 'done', res: SETUP_STATUSES.has(status) ? setupFault(res) : res });
     }
     this.settle({ kind: 'done', res: readJson(this.price, text, latency) });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.settle({ kind: 'done', res: fail('error', this.elapsed(), describeFailure(err), 0, this.sse?.ttft ?? null) });
+    const res = fail('error', this.elapsed(), describeFailure(err), 0, this.sse?.ttft ?? null);
+    this.settle({ kind: 'done', res: this.statusCode === 0 && unreachable(err) ? setupFault(res) : res });
   }
 }
 
@@ -397,8 +416,8 @@ export class HttpTarget implements Target {
     try {
       const model = this.config.model ?? this.discovered ?? (await this.resolveModel(req));
       if (model === null) {
-        if (this.unreachable) return fail('error', 0, `cannot reach the endpoint: ${this.unreachable}`);
-        return fail('error', 0, `no model to ask for: give \`model\` in the target file (${this.discovery} and the trace names none)`);
+        if (this.unreachable) return setupFault(fail('error', 0, `cannot reach the endpoint: ${this.unreachable}`));
+        return setupFault(fail('error', 0, `no model to ask for: give \`model\` in the target file (${this.discovery} and the trace names none)`));
       }
       const body = JSON.stringify(this.buildBody(req, model));
       const headers = this.config.send_request_id ? { ...this.headers, 'x-request-id': req.request_id } : this.headers;
@@ -474,7 +493,7 @@ export class HttpTarget implements Target {
       const e = err as { name?: string; message?: string };
       this.discovery = e?.name === 'TimeoutError' || e?.name === 'AbortError' ? `${where} did not answer within ${describeTimeout(MODELS_TIMEOUT_MS)}` : `${where} failed: ${e?.message ?? String(err)}`;
       const failure = describeFailure(err);
-      if (/^(connection refused|host not found|connect timeout)/.test(failure)) this.unreachable = `${failure}, at ${where} (asking which model it serves)`;
+      if (unreachable(err)) this.unreachable = `${failure}, at ${where} (asking which model it serves)`;
       return null;
     }
   }

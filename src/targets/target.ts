@@ -66,6 +66,13 @@ export interface TargetResponse {
   error: string | null;
   /** HTTP attempts made (429s are retried); 1 for stubs and modules. */
   attempts: number;
+  /**
+   * Set when the request failed before any model answered it, for a reason in the replay's setup
+   * rather than in the candidate: the endpoint unreachable (refused, unknown host, TLS), the key
+   * refused (401, 403), the path or model unknown (404, 405), or a request the server cannot take
+   * (400, 422: a parameter it does not know). A replay whose first answers all say so stops.
+   */
+  setup_fault?: true;
 }
 
 export interface Target {

@@ -273,11 +273,27 @@ describe('rehearse replay refuses what it cannot do well (exit 2, named)', () =>
     expect(JSON.parse(asJson.stdout).replayed).toBe(2);
   });
 
-  it('says when every candidate request failed: the target is down, not a regression', () => {
-    const r = rehearse(['replay', AZURE, '--target', 'http://127.0.0.1:1/v1', '--max', '--limit', '20', '--db', path.join(dir, 'down.duckdb')]);
+  it('stops when its first requests all fail in the setup (nobody listening): exit 2, named, the invocation failed', () => {
+    const db = path.join(dir, 'down.duckdb');
+    const r = rehearse(['replay', AZURE, '--target', 'http://127.0.0.1:1/v1', '--max', '--limit', '2000', '--db', db]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /^rehearse: http:\/\/127\.0\.0\.1:1\/v1: the first \d+ requests all failed before any model answered, so the replay stopped: cannot reach the endpoint: connection refused .*\. Nothing about the candidate to judge: fix the target \(its URL, API key, model or parameters\) and run the same command again/,
+    );
+    const [row] = query(db, `SELECT count(*)::INT AS n, count(*) FILTER (WHERE candidate_status = 'error')::INT AS failed, any_value(i.status) AS status FROM replay_requests JOIN invocations i USING (invocation_id)`);
+    // 10 faults stop the sending; at most the other 63 of the 64 in flight were sent meanwhile.
+    expect(row!.n).toBeGreaterThanOrEqual(10);
+    expect(row!.n).toBeLessThan(74);
+    expect(row!.failed).toBe(row!.n);
+    expect(row!.status).toBe('failed');
+  });
+
+  it('says when every candidate request failed for the candidate\'s own reasons, and replays them all', () => {
+    writeFileSync(path.join(dir, 'all-fail.yaml'), 'kind: stub\ncandidate: { error_rate: 1000 }\nbaseline: { error_rate: 0.001 }\n');
+    const r = rehearse(['replay', AZURE, '--target', path.join(dir, 'all-fail.yaml'), '--limit', '300', '--db', path.join(dir, 'all-fail.duckdb'), '--json']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^rehearse: every candidate request failed \(20\): the target is down or misconfigured, not a regression to judge; most common: cannot reach the endpoint: connection refused/);
-    expect(r.stdout).toMatch(/20 × cannot reach the endpoint/);
+    expect(r.stderr).toMatch(/^rehearse: every candidate request failed \(300\); most common: injected error .*\. Before reading that as the candidate's regression, check the target is up and configured\n$/);
+    expect(JSON.parse(r.stdout).replayed).toBe(300);
   });
 
   it('finds the replay to resume whatever spelling of the trace and target files, from another folder', async () => {

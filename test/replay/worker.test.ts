@@ -15,6 +15,8 @@ const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', '
 const STOP = 0;
 const ANSWERED = 1;
 const ERRORS = 2;
+const SETUP_FAULTS = 3;
+const REACHED = 4;
 const [OK, ERROR, TIMEOUT, REFUSAL] = [0, 1, 2, 3];
 
 const T = Date.UTC(2024, 4, 1, 9, 0, 0);
@@ -69,7 +71,7 @@ interface Run {
 
 async function run(target: string, over: Partial<ReplayTask> = {}, setup?: (control: Int32Array) => void, batch = traceBatch()): Promise<Run> {
   const ipc = arrow.tableToIPC(batchToArrowTable(batch, WORKER_COLUMNS), 'stream');
-  const shared = new SharedArrayBuffer(4 * 3);
+  const shared = new SharedArrayBuffer(4 * 5);
   const control = new Int32Array(shared);
   setup?.(control);
   const task: ReplayTask = {
@@ -87,6 +89,7 @@ async function run(target: string, over: Partial<ReplayTask> = {}, setup?: (cont
     // As a trace with a refusal column (none refused) and no status column: failures are the stub's draws.
     traceSays: { failure: false, refusal: true },
     traceRates: null,
+    setupFaultsToStop: 0,
     ...over,
   };
   const moved = (await replayTask(task)) as Record<symbol, unknown>;
@@ -353,5 +356,78 @@ describe('replay worker: pacing', () => {
     expect(r.sent).toBe(4);
     [100, 110, 120, 130].forEach((due, i) => expect(r.sent_offset_ms[i], `row ${i}`).toBeGreaterThanOrEqual(due));
     expect(Array.from(r.candidate_status)).toEqual([OK, OK, OK, OK]);
+  });
+});
+
+describe('replay worker: a target that fails in the setup', () => {
+  /** A loopback OpenAI-compatible server that answers chat completion k (from 0) with `statusOf(k)`. */
+  async function server(statusOf: (k: number) => number): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
+    const { createServer } = await import('node:http');
+    let k = 0;
+    const s = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        // GET /models (the model discovery) is not a request of the replay's.
+        if (req.method !== 'POST') {
+          res.writeHead(404).end();
+          return;
+        }
+        const status = statusOf(k++);
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(
+          status === 200
+            ? JSON.stringify({ choices: [{ message: { content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 1 } })
+            : JSON.stringify({ error: { message: `status ${status}` } }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    const { port } = s.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}/v1`, requests: () => k, close: () => new Promise((resolve) => s.close(() => resolve())) };
+  }
+
+  /** n rows that name a model (so no /models discovery), as fast as 4 in flight allow. */
+  function rows(n: number): TraceBatch {
+    const b = allocateBatch(n);
+    for (let i = 0; i < n; i++) {
+      b.row[i] = i + 1;
+      b.request_id[i] = `s-${i}`;
+      b.timestamp[i] = T + i;
+      b.model[i] = 'base-model';
+      b.input[i] = 'Hi';
+    }
+    return b;
+  }
+
+  it('stops sending once the first answers all failed in the setup (401), within the requests then in flight', async () => {
+    const s = await server(() => 401);
+    try {
+      const { result: r, control } = await run(s.url, { setupFaultsToStop: 10 }, undefined, rows(200));
+      // The 10th fault stops the loops; the 3 others in flight then may still be answered.
+      expect(r.sent).toBeGreaterThanOrEqual(10);
+      expect(r.sent).toBeLessThanOrEqual(13);
+      expect(s.requests()).toBe(r.sent);
+      expect([control[SETUP_FAULTS], control[REACHED]]).toEqual([r.sent, 0]);
+      expect(text(r, r.error).slice(0, r.sent)).toEqual(Array(r.sent).fill('HTTP 401: status 401'));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('goes on when the target answered once, or fails as a candidate does (500s are a finding, not a setup)', async () => {
+    for (const [statusOf, reached, faults] of [
+      [(k: number) => (k === 0 ? 200 : 404), 1, 59],
+      [() => 500, 60, 0],
+    ] as const) {
+      const s = await server(statusOf);
+      try {
+        // One in flight, so the answer that reached the target is the first.
+        const { result: r, control } = await run(s.url, { setupFaultsToStop: 10, concurrency: 1 }, undefined, rows(60));
+        expect(r.sent).toBe(60);
+        expect([control[REACHED], control[SETUP_FAULTS]]).toEqual([reached, faults]);
+      } finally {
+        await s.close();
+      }
+    }
   });
 });

@@ -105,6 +105,11 @@ beforeAll(async () => {
           return reply(res, 200, { choices: [{ message: { content: { parts: ['x'] }, refusal: 'I will not.' }, finish_reason: 'content_filter' }], usage: { prompt_tokens: 0, completion_tokens: 4 } });
         case 'reset':
           return req.socket.destroy();
+        case 'status': {
+          // /status/<code>/v1/...: that status, with an OpenAI-style error body.
+          const code = Number((req.url ?? '').split('/')[2]);
+          return reply(res, code, { error: { message: `answered ${code}` } });
+        }
         case 'error500':
           return reply(res, 500, { error: { message: 'the candidate fell over', type: 'server_error' } });
         case 'notjson':
@@ -372,6 +377,38 @@ describe('http target failures', () => {
     await new Promise((resolve) => closed.close(resolve));
     const t = await httpTarget({ url: `http://127.0.0.1:${port}/v1`, model: 'm' });
     expect((await t.call(request('c-1'))).error).toMatch(/^connection refused/);
+  });
+
+  it('marks the failures that say the setup is wrong (address, key, path, parameters), and only those', async () => {
+    for (const code of [400, 401, 403, 404, 405, 422]) {
+      const t = await httpTarget({ url: `${failingUrl}/status/${code}/v1`, model: 'm' });
+      expect(await t.call(request(`s-${code}`))).toMatchObject({ status: 'error', error: `HTTP ${code}: answered ${code}`, setup_fault: true });
+    }
+    // A candidate that errs, is overloaded, hangs or drops the connection is what a replay is for.
+    for (const code of [500, 502, 503]) {
+      const t = await httpTarget({ url: `${failingUrl}/status/${code}/v1`, model: 'm' });
+      const r = await t.call(request(`s-${code}`));
+      expect(r.error).toBe(`HTTP ${code}: answered ${code}`);
+      expect(r.setup_fault).toBeUndefined();
+    }
+    const others = [
+      await (await httpTarget({ url: `${failingUrl}/reset/v1`, model: 'm' })).call(request('r-1')),
+      await (await httpTarget({ url: `${failingUrl}/hang/v1`, model: 'm', timeout: '50ms' })).call(request('h-1')),
+      await (await httpTarget({ url: `${failingUrl}/limited-always/v1`, model: 'm', retry: { max_attempts: 1 } })).call(request('l-1')),
+      await (await httpTarget({ url: `${failingUrl}/echo/v1`, model: 'm' })).call(request('ok-1')),
+    ];
+    expect(others.map((r) => r.status)).toEqual(['error', 'timeout', 'error', 'ok']);
+    expect(others.map((r) => r.setup_fault)).toEqual([undefined, undefined, undefined, undefined]);
+    // Nobody listening, with the model given or left to discovery: unreachable, marked.
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    for (const model of ['m', undefined]) {
+      const r = await (await httpTarget({ url: `http://127.0.0.1:${port}/v1`, ...(model ? { model } : {}) })).call(request('u-1', { model: null }));
+      expect(r).toMatchObject({ status: 'error', setup_fault: true });
+      expect(r.error).toMatch(model ? /^connection refused/ : /^cannot reach the endpoint: connection refused/);
+    }
   });
 
   it('an outside abort ends the call without throwing', async () => {
