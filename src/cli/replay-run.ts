@@ -307,6 +307,12 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
       await store.connection.runAndReadAll(`SELECT count(*) FILTER (WHERE candidate_status IN ('error', 'timeout'))::DOUBLE AS failed, count(*)::DOUBLE AS n FROM replay_requests WHERE invocation_id = '${invocation}'`)
     ).getRowObjectsJson() as { failed: number; n: number }[];
     const candidateErrors = Number(failedRow!.failed);
+    // Which model answered: a gateway's alias or a discovered model is otherwise invisible.
+    const models = (
+      await store.connection.runAndReadAll(
+        `SELECT candidate_model AS model, count(*)::INTEGER AS n FROM replay_requests WHERE invocation_id = '${invocation}' AND candidate_model IS NOT NULL GROUP BY ALL ORDER BY n DESC, model LIMIT 4`,
+      )
+    ).getRowObjectsJson() as { model: string; n: number }[];
     if (candidateErrors > 0 && candidateErrors === Number(failedRow!.n)) {
       // Failures of the setup stop the replay early (counts.setupFault); these reached the
       // endpoint, which may still be down behind a gateway: the verdicts need that caveat.
@@ -337,6 +343,7 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
             skipped_already_stored: counts.skipped,
             candidate_errors: candidateErrors,
             candidate_error_reasons: reasons,
+            candidate_models: models.slice(0, 3),
             trace_errors: trace.bad,
             summary,
             gates: verdicts.map((v) => ({ gate: v.gate, action: v.action, segment_kind: v.segmentKind, segment: v.segment, requests: v.requests, ...v.reading })),
@@ -352,6 +359,11 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
       process.stdout.write(
         `${pc.bold('rehearse replay')}: ${integer(counts.replayed)} requests${resumed ? ` (resumed; ${integer(counts.skipped)} already stored)` : ''} from ${trace.label} against ${opts.target}, ${describePacing(pacing)}, ${seconds.toFixed(1)}s${trace.bad ? `; ${integer(trace.bad)} bad trace rows in trace_errors` : ''}${candidateErrors ? `; ${integer(candidateErrors)} candidate errors` : ''}\n\n`,
       );
+      // A stub answers as its own `model`: only an endpoint's or a module's is news.
+      if (models.length && !probeIsStub) {
+        const shown = models.slice(0, 3).map((m) => (models.length === 1 ? m.model : `${m.model} (${integer(m.n)})`));
+        process.stdout.write(`Answered by ${shown.join(', ')}${models.length > 3 ? ', …' : ''}\n\n`);
+      }
       if (reasons.length) {
         process.stdout.write(`Candidate errors, most common first:\n${reasons.map((r) => `  ${integer(r.n)} × ${r.error.length > 160 ? `${r.error.slice(0, 157)}...` : r.error}`).join('\n')}\n\n`);
       }

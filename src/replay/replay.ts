@@ -231,6 +231,7 @@ function requestColumns(b: TraceBatch, r: ReplayResult): ReplayRequestColumns {
     error: { codes: r.error, texts: r.texts },
     attempts: r.attempts,
     sent_offset_ms: r.sent_offset_ms,
+    candidate_model: { codes: r.candidate_model, texts: r.texts },
   };
 }
 

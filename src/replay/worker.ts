@@ -69,6 +69,8 @@ export interface ReplayResult {
   /** Index into `texts`, 0 for null: finish reasons and errors repeat, so they travel as codes. */
   finish_reason: Uint16Array;
   error: Uint16Array;
+  /** The model that answered (TargetResponse.model; a stub's own), as a code into `texts`. */
+  candidate_model: Uint16Array;
   texts: (string | null)[];
   attempts: Float64Array;
   sent_offset_ms: Float64Array;
@@ -150,6 +152,7 @@ function allocate(b: TraceBatch): ReplayResult {
     schema_valid: new Uint8Array(n).fill(255),
     finish_reason: new Uint16Array(n),
     error: new Uint16Array(n),
+    candidate_model: new Uint16Array(n),
     texts: [],
     attempts: f(),
     sent_offset_ms: f(),
@@ -200,6 +203,7 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
   // detector's reading of its answer), and scales those rates by its multipliers. Other targets
   // get only what a request carries: the baseline's outcome is not theirs to see.
   const isStub = candidate instanceof StubTarget;
+  const stubModel = candidate instanceof StubTarget ? candidate.config.model : null;
   if (isStub) candidate.model.traceRates = task.traceRates;
   // The baseline's answer as the detector reads it (null: no text), read once per row: the row
   // stores it where the trace's flag is not set, and a stub repeats it where the trace has no
@@ -245,6 +249,7 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
     out.candidate_cost_usd[i] = res.cost_usd ?? NaN;
     out.finish_reason[i] = texts.code(res.finish_reason);
     out.error[i] = texts.code(res.error);
+    out.candidate_model[i] = texts.code(res.model ?? stubModel);
     out.attempts[i] = res.attempts;
     const refused = res.status === 'refusal' || (res.status === 'ok' && isRefusal(detector, res.output, res.finish_reason));
     out.candidate_status[i] = refused ? STATUS_CODE.refusal! : STATUS_CODE[res.status]!;

@@ -99,7 +99,8 @@ CREATE TABLE IF NOT EXISTS replay_requests (
   finish_reason VARCHAR,
   error VARCHAR,
   attempts INTEGER,
-  sent_offset_ms DOUBLE
+  sent_offset_ms DOUBLE,
+  candidate_model VARCHAR
 );
 CREATE TABLE IF NOT EXISTS replay_gates (
   invocation_id VARCHAR NOT NULL,

@@ -50,6 +50,7 @@ export interface ReplayRequestColumns {
   error: Coded;
   attempts: Float64Array;
   sent_offset_ms: Float64Array;
+  candidate_model: Coded;
 }
 
 /** Text as small integer codes into `texts` (a null entry stands for NULL). */
@@ -91,6 +92,7 @@ const COLUMNS: readonly (readonly [keyof ReplayRequestColumns | 'invocation_id',
   ['error', 'coded'],
   ['attempts', 'integer'],
   ['sent_offset_ms', 'double'],
+  ['candidate_model', 'coded'],
 ];
 
 const TYPES: Record<Kind, DuckDBType> = {

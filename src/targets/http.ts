@@ -108,6 +108,7 @@ function readJson(price: Price | undefined, text: string, latency: number): Body
     error?: unknown;
     choices?: { message?: { content?: unknown; refusal?: unknown }; text?: unknown; finish_reason?: unknown }[];
     usage?: Usage;
+    model?: unknown;
   };
   try {
     j = JSON.parse(text);
@@ -121,7 +122,9 @@ function readJson(price: Price | undefined, text: string, latency: number): Body
   // The first text among content, refusal and the legacy `text`: a non-string one (`content: 42`)
   // is no text, as streaming treats such a delta, so the answer is recorded without an output.
   const content = [choice.message?.content, choice.message?.refusal, choice.text].find((v): v is string => typeof v === 'string') ?? null;
-  return answer(price, latency, null, content, typeof choice.finish_reason === 'string' ? choice.finish_reason : null, j.usage);
+  const res = answer(price, latency, null, content, typeof choice.finish_reason === 'string' ? choice.finish_reason : null, j.usage);
+  if (typeof j.model === 'string' && j.model !== '') res.model = j.model;
+  return res;
 }
 
 /** The body as text, as undici's `body.text()` reads it: UTF-8, a leading byte-order mark dropped. */
@@ -147,6 +150,7 @@ class SseReader {
   ttft: number | null = null;
   private finish: string | null = null;
   private usage: Usage | null = null;
+  private model: string | null = null;
   private done = false;
 
   constructor(
@@ -175,7 +179,9 @@ class SseReader {
     }
     const latency = performance.now() - this.started;
     if (!this.done && this.finish === null) return fail('error', latency, 'stream ended before data: [DONE]', 0, this.ttft);
-    return answer(this.price, latency, this.ttft, this.sawContent ? this.output : null, this.finish, this.usage);
+    const res = answer(this.price, latency, this.ttft, this.sawContent ? this.output : null, this.finish, this.usage);
+    if (this.model !== null) res.model = this.model;
+    return res;
   }
 
   private handle(event: string): Body | null {
@@ -194,6 +200,7 @@ class SseReader {
       error?: unknown;
       choices?: { delta?: Record<string, unknown>; finish_reason?: unknown }[];
       usage?: Usage | null;
+      model?: unknown;
     };
     try {
       chunk = JSON.parse(data);
@@ -202,6 +209,7 @@ class SseReader {
     }
     if (chunk?.error) return fail('error', performance.now() - this.started, `error in stream: ${errorMessage(data)}`, 0, this.ttft);
     if (chunk?.usage) this.usage = chunk.usage;
+    if (typeof chunk?.model === 'string' && chunk.model !== '') this.model = chunk.model;
     const choice = Array.isArray(chunk?.choices) ? chunk.choices[0] : undefined;
     if (choice) {
       const d = choice.delta ?? {};
@@ -345,16 +353,19 @@ export class HttpTarget implements Target {
   private readonly pool: Pool;
   private readonly completionsPath: string;
   private readonly modelsPath: string;
+  private readonly modelsWhere: string;
   private readonly timeout: TimeoutSpec;
   private readonly headers: Record<string, string>;
   private readonly retry: { maxAttempts: number; maxWait: number; baseDelay: number; maxDelay: number };
-  private modelPromise: Promise<string | null> | null = null;
+  private modelsPromise: Promise<void> | null = null;
+  /** The models GET /models lists; empty until known, and when it cannot say. */
+  private listed: string[] = [];
   /** Why /models named no model, for the error every request then records. */
   private discovery = 'the endpoint lists none at /models';
   /** Set when discovery could not reach the endpoint at all: the calls say so, not that a model is missing. */
   private unreachable: string | null = null;
-  /** The model /models named, once known: later calls need not wait on the discovery. */
-  private discovered: string | undefined;
+  /** The endpoint's one model, once /models named it: later calls need not wait on the discovery. */
+  private only: string | undefined;
   private closed = false;
 
   constructor(
@@ -372,6 +383,7 @@ export class HttpTarget implements Target {
       this.completionsPath = pathname + '/chat/completions' + url.search;
       this.modelsPath = pathname + '/models' + url.search;
     }
+    this.modelsWhere = `GET ${this.modelsPath}`;
     this.pool = new Pool(url.origin, { connections: config.connections ?? null, headersTimeout: 0, bodyTimeout: 0 });
     this.timeout = parseTimeout(config.timeout, config.timeout_floor, config.timeout_fallback);
     const headers: Record<string, string> = {};
@@ -414,11 +426,8 @@ export class HttpTarget implements Target {
   async call(req: TargetRequest, signal?: AbortSignal): Promise<TargetResponse> {
     let attempts = 0;
     try {
-      const model = this.config.model ?? this.discovered ?? (await this.resolveModel(req));
-      if (model === null) {
-        if (this.unreachable) return setupFault(fail('error', 0, `cannot reach the endpoint: ${this.unreachable}`));
-        return setupFault(fail('error', 0, `no model to ask for: give \`model\` in the target file (${this.discovery} and the trace names none)`));
-      }
+      const model = this.config.model ?? this.only ?? (await this.modelFor(req));
+      if (typeof model !== 'string') return model;
       const body = JSON.stringify(this.buildBody(req, model));
       const headers = this.config.send_request_id ? { ...this.headers, 'x-request-id': req.request_id } : this.headers;
       const timeoutMs = timeoutFor(this.timeout, req);
@@ -428,6 +437,8 @@ export class HttpTarget implements Target {
         const a = await this.attempt(body, headers, timeoutMs, signal);
         if (a.kind === 'done') {
           a.res.attempts = attempts;
+          // The model the answer names (a gateway's alias resolves to a dated version), else the one asked.
+          a.res.model ??= model;
           return a.res;
         }
         const backoff = Math.min(this.retry.maxDelay, this.retry.baseDelay * 2 ** (attempts - 1));
@@ -461,40 +472,51 @@ export class HttpTarget implements Target {
     });
   }
 
-  private resolveModel(req: TargetRequest): Promise<string | null> {
-    if (this.config.model !== undefined) return Promise.resolve(this.config.model);
-    this.modelPromise ??= this.discoverModel().then((m) => {
-      if (m !== null) this.discovered = m;
-      return m;
-    });
-    return this.modelPromise.then((m) => m ?? req.model);
+  /**
+   * The model to ask for `req`, when the target file names none: the endpoint's only model, or
+   * among several the trace's own (a multi-model gateway asked for the first it lists answered
+   * with an arbitrary model, silently), or without a list the trace's. A string is the model; a
+   * response is why there is none.
+   */
+  private async modelFor(req: TargetRequest): Promise<string | Body> {
+    await (this.modelsPromise ??= this.listModels());
+    const listed = this.listed;
+    if (this.only !== undefined) return this.only;
+    if (listed.length > 1) {
+      if (req.model !== null && listed.includes(req.model)) return req.model;
+      const shown = listed.length > 5 ? `${listed.slice(0, 5).join(', ')}, …` : listed.join(', ');
+      const trace = req.model === null ? 'the trace names none' : `the trace's ${req.model} is not one of them`;
+      return setupFault(fail('error', 0, `no model to ask for: ${this.modelsWhere} lists ${listed.length} models (${shown}) and ${trace}: name one with \`model\` in a target file`));
+    }
+    if (req.model !== null) return req.model;
+    if (this.unreachable) return setupFault(fail('error', 0, `cannot reach the endpoint: ${this.unreachable}`));
+    return setupFault(fail('error', 0, `no model to ask for: give \`model\` in the target file (${this.discovery} and the trace names none)`));
   }
 
-  /** The first model the endpoint lists at GET <url>/models, or null, with what happened in `discovery`. */
-  private async discoverModel(): Promise<string | null> {
+  /** The models the endpoint lists at GET <url>/models (none when it cannot say), with what happened in `discovery`. */
+  private async listModels(): Promise<void> {
     const headers = { ...this.headers };
     delete headers['content-type'];
     headers.accept = 'application/json';
-    const where = `GET ${this.modelsPath}`;
+    const where = this.modelsWhere;
     try {
       const res = await this.pool.request({ path: this.modelsPath, method: 'GET', headers, signal: AbortSignal.timeout(MODELS_TIMEOUT_MS) });
       const text = await res.body.text();
       if (res.statusCode !== 200) {
         this.discovery = `${where} answered HTTP ${res.statusCode}`;
-        return null;
+        return;
       }
       const j = JSON.parse(text) as { data?: { id?: unknown }[] };
-      const id = Array.isArray(j.data) ? j.data[0]?.id : undefined;
-      if (typeof id === 'string' && id !== '') return id;
-      this.discovery = `${where} lists no model`;
-      return null;
+      const ids = Array.isArray(j.data) ? j.data.map((m) => m?.id).filter((id): id is string => typeof id === 'string' && id !== '') : [];
+      this.listed = [...new Set(ids)];
+      if (this.listed.length === 1) this.only = this.listed[0];
+      if (this.listed.length === 0) this.discovery = `${where} lists no model`;
     } catch (err) {
       // A slow or broken /models is not an endpoint without models: say which it was.
       const e = err as { name?: string; message?: string };
       this.discovery = e?.name === 'TimeoutError' || e?.name === 'AbortError' ? `${where} did not answer within ${describeTimeout(MODELS_TIMEOUT_MS)}` : `${where} failed: ${e?.message ?? String(err)}`;
       const failure = describeFailure(err);
       if (unreachable(err)) this.unreachable = `${failure}, at ${where} (asking which model it serves)`;
-      return null;
     }
   }
 

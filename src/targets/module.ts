@@ -55,6 +55,7 @@ const ModuleResponseSchema = z
     cost_usd: finite().min(0).nullable().optional(),
     error: z.string().nullable().default(null),
     attempts: z.number().int().min(1).default(1),
+    model: z.string().nullable().default(null),
   })
   .strict();
 
@@ -180,6 +181,7 @@ export class ModuleTarget implements Target {
       cost_usd: r.cost_usd !== undefined ? r.cost_usd : costUsd(this.config.price, r.input_tokens, r.output_tokens),
       error: r.status === 'ok' ? r.error : (r.error ?? `module reported ${r.status}`),
       attempts: r.attempts,
+      model: r.model,
     };
   }
 

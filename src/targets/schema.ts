@@ -168,7 +168,9 @@ export const HttpFileSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('The model to ask for. Default: the first model the endpoint lists at GET <url>/models, else the trace\'s model.'),
+      .describe(
+        'The model to ask for. Default: the endpoint\'s only model, as GET <url>/models lists it; where it lists several (a gateway), each request\'s own model from the trace, and a request whose model it does not list fails unsent, naming the ones it does; where it lists none or cannot say, the trace\'s model. The model that answered is stored per request (replay_requests.candidate_model).',
+      ),
     api_key_env: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be the name of an environment variable (letters, digits and _), not the key itself' })

@@ -73,6 +73,11 @@ export interface TargetResponse {
    * (400, 422: a parameter it does not know). A replay whose first answers all say so stops.
    */
   setup_fault?: true;
+  /**
+   * The model that answered, as the answer names it (OpenAI's `model`: a gateway's alias becomes
+   * the dated version), else the model asked for; a stub's own `model`. Absent when unknown.
+   */
+  model?: string | null;
 }
 
 export interface Target {

@@ -403,6 +403,9 @@ describe('rehearse replay over real HTTP (serve-stub on loopback)', () => {
     // output_length 1.3, rounded tokens: the mean ratio sits near 1.3 (short outputs round coarsely).
     expect(Number(row!.ratio)).toBeGreaterThan(1.2);
     expect(Number(row!.ratio)).toBeLessThan(1.4);
+    // The model the endpoint answered as (serve-stub's, found at /models) is stored and said.
+    expect(query(db, 'SELECT DISTINCT candidate_model FROM replay_requests')).toEqual([{ candidate_model: 'rehearse-stub' }]);
+    expect(r.stdout).toContain('\n\nAnswered by rehearse-stub\n\n');
   });
 
   it('judges a test gate on every stored value of both arms', async () => {

@@ -45,6 +45,7 @@ function columns(n: number, offset = 0): ReplayRequestColumns {
     error: { codes: Uint16Array.from({ length: n }, (_, i) => ((i + offset) % 7 === 0 ? 1 : 0)), texts: [null, 'HTTP 500: boom'] },
     attempts: Float64Array.from({ length: n }, (_, i) => 1 + ((i + offset) % 3)),
     sent_offset_ms: num(14),
+    candidate_model: { codes: Uint16Array.from({ length: n }, (_, i) => ((i + offset) % 13 === 0 ? 0 : 1 + ((i + offset) % 2))), texts: [null, 'gpt-4o-2024-08-06', 'llama-3.1-70b'] },
   };
 }
 
@@ -81,6 +82,7 @@ function expected(c: ReplayRequestColumns, i: number, invocation: string): Recor
     error: c.error.texts[c.error.codes[i]!],
     attempts: c.attempts[i],
     sent_offset_ms: n(c.sent_offset_ms[i]!),
+    candidate_model: c.candidate_model.texts[c.candidate_model.codes[i]!],
   };
 }
 

@@ -105,6 +105,10 @@ beforeAll(async () => {
           return reply(res, 200, { choices: [{ message: { content: { parts: ['x'] }, refusal: 'I will not.' }, finish_reason: 'content_filter' }], usage: { prompt_tokens: 0, completion_tokens: 4 } });
         case 'reset':
           return req.socket.destroy();
+        case 'multi':
+          // A gateway serving several models, which answers naming the dated version asked for.
+          if ((req.url ?? '').endsWith('/models')) return reply(res, 200, { object: 'list', data: ['text-embedding-3-small', 'gpt-4o', 'gpt-4o-mini'].map((id) => ({ id, object: 'model' })) });
+          return reply(res, 200, { ...completion('fine'), model: `${body.model}-2024-07-18` });
         case 'status': {
           // /status/<code>/v1/...: that status, with an OpenAI-style error body.
           const code = Number((req.url ?? '').split('/')[2]);
@@ -377,6 +381,25 @@ describe('http target failures', () => {
     await new Promise((resolve) => closed.close(resolve));
     const t = await httpTarget({ url: `http://127.0.0.1:${port}/v1`, model: 'm' });
     expect((await t.call(request('c-1'))).error).toMatch(/^connection refused/);
+  });
+
+  it('asks a gateway of several models for the trace\'s own, never the first it lists, and records the model that answered', async () => {
+    const t = await httpTarget({ url: `${failingUrl}/multi/v1` });
+    const asked = () => seen.filter((x) => x.path === '/multi/v1/chat/completions').map((x) => (x.body as { model: string }).model);
+    expect(await t.call(request('m-1', { model: 'gpt-4o-mini' }))).toMatchObject({ status: 'ok', model: 'gpt-4o-mini-2024-07-18' });
+    expect(await t.call(request('m-2', { model: 'gpt-4o' }))).toMatchObject({ status: 'ok', model: 'gpt-4o-2024-07-18' });
+    expect(asked()).toEqual(['gpt-4o-mini', 'gpt-4o']);
+    // A model it does not serve, or none named: nothing is sent, and the list says what to name.
+    const other = await t.call(request('m-3', { model: 'claude-3-haiku' }));
+    expect(other).toMatchObject({ status: 'error', setup_fault: true, attempts: 0 });
+    expect(other.error).toBe(
+      'no model to ask for: GET /multi/v1/models lists 3 models (text-embedding-3-small, gpt-4o, gpt-4o-mini) and the trace\'s claude-3-haiku is not one of them: name one with `model` in a target file',
+    );
+    expect((await t.call(request('m-4', { model: null }))).error).toMatch(/lists 3 models \(.*\) and the trace names none: name one with `model`/);
+    expect(asked()).toHaveLength(2);
+    // The file's model is asked for whatever the trace says; an answer that names none records it.
+    const named = await httpTarget({ url: `${failingUrl}/echo/v1`, model: 'my-candidate' });
+    expect(await named.call(request('m-5', { model: 'gpt-4o' }))).toMatchObject({ status: 'ok', model: 'my-candidate' });
   });
 
   it('marks the failures that say the setup is wrong (address, key, path, parameters), and only those', async () => {
