@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { Piscina } from 'piscina';
+import { IN_FLIGHT_SLOT } from './in-flight.js';
 import type { Store } from '../store/database.js';
 import { tableToIPC } from '../traces/arrow-bundle.js';
 import { type ReplayRequestColumns, ReplayRequestsWriter } from '../store/replay-requests.js';
@@ -187,7 +189,7 @@ function perTaskConcurrency(concurrency: number, workers: number): number {
 }
 
 /** Shared counters between the replay and its workers (Int32 slots of `ReplayTask.control`). */
-export const CONTROL = { stop: 0, answered: 1, errors: 2, setupFaults: 3, reached: 4, slots: 5 } as const;
+export const CONTROL = { stop: 0, answered: 1, errors: 2, setupFaults: 3, reached: 4, inFlight: IN_FLIGHT_SLOT, slots: 6 } as const;
 
 /**
  * Answers that must all have failed in the setup (TargetResponse.setup_fault), with none from the
@@ -267,7 +269,7 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
   const stored = await storedRows(store, invocationId);
   const workers = Math.max(1, options.workers);
   const pool = options.pool ?? startReplayPool(workers);
-  const perTask = perTaskConcurrency(options.concurrency, workers);
+  const replay = randomUUID();
   const counts: ReplayCounts = { replayed: 0, skipped: 0, candidateErrors: 0, interrupted: false, maxLateMs: 0, late: 0, setupFault: false };
   const setupFaultsToStop = options.setupFaultsToStop ?? SETUP_FAULTS_TO_STOP;
   // Workers read the stop flag before each request (and while waiting for one's due time), and
@@ -330,7 +332,9 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
         startEpochMs,
         firstTimestampMs: first,
         indexBase,
-        concurrency: perTask,
+        concurrency: options.concurrency,
+        sharedInFlight: workers > 1,
+        replay,
         control: control.buffer as SharedArrayBuffer,
         refusalPatterns: options.refusalPatterns,
         schema: options.schema,

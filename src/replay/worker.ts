@@ -5,6 +5,7 @@ import { StubTarget, type TraceRates } from '../targets/stub.js';
 import { batchFromArrow } from '../traces/arrow.js';
 import type { TraceBatch } from '../traces/canonical.js';
 import { CANDIDATE_STATUSES, OutputSchema, costOf, isRefusal, refusalDetector, similarity } from './compare.js';
+import { InFlight } from './in-flight.js';
 import { PACE_SLACK_MS, type Pacing, dueOffsetMs } from './pacing.js';
 
 /**
@@ -22,7 +23,12 @@ export interface ReplayTask {
   firstTimestampMs: number;
   /** Position, in replay order, of the batch's first row (rate pacing counts requests). */
   indexBase: number;
+  /** Requests in flight at most over the whole replay (`--concurrency`), counted in the control slots. */
   concurrency: number;
+  /** Whether other workers send for this replay too (they share the count of requests in flight). */
+  sharedInFlight: boolean;
+  /** Names the replay: the tasks of one replay in a worker wait for slots in one queue. */
+  replay: string;
   /** Int32 slots shared with the replay (CONTROL in replay.ts): the stop flag, answers and errors so far, and how many answers failed in the setup or came from the target. */
   control: SharedArrayBuffer;
   refusalPatterns: string[];
@@ -103,6 +109,19 @@ class TextCodes {
 }
 
 const targets = new Map<string, Promise<{ candidate: Target; baseline: StubTarget | null }>>();
+
+/** Each replay's count of requests in flight, as this worker takes and gives its slots. */
+const inFlights = new Map<string, InFlight>();
+function inFlightFor(task: ReplayTask, control: Int32Array): InFlight {
+  let f = inFlights.get(task.replay);
+  if (!f) {
+    // A pool outlives replays only when a caller passes one in: a few stale entries at most.
+    if (inFlights.size > 16) inFlights.clear();
+    f = new InFlight(control, task.concurrency, task.sharedInFlight);
+    inFlights.set(task.replay, f);
+  }
+  return f;
+}
 
 /**
  * The candidate, and for a stub the same stub with every regression at 1: it answers for the
@@ -326,9 +345,17 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
       const req = requestOf(i);
       const due = task.startEpochMs + dueOffsetMs(task.pacing, task.indexBase + i, batch.timestamp[i]!, task.firstTimestampMs);
       if (!(await sleepUntil(due, stopped))) return;
+      if (!(await inFlight.take(stopped))) return;
+      try {
+        await send(i, req, due);
+      } finally {
+        inFlight.give();
+      }
+    };
+    const send = async (i: number, req: TargetRequest, due: number): Promise<void> => {
       const now = Date.now();
       out.sent_offset_ms[i] = now - task.startEpochMs;
-      // At --max every request is due at once: lateness there is only the queue.
+      // At --max every request is due at once: lateness there is only the wait for a slot.
       if (task.pacing.kind !== 'max') {
         if (now - due > out.late_ms) out.late_ms = now - due;
         if (now - due > PACE_SLACK_MS) out.late_count++;
@@ -340,8 +367,10 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
       if (failed(i)) Atomics.add(control, ERRORS, 1);
       Atomics.add(control, res.setup_fault ? SETUP_FAULTS : REACHED, 1);
     };
-    // `concurrency` loops pull row indices in order: at most that many requests in flight. After
-    // a stop none is sent; those in flight are answered and kept.
+    // Loops pull row indices in order, and each due request waits for a slot of the replay's
+    // `concurrency` (every task and worker counts in the same slots). After a stop none is sent;
+    // those in flight are answered and kept.
+    const inFlight = inFlightFor(task, control);
     let next = 0;
     const loops = Array.from({ length: Math.max(1, Math.min(task.concurrency, batch.length)) }, async () => {
       while (next < batch.length && !stopped()) await one(next++);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,7 +72,7 @@ interface Run {
 
 async function run(target: string, over: Partial<ReplayTask> = {}, setup?: (control: Int32Array) => void, batch = traceBatch()): Promise<Run> {
   const ipc = arrow.tableToIPC(batchToArrowTable(batch, WORKER_COLUMNS), 'stream');
-  const shared = new SharedArrayBuffer(4 * 5);
+  const shared = new SharedArrayBuffer(4 * 6);
   const control = new Int32Array(shared);
   setup?.(control);
   const task: ReplayTask = {
@@ -90,6 +91,8 @@ async function run(target: string, over: Partial<ReplayTask> = {}, setup?: (cont
     traceSays: { failure: false, refusal: true },
     traceRates: null,
     setupFaultsToStop: 0,
+    sharedInFlight: false,
+    replay: randomUUID(),
     ...over,
   };
   const moved = (await replayTask(task)) as Record<symbol, unknown>;
