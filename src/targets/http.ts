@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { type Dispatcher, Pool } from 'undici';
 import type { HttpFile, Price } from './schema.js';
 import type { Target, TargetRequest, TargetResponse } from './target.js';
 import { type ChatMessage, fillerPrompt, parseInput } from './text.js';
-import { MAX_TIMER_MS, type TimeoutSpec, abortOutcome, costUsd, describeTimeout, durationMs, parseRetryAfter, parseTimeout, sleep, timeoutFor } from './timing.js';
+import { MAX_TIMER_MS, type TimeoutSpec, abortOutcome, costUsd, describeTimeout, durationMs, parseRetryAfter, parseRetryAfterMs, parseTimeout, sleep, timeoutFor } from './timing.js';
 
 /**
  * An OpenAI-compatible chat completions endpoint as a {@link Target}, on one undici Pool per
@@ -41,6 +42,17 @@ function unreachable(err: unknown): boolean {
   const e = err as { code?: unknown; cause?: { code?: unknown } };
   const code = String(e?.code ?? e?.cause?.code ?? '');
   return ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EPROTO'].includes(code) || /CERT|TLS|SSL/.test(code);
+}
+
+/** An OpenAI-style error body's `code` or `type` (`insufficient_quota`), or null. */
+function errorCode(text: string): string | null {
+  try {
+    const e = (JSON.parse(text) as { error?: { code?: unknown; type?: unknown } }).error;
+    const c = e?.code ?? e?.type;
+    return typeof c === 'string' ? c : null;
+  } catch {
+    return null;
+  }
 }
 
 /** A short reason from an error body: OpenAI's `error.message`, else the start of the text. */
@@ -127,10 +139,21 @@ function readJson(price: Price | undefined, text: string, latency: number): Body
   return res;
 }
 
-/** The body as text, as undici's `body.text()` reads it: UTF-8, a leading byte-order mark dropped. */
-function decode(chunks: Buffer[]): string {
+/** How long a response may run on after its `data: [DONE]` before its connection is dropped. */
+const DONE_LINGER_MS = 1000;
+
+/** Bodies a server compressed though asked for identity: read, not recorded as invalid JSON. */
+const INFLATE: Record<string, (b: Buffer) => Buffer> = { gzip: gunzipSync, 'x-gzip': gunzipSync, deflate: inflateSync, br: brotliDecompressSync };
+
+/** The body as text, as undici's `body.text()` reads it: UTF-8, a leading byte-order mark dropped. Throws on an encoding it cannot undo. */
+function decode(chunks: Buffer[], encoding = 'identity'): string {
   if (chunks.length === 0) return '';
-  const b = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  let b = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  if (encoding !== 'identity') {
+    const inflate = INFLATE[encoding];
+    if (!inflate) throw new Error(`an encoding rehearse does not read`);
+    b = inflate(b);
+  }
   const start = b.length > 2 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
   return b.toString('utf8', start);
 }
@@ -151,7 +174,8 @@ class SseReader {
   private finish: string | null = null;
   private usage: Usage | null = null;
   private model: string | null = null;
-  private done = false;
+  /** `data: [DONE]` came: the answer is whole, whether or not the server ends the response. */
+  done = false;
 
   constructor(
     private readonly started: number,
@@ -187,11 +211,15 @@ class SseReader {
   private handle(event: string): Body | null {
     let data = '';
     let lines = 0;
+    let name = '';
     for (const l of event.split(LINE_END)) {
+      if (l.startsWith('event:')) name = l.slice(6).trim();
       if (!l.startsWith('data:')) continue;
       data += (lines++ > 0 ? '\n' : '') + (l.charCodeAt(5) === 32 ? l.slice(6) : l.slice(5));
     }
     if (data === '') return null;
+    // Some servers name an error event (`event: error`) and put only a message in its data.
+    if (name === 'error') return fail('error', performance.now() - this.started, `error in stream: ${errorMessage(data) || data.slice(0, 200)}`, 0, this.ttft);
     if (data.trim() === '[DONE]') {
       this.done = true;
       return null;
@@ -247,8 +275,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** Of a timeout beyond what one setTimeout can wait (MAX_TIMER_MS), what is still to wait once the timer fires. */
   private timerLeft: number;
   private readonly onAbort: (() => void) | null = null;
+  private encoding = 'identity';
+  /** Set after `[DONE]`: drops a response the server holds open. */
+  private linger: NodeJS.Timeout | null = null;
 
   constructor(
+    private readonly path: string,
     private readonly stream: boolean,
     private readonly price: Price | undefined,
     private readonly timeoutMs: number,
@@ -304,7 +336,12 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.settled) return;
     this.statusCode = statusCode;
     this.headers = headers;
+    this.encoding = String(headers['content-encoding'] ?? 'identity').trim().toLowerCase() || 'identity';
     if (this.stream && statusCode >= 200 && statusCode < 300 && !String(headers['content-type'] ?? '').includes('application/json')) {
+      // Asked for identity; a stream compressed anyway cannot be read event by event.
+      if (this.encoding !== 'identity') {
+        return this.settle({ kind: 'done', res: fail('error', this.elapsed(), `the endpoint compressed its stream (content-encoding ${this.encoding}) though asked for identity; rehearse reads streams uncompressed`) }, true);
+      }
       this.sse = new SseReader(this.started, this.price);
     }
   }
@@ -317,27 +354,49 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     const err = this.sse.push(chunk);
     // An error event ends the answer; the rest of the stream is not waited for.
-    if (err) this.settle({ kind: 'done', res: err }, true);
+    if (err) return this.settle({ kind: 'done', res: err }, true);
+    // `data: [DONE]` ends the answer, whether or not the server then ends the response: one that
+    // holds it open lost a whole answer to the timeout. The connection gets a moment to finish
+    // before it is dropped (the usual end follows within the same packet).
+    if (this.sse.done) {
+      this.settle({ kind: 'done', res: this.sse.end() });
+      this.linger = setTimeout(() => this.controller?.abort(new Error('the answer ended with [DONE]')), DONE_LINGER_MS);
+      this.linger.unref?.();
+    }
   }
 
   onResponseEnd(): void {
+    if (this.linger) clearTimeout(this.linger);
     if (this.settled) return;
     if (this.sse !== null) return this.settle({ kind: 'done', res: this.sse.end() });
-    const text = decode(this.chunks);
     const latency = this.elapsed();
+    let text: string;
+    try {
+      text = decode(this.chunks, this.encoding);
+    } catch (err) {
+      return this.settle({ kind: 'done', res: fail('error', latency, `cannot read the answer (content-encoding ${this.encoding}): ${(err as Error).message}`) });
+    }
     const status = this.statusCode;
     if (status === 429) {
-      return this.settle({ kind: 'rate_limited', retryAfterMs: parseRetryAfter(this.headers!['retry-after']), latency, message: errorMessage(text) });
+      // A spent quota is no rate limit: waiting does not bring it back.
+      if (errorCode(text) === 'insufficient_quota') {
+        return this.settle({ kind: 'done', res: setupFault(fail('error', latency, `HTTP 429: ${errorMessage(text) || 'insufficient_quota'} (quota spent: not retried)`)) });
+      }
+      const retryAfterMs = parseRetryAfterMs(this.headers!['retry-after-ms']) ?? parseRetryAfter(this.headers!['retry-after']);
+      return this.settle({ kind: 'rate_limited', retryAfterMs, latency, message: errorMessage(text) });
     }
     if (status < 200 || status >= 300) {
       const msg = errorMessage(text);
-      const res = fail('error', latency, `HTTP ${status}${msg ? `: ${msg}` : ''}`);
+      // A 404 or 405 is most often the URL: say where the request went, and what is likely missing.
+      const where = status === 404 || status === 405 ? ` (POST ${this.path}${/\/v\d+\b/.test(this.path) ? '' : ': does the URL need /v1?'})` : '';
+      const res = fail('error', latency, `HTTP ${status}${msg ? `: ${msg}` : ''}${where}`);
       return this.settle({ kind: 'done', res: SETUP_STATUSES.has(status) ? setupFault(res) : res });
     }
     this.settle({ kind: 'done', res: readJson(this.price, text, latency) });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.linger) clearTimeout(this.linger);
     const res = fail('error', this.elapsed(), describeFailure(err), 0, this.sse?.ttft ?? null);
     this.settle({ kind: 'done', res: this.statusCode === 0 && unreachable(err) ? setupFault(res) : res });
   }
@@ -390,7 +449,13 @@ export class HttpTarget implements Target {
     for (const [k, v] of Object.entries(config.headers)) headers[k.toLowerCase()] = v;
     headers['content-type'] = 'application/json';
     headers.accept = config.stream ? 'text/event-stream' : 'application/json';
-    if (where.apiKey !== null) headers.authorization = `Bearer ${where.apiKey}`;
+    // Answers are read as they come, not through a decompressor (one per stream would cost more
+    // than the bytes saved on loopback or a LAN).
+    headers['accept-encoding'] = 'identity';
+    if (where.apiKey !== null) {
+      const header = (config.api_key_header ?? 'authorization').toLowerCase();
+      headers[header] = header === 'authorization' ? `Bearer ${where.apiKey}` : where.apiKey;
+    }
     this.headers = headers;
     this.retry = {
       maxAttempts: config.retry.max_attempts,
@@ -467,7 +532,7 @@ export class HttpTarget implements Target {
       return Promise.resolve({ kind: 'done', res: fail(o.status, 0, o.error) });
     }
     return new Promise<Attempt>((resolve) => {
-      const exchange = new Exchange(this.config.stream, this.config.price, timeoutMs, signal, resolve);
+      const exchange = new Exchange(this.completionsPath, this.config.stream, this.config.price, timeoutMs, signal, resolve);
       this.pool.dispatch({ path: this.completionsPath, method: 'POST', headers, body }, exchange);
     });
   }

@@ -150,7 +150,7 @@ const retrySchema = z
   })
   .strict()
   .prefault({})
-  .describe('Retries of rate-limited requests (HTTP 429): Retry-After (seconds or an HTTP date) is honoured, else exponential backoff. Only 429 is retried: errors, timeouts and resets are recorded as they are.');
+  .describe('Retries of rate-limited requests (HTTP 429): Retry-After (seconds or an HTTP date) or retry-after-ms is honoured, else exponential backoff. Only 429 is retried, and not one that says the quota is spent (insufficient_quota): errors, timeouts and resets are recorded as they are.');
 
 const timeoutFields = {
   timeout_floor: duration('With a multiple (`3x`), the timeout is never shorter than this.', '1s'),
@@ -175,8 +175,13 @@ export const HttpFileSchema = z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be the name of an environment variable (letters, digits and _), not the key itself' })
       .optional()
-      .describe('The name of the environment variable that holds the API key, sent as `Authorization: Bearer <key>`. It must be set when the target is loaded. Never write the key itself in the file.'),
-    headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers, e.g. `{ api-key: ..., x-team: ml }`. Default none.'),
+      .describe('The name of the environment variable that holds the API key, sent as `Authorization: Bearer <key>` (or in `api_key_header`). It must be set when the target is loaded. Never write the key itself in the file.'),
+    api_key_header: z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: 'must be an HTTP header name such as api-key' })
+      .optional()
+      .describe('The header that carries the key of `api_key_env`: the key alone in it, e.g. `api-key` for Azure OpenAI. Default `Authorization`, as `Bearer <key>`.'),
+    headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers, e.g. `{ x-team: ml }` (a key belongs in `api_key_env`). Accept-Encoding is always identity: answers are read uncompressed. Default none.'),
     stream: z.boolean().default(false).describe('Stream the answer (SSE) to measure time to first token; usage is asked for with stream_options.include_usage. Default false.'),
     timeout: timeout('How long one attempt may take, to the last byte, before it is recorded as a timeout. Default 60s.').default('60s'),
     ...timeoutFields,

@@ -92,6 +92,12 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Math.max(0, date - now);
 }
 
+/** `retry-after-ms` (Azure OpenAI and OpenAI send it beside Retry-After): milliseconds, or null. */
+export function parseRetryAfterMs(value: string | string[] | undefined): number | null {
+  const v = (Array.isArray(value) ? value[0] : value)?.trim();
+  return v !== undefined && /^\d+(\.\d+)?$/.test(v) ? Number(v) : null;
+}
+
 /** Why a call ended early, when an outside signal aborted it: a TimeoutError reason is a timeout. */
 export function abortOutcome(signal: AbortSignal): { status: 'timeout' | 'error'; error: string } {
   const reason = signal.reason as { name?: string; message?: string } | undefined;

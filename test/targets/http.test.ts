@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, UserError } from '../../src/config/errors.js';
@@ -109,6 +110,28 @@ beforeAll(async () => {
           // A gateway serving several models, which answers naming the dated version asked for.
           if ((req.url ?? '').endsWith('/models')) return reply(res, 200, { object: 'list', data: ['text-embedding-3-small', 'gpt-4o', 'gpt-4o-mini'].map((id) => ({ id, object: 'model' })) });
           return reply(res, 200, { ...completion('fine'), model: `${body.model}-2024-07-18` });
+        case 'quota':
+          // OpenAI's answer when the account's credit is spent: a 429 that waiting does not cure.
+          return reply(res, 429, { error: { message: 'You exceeded your current quota', type: 'insufficient_quota', code: 'insufficient_quota' } });
+        case 'limited-ms':
+          return n === 1 ? reply(res, 429, { error: { message: 'slow down' } }, { 'retry-after-ms': '300', 'retry-after': '30' }) : reply(res, 200, completion('after 300 ms'));
+        case 'gzip':
+          res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+          return res.end(gzipSync(JSON.stringify(completion('compressed anyway'))));
+        case 'gzip-stream':
+          res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
+          return res.end(gzipSync(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'x' }, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`));
+        case 'done-held':
+          // The whole answer and [DONE], then the response is never ended.
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'whole answer' }, finish_reason: 'stop' }] })}\n\n`);
+          res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 4, completion_tokens: 2 } })}\n\ndata: [DONE]\n\n`);
+          return;
+        case 'event-error':
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          return res.end(`event: error\ndata: {"message":"overloaded"}\n\n`);
+        case 'key-header':
+          return reply(res, 200, completion(`api-key=${req.headers['api-key'] ?? '-'} authorization=${req.headers.authorization ?? '-'} encoding=${req.headers['accept-encoding']}`));
         case 'status': {
           // /status/<code>/v1/...: that status, with an OpenAI-style error body.
           const code = Number((req.url ?? '').split('/')[2]);
@@ -405,8 +428,13 @@ describe('http target failures', () => {
   it('marks the failures that say the setup is wrong (address, key, path, parameters), and only those', async () => {
     for (const code of [400, 401, 403, 404, 405, 422]) {
       const t = await httpTarget({ url: `${failingUrl}/status/${code}/v1`, model: 'm' });
-      expect(await t.call(request(`s-${code}`))).toMatchObject({ status: 'error', error: `HTTP ${code}: answered ${code}`, setup_fault: true });
+      // A 404 or 405 names where the request went: most often the URL is wrong.
+      const where = code === 404 || code === 405 ? ` (POST /status/${code}/v1/chat/completions)` : '';
+      expect(await t.call(request(`s-${code}`))).toMatchObject({ status: 'error', error: `HTTP ${code}: answered ${code}${where}`, setup_fault: true });
     }
+    // Without a version in the path, the 404 asks about the /v1 it likely lacks.
+    const bare = await httpTarget({ url: `${failingUrl}/status/404`, model: 'm' });
+    expect((await bare.call(request('s-bare'))).error).toBe('HTTP 404: answered 404 (POST /status/404/chat/completions: does the URL need /v1?)');
     // A candidate that errs, is overloaded, hangs or drops the connection is what a replay is for.
     for (const code of [500, 502, 503]) {
       const t = await httpTarget({ url: `${failingUrl}/status/${code}/v1`, model: 'm' });
@@ -431,6 +459,46 @@ describe('http target failures', () => {
       const r = await (await httpTarget({ url: `http://127.0.0.1:${port}/v1`, ...(model ? { model } : {}) })).call(request('u-1', { model: null }));
       expect(r).toMatchObject({ status: 'error', setup_fault: true });
       expect(r.error).toMatch(model ? /^connection refused/ : /^cannot reach the endpoint: connection refused/);
+    }
+  });
+
+  it('a spent quota (429 insufficient_quota) is not retried, and retry-after-ms is honoured before Retry-After', async () => {
+    const quota = await (await httpTarget({ url: `${failingUrl}/quota/v1`, model: 'm' })).call(request('q-1'));
+    expect(quota).toMatchObject({ status: 'error', attempts: 1, setup_fault: true, error: 'HTTP 429: You exceeded your current quota (quota spent: not retried)' });
+    const t0 = performance.now();
+    const ms = await (await httpTarget({ url: `${failingUrl}/limited-ms/v1`, model: 'm' })).call(request('q-2'));
+    // 300 ms, not Retry-After's 30 s (which retry.max_wait, 60 s by default, would have allowed).
+    expect(ms).toMatchObject({ status: 'ok', output: 'after 300 ms', attempts: 2 });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+
+  it('asks for uncompressed answers, reads a JSON body compressed anyway, and says so of a compressed stream', async () => {
+    const echo = await (await httpTarget({ url: `${failingUrl}/key-header/v1`, model: 'm', headers: { 'Accept-Encoding': 'gzip' } })).call(request('z-0'));
+    expect(echo.output).toContain('encoding=identity');
+    expect(await (await httpTarget({ url: `${failingUrl}/gzip/v1`, model: 'm' })).call(request('z-1'))).toMatchObject({ status: 'ok', output: 'compressed anyway', output_tokens: 3 });
+    const stream = await (await httpTarget({ url: `${failingUrl}/gzip-stream/v1`, model: 'm', stream: true })).call(request('z-2'));
+    expect(stream).toMatchObject({ status: 'error', error: 'the endpoint compressed its stream (content-encoding gzip) though asked for identity; rehearse reads streams uncompressed' });
+  });
+
+  it('a stream is whole at data: [DONE], even when the server holds the response open; an `event: error` is an error', async () => {
+    const t = await httpTarget({ url: `${failingUrl}/done-held/v1`, model: 'm', stream: true, timeout: '20s' });
+    const t0 = performance.now();
+    expect(await t.call(request('d-1'))).toMatchObject({ status: 'ok', output: 'whole answer', output_tokens: 2, finish_reason: 'stop' });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    const e = await (await httpTarget({ url: `${failingUrl}/event-error/v1`, model: 'm', stream: true })).call(request('d-2'));
+    expect(e).toMatchObject({ status: 'error', error: 'error in stream: overloaded' });
+  });
+
+  it('sends the key in the header api_key_header names (Azure OpenAI\'s api-key), alone', async () => {
+    process.env.REHEARSE_HTTP_TEST_KEY = 'sk-test-123';
+    try {
+      const azure = await (await httpTarget({ url: `${failingUrl}/key-header/v1`, model: 'm', api_key_env: 'REHEARSE_HTTP_TEST_KEY', api_key_header: 'api-key' })).call(request('k-1'));
+      expect(azure.output).toBe('api-key=sk-test-123 authorization=- encoding=identity');
+      const bearer = await (await httpTarget({ url: `${failingUrl}/key-header/v1`, model: 'm', api_key_env: 'REHEARSE_HTTP_TEST_KEY' })).call(request('k-2'));
+      expect(bearer.output).toBe('api-key=- authorization=Bearer sk-test-123 encoding=identity');
+    } finally {
+      delete process.env.REHEARSE_HTTP_TEST_KEY;
     }
   });
 
