@@ -4,12 +4,13 @@ import type { Piscina } from 'piscina';
 import pc from 'picocolors';
 import { UserError } from '../config/errors.js';
 import { loadGateFile } from '../config/load.js';
+import type { Gate } from '../config/model.js';
 import { columnQuantiles, exactMeanSql, exactSumSql, fixedPointExponent, maxAbsSql } from '../replay/column-values.js';
 import { OutputSchema } from '../replay/compare.js';
 import { PACE_SLACK_MS, describePacing, type Pacing } from '../replay/pacing.js';
 import { startReplayPool } from '../replay/pool.js';
 import { defaultBatchSize, replayTrace, traceRatesOf, traceSaysOf } from '../replay/replay.js';
-import { type ShadowVerdict, judgeShadowGates, writeShadowVerdicts } from '../replay/shadow-gates.js';
+import { type ShadowVerdict, abstainReason, judgeShadowGates, writeShadowVerdicts } from '../replay/shadow-gates.js';
 import { integer, percent, renderTable } from '../report/table.js';
 import { defaultWorkers } from '../sim/pool.js';
 import { Store } from '../store/database.js';
@@ -346,7 +347,11 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
             candidate_models: models.slice(0, 3),
             trace_errors: trace.bad,
             summary,
-            gates: verdicts.map((v) => ({ gate: v.gate, action: v.action, segment_kind: v.segmentKind, segment: v.segment, requests: v.requests, ...v.reading })),
+            gates: verdicts.map((v) => {
+              const gate = gates?.gates.find((g) => g.name === v.gate);
+              const why = v.reading.verdict === 'abstain' && gate ? { abstain_reason: abstainReason(gate, v.reading) } : {};
+              return { gate: v.gate, action: v.action, segment_kind: v.segmentKind, segment: v.segment, requests: v.requests, ...v.reading, ...why };
+            }),
             breached: failing,
           },
           null,
@@ -368,7 +373,7 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
         process.stdout.write(`Candidate errors, most common first:\n${reasons.map((r) => `  ${integer(r.n)} × ${r.error.length > 160 ? `${r.error.slice(0, 157)}...` : r.error}`).join('\n')}\n\n`);
       }
       process.stdout.write(summaryTable(summary) + '\n\n');
-      if (gates) process.stdout.write(verdictText(verdicts) + '\n');
+      if (gates) process.stdout.write(verdictText(verdicts, gates.gates) + '\n');
     }
     process.stdout.write(
       `Results: ${opts.db} (invocation ${invocation})\n  tables replay_requests, ${gates ? 'replay_gates, ' : ''}trace_errors, invocations; for example:\n` +
@@ -481,7 +486,7 @@ function summaryTable(rows: readonly SummaryRow[]): string {
   );
 }
 
-function verdictText(verdicts: readonly ShadowVerdict[]): string {
+function verdictText(verdicts: readonly ShadowVerdict[], gates: readonly Gate[]): string {
   const fmt = (x: number) => (Number.isFinite(x) ? (Math.abs(x) < 0.01 && x !== 0 ? x.toPrecision(3) : x.toFixed(3)) : '—');
   const all = verdicts.filter((v) => v.segment === null);
   const lines = [
@@ -492,11 +497,19 @@ function verdictText(verdicts: readonly ShadowVerdict[]): string {
         v.reading.verdict === 'breach' ? (v.action === 'rollback' ? pc.red('BREACH (rollback)') : pc.yellow('BREACH (hold)')) : v.reading.verdict,
         fmt(v.reading.baseline),
         fmt(v.reading.canary),
-        Number.isNaN(v.reading.p) ? '' : v.reading.p.toExponential(2),
+        Number.isNaN(v.reading.p) || v.reading.verdict === 'abstain' ? '' : v.reading.p.toExponential(2),
       ]),
       [false, false, true, true, true],
     ),
   ];
+  const abstained = all.filter((v) => v.reading.verdict === 'abstain');
+  if (abstained.length) {
+    lines.push('', 'Gates that could not judge (they pass nothing):');
+    for (const v of abstained) {
+      const gate = gates.find((g) => g.name === v.gate);
+      lines.push(`  ${v.gate}: ${gate ? abstainReason(gate, v.reading) : 'too few values to judge'}`);
+    }
+  }
   const segments = verdicts.filter((v) => v.segment !== null && v.reading.verdict === 'breach');
   if (segments.length) {
     lines.push('', 'Where the candidate is worse (segments that breach):');

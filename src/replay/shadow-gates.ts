@@ -61,6 +61,28 @@ export interface ShadowVerdict {
   reading: GateReading;
 }
 
+/** Where a metric's candidate values come from, for a gate that found none. */
+const MISSING_CANDIDATE: Partial<Record<string, string>> = {
+  cost_usd: 'its answers carry no usage to price, or the target no prices: give `price` in a target file',
+  output_tokens: 'its answers carry no usage, so no token counts',
+  thumbs_down_rate: 'no user sees a shadow answer, so none rates it: the gate is for canaries',
+  ttft_ms: 'time to first token is measured on streamed answers: `stream: true` in a target file',
+};
+
+/**
+ * Why a shadow gate over all traffic abstained, in a release owner's words: a gate that cannot
+ * judge passes nothing, and a replay that exits 0 must not read as if it had.
+ */
+export function abstainReason(gate: Pick<Gate, 'metric' | 'minSamples'>, reading: GateReading): string {
+  if (Number.isNaN(reading.canary)) {
+    const why = MISSING_CANDIDATE[gate.metric];
+    return `the candidate has no ${gate.metric}${why ? ` (${why})` : ''}`;
+  }
+  if (Number.isNaN(reading.baseline)) return `the trace has no ${gate.metric} for the baseline`;
+  if (reading.canaryN < gate.minSamples) return `${reading.canaryN.toLocaleString('en-US')} requests, fewer than its min_samples (${gate.minSamples.toLocaleString('en-US')})`;
+  return 'too few values to judge';
+}
+
 function sqlString(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }

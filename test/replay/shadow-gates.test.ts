@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gate } from '../../src/config/model.js';
-import { type ShadowVerdict, judgeShadowGates, writeShadowVerdicts } from '../../src/replay/shadow-gates.js';
+import { type ShadowVerdict, abstainReason, judgeShadowGates, writeShadowVerdicts } from '../../src/replay/shadow-gates.js';
 import { Store } from '../../src/store/database.js';
 
 let dir: string;
@@ -321,5 +321,21 @@ describe('shadow gates read the same values whatever order the requests were sto
     const [asc, hashed] = [await judgeShadowGates(store, 'order-asc', gates), await judgeShadowGates(store, 'order-hash', gates)];
     expect(asc.length).toBeGreaterThan(gates.length);
     expect(hashed).toEqual(asc);
+  });
+});
+
+describe('abstainReason', () => {
+  const reading = (canary: number, baseline: number, canaryN: number) => ({ verdict: 'abstain' as const, canary, baseline, canaryN, p: NaN });
+
+  it('says which side lacks the metric, and where a candidate\'s values come from', () => {
+    expect(abstainReason({ metric: 'cost_usd', minSamples: 0 }, reading(NaN, 0.001, 300))).toBe(
+      'the candidate has no cost_usd (its answers carry no usage to price, or the target no prices: give `price` in a target file)',
+    );
+    expect(abstainReason({ metric: 'latency_ms', minSamples: 0 }, reading(NaN, 900, 300))).toBe('the candidate has no latency_ms');
+    expect(abstainReason({ metric: 'ttft_ms', minSamples: 0 }, reading(120, NaN, 300))).toBe('the trace has no ttft_ms for the baseline');
+  });
+
+  it('names min_samples when the requests were too few', () => {
+    expect(abstainReason({ metric: 'latency_ms', minSamples: 5000 }, reading(800, 790, 1234))).toBe('1,234 requests, fewer than its min_samples (5,000)');
   });
 });
