@@ -57,6 +57,17 @@ export function snakeKeys(value: unknown, dataKeys: ReadonlySet<string> = DATA_K
 /** Maps keyed by gate names, in the results --json prints. */
 const DATA_KEYS = new Set(['gate_counts', 'gates', 'gate_paths']);
 
+/**
+ * An option given at most once: commander keeps the last of a repeated option, so a second
+ * `--gates` silently replaced the first (a bad first file went unread).
+ */
+export function once(flag: string, why: string): (value: string, previous: string | undefined) => string {
+  return (value, previous) => {
+    if (previous !== undefined) throw new InvalidArgumentError(`${flag} given twice ("${previous}", "${value}"): ${why}`);
+    return value;
+  };
+}
+
 /** `--sample`: a share of sessions in (0, 1], as a fraction or a percentage. */
 export function sampleShare(value: string): number {
   const pct = value.trim().endsWith('%');

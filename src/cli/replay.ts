@@ -4,7 +4,7 @@ import { UserError } from '../config/errors.js';
 import { startReplayPool } from '../replay/pool.js';
 import { TRACE_FORMATS, type TraceFormat } from '../traces/format-names.js';
 import { defaultWorkers } from '../sim/pool.js';
-import { DEFAULT_DB, MAP_OPTION, action, collect, decimal, positiveInt, sampleShare } from './common.js';
+import { DEFAULT_DB, MAP_OPTION, action, collect, decimal, once, positiveInt, sampleShare } from './common.js';
 
 export interface ReplayCliOptions {
   target: string;
@@ -73,7 +73,11 @@ export function replayCommand(): Command {
     .requiredOption('--target <stub-file|URL|module>', 'the candidate: a stub file (kind: stub), a target file (kind: http|module), an OpenAI-compatible base URL, or an ESM module')
     .option(MAP_OPTION.flags, MAP_OPTION.help, MAP_OPTION.collect)
     .addOption(new Option('--format <format>', 'the trace format, when the file name does not tell it').choices(TRACE_FORMATS))
-    .option('--gates <file>', 'shadow gates: judge the candidate against the baseline (exit 1 when a gate, hold or rollback, breaches over all traffic)')
+    .option(
+      '--gates <file>',
+      'shadow gates: judge the candidate against the baseline (exit 1 when a gate, hold or rollback, breaches over all traffic)',
+      once('--gates', 'a replay judges one gate file (simulate and check compare several)'),
+    )
     .option('--speed <x>', "replay the trace's own arrival gaps x times faster", positive('--speed'))
     .option('--rate <r>', 'replay at a fixed rate, requests per second', positive('--rate'))
     .option('--max', 'as fast as --concurrency allows (the default for virtual stubs)')

@@ -20,8 +20,29 @@ export function gateToFile(g: Gate): Record<string, unknown> {
   return out;
 }
 
-/** The tuned gate file: the evidence as header comments, then gates any command can load. */
-export function tunedGateFile(config: GateConfig, evidence: readonly string[]): string {
+/**
+ * The tuned gate file: the evidence as header comments, then gates any command can load. A
+ * description was written for the values of `base`: where tuning changed them, it says so, or
+ * "stays within 1.2x" would stand beside a max_ratio of 1.25.
+ */
+export function tunedGateFile(config: GateConfig, evidence: readonly string[], base?: GateConfig): string {
   const header = evidence.map((line) => (line ? `# ${line}` : '#')).join('\n');
-  return `${header}\n${stringify({ gates: config.gates.map(gateToFile) }, { lineWidth: 0 })}`;
+  const gates = config.gates.map((g) => {
+    const out = gateToFile(g);
+    const before = base?.gates.find((b) => b.name === g.name);
+    if (typeof out.description === 'string' && before) {
+      const changes = tunedChanges(gateToFile(before), out);
+      if (changes.length) out.description = `${out.description} (tuned: ${changes.join(', ')})`;
+    }
+    return out;
+  });
+  return `${header}\n${stringify({ gates }, { lineWidth: 0 })}`;
+}
+
+/** The fields tuning changed, as `max_ratio 1.2 → 1.25`; a field left at its default reads as it. */
+function tunedChanges(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const DEFAULTS: Record<string, unknown> = { sustained: 1, min_samples: 0, window: 'check', action: 'rollback', stat: 'mean' };
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => k !== 'name' && k !== 'description');
+  const show = (v: unknown, k: string) => String(v ?? DEFAULTS[k] ?? 'none');
+  return keys.filter((k) => show(before[k], k) !== show(after[k], k)).map((k) => `${k} ${show(before[k], k)} → ${show(after[k], k)}`);
 }

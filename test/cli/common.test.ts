@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_DB, MAP_OPTION, Progress, action, checkOutputPath, collect, decimal, engineOption, nonEmpty, nonNegativeInt, positiveInt, sampleShare, snakeKeys } from '../../src/cli/common.js';
+import { DEFAULT_DB, MAP_OPTION, Progress, action, checkOutputPath, collect, decimal, engineOption, nonEmpty, nonNegativeInt, once, positiveInt, sampleShare, snakeKeys } from '../../src/cli/common.js';
 import { ConfigError, UserError } from '../../src/config/errors.js';
 import { userErrorOf } from '../user-error.js';
 
@@ -350,5 +350,14 @@ describe('interruptible jobs (DESIGN: exit 130, the invocation marked interrupte
     expect(await exited).toBe(130);
     const q = spawnSync(process.execPath, [cli, 'query', '--db', db, '--json', 'SELECT command, status FROM invocations'], { cwd: root, encoding: 'utf8' });
     expect(JSON.parse(q.stdout)).toEqual([{ command: args[0], status: 'interrupted' }]);
+  });
+});
+
+describe('once', () => {
+  it('takes the first value, and refuses a second naming both (commander kept the last, silently)', () => {
+    const parse = once('--gates', 'a replay judges one gate file');
+    expect(parse('a.yaml', undefined)).toBe('a.yaml');
+    expect(() => parse('b.yaml', 'a.yaml')).toThrow(InvalidArgumentError);
+    expect(() => parse('b.yaml', 'a.yaml')).toThrow('--gates given twice ("a.yaml", "b.yaml"): a replay judges one gate file');
   });
 });

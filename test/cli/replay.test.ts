@@ -171,6 +171,12 @@ describe('rehearse replay against a stub', () => {
     }
   });
 
+  it('refuses --gates given twice (the second silently replaced the first)', () => {
+    const r = rehearse(['replay', AZURE, '--target', path.join(dir, 'same.yaml'), '--gates', 'scenarios/gates/default.yaml', '--gates', 'nowhere.yaml', '--db', path.join(dir, 'twice.duckdb')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--gates given twice ("scenarios/gates/default.yaml", "nowhere.yaml"): a replay judges one gate file');
+  });
+
   it('exits 2 on a bad target or trace', () => {
     const bad = rehearse(['replay', AZURE, '--target', path.join(dir, 'missing.yaml')]);
     expect(bad.code).toBe(2);

@@ -56,6 +56,8 @@ describe('rehearse tune', () => {
     const freshRegression = rec.fresh.find((f: { scenario: string }) => f.scenario === 'cost-60');
     expect(freshClean.share).toBeLessThanOrEqual(0.1);
     expect(freshRegression.share).toBeGreaterThanOrEqual(0.9);
+    // Whether the fresh clean runs kept the budget, said outright (the console warns when not).
+    expect(rec.fresh_within_budget).toBe(freshClean.share <= 0.05);
 
     // The tuned file is a gate file every command loads, with its evidence in the header.
     expect(existsSync(out)).toBe(true);

@@ -113,6 +113,20 @@ describe('tunedGateFile', () => {
     expect(text.split('\n').some((l) => l.includes(long))).toBe(true);
   });
 
+  it('says on a described gate which of its values tuning changed, from the file it started from', () => {
+    const base: GateConfig = {
+      ...config,
+      gates: config.gates.map((g) => (g.name === 'described' ? { ...g, max: 8000, sustained: 2 } : g.name === 'cost' ? { ...g, max_ratio: 1.2 } : g)),
+    };
+    const out = parse(tunedGateFile(config, evidence, base)) as { gates: { name: string; description?: string }[] };
+    const described = out.gates.find((g) => g.name === 'described')!;
+    // sustained 2 → the default 1, which the file leaves out: said as 1.
+    expect(described.description).toBe(`${config.gates[6]!.description} (tuned: max 8000 → 9000, sustained 2 → 1)`);
+    // A gate without a description gets none; an unchanged one keeps its own.
+    expect(out.gates.find((g) => g.name === 'cost')!.description).toBeUndefined();
+    expect((parse(tunedGateFile(config, evidence, config)) as typeof out).gates.find((g) => g.name === 'described')!.description).toBe(config.gates[6]!.description);
+  });
+
   it('loads back through the gate-file loader as the same gates', () => {
     const file = path.join(dir, 'tuned.yaml');
     writeFileSync(file, text);
