@@ -22,6 +22,11 @@ export interface ExpectationResult {
   /** Runs ended by each gate. */
   gates: Record<string, number>;
   /**
+   * The runs that missed the expectation, by how they ended ("promoted", "held by thumbs_down",
+   * "rolled back by cost_per_request after stage 1"): together with `met`, every run once.
+   */
+  misses: Record<string, number>;
+  /**
    * Set when the config cannot meet the expectation at all: `expect.gate` names a gate this config
    * lacks (another `--gates` config of the same command has it).
    */
@@ -48,6 +53,7 @@ export function judgeExpectation(
   let met = 0;
   const outcomes = { rollback: 0, hold: 0, promote: 0 };
   const gates: Record<string, number> = {};
+  const misses: Record<string, number> = {};
   for (const o of columns) {
     for (let i = 0; i < o.run.length; i++) {
       if (o.config[i] !== configIndex) continue;
@@ -56,7 +62,12 @@ export function judgeExpectation(
       outcomes[outcome]++;
       const gate = o.gate[i]! >= 0 ? config.gates[o.gate[i]!]!.name : null;
       if (gate) gates[gate] = (gates[gate] ?? 0) + 1;
-      if (meets(expect, outcome, gate, o.stage[i]! > 0 ? o.stage[i]! : null)) met++;
+      const stage = o.stage[i]! > 0 ? o.stage[i]! : null;
+      if (meets(expect, outcome, gate, stage)) met++;
+      else {
+        const how = missedHow(expect, outcome, gate, stage);
+        misses[how] = (misses[how] ?? 0) + 1;
+      }
     }
   }
   const { low, high } = wilsonInterval(met, runs);
@@ -77,8 +88,20 @@ export function judgeExpectation(
     passed: !lacksGate && runs > 0 && share >= expect.probability,
     outcomes: { rollback: frac(outcomes.rollback), hold: frac(outcomes.hold), promote: frac(outcomes.promote) },
     gates,
+    misses,
     ...(lacksGate ? { missingGate: `gate config ${config.label} has no gate named "${expect.gate}" (its gates: ${config.gates.map((g) => g.name).join(', ')})` } : {}),
   };
+}
+
+const ENDED = { promote: 'promoted', hold: 'held', rollback: 'rolled back' } as const;
+
+/** How a run that missed the expectation ended, as the failure sentence says it. */
+function missedHow(expect: Expectation, outcome: 'rollback' | 'hold' | 'promote', gate: string | null, stage: number | null): string {
+  if (outcome === 'promote' || gate === null) return ENDED[outcome];
+  const by = `${ENDED[outcome]} by ${gate}`;
+  if (outcome !== expect.outcome) return by;
+  if (expect.gate !== undefined && gate !== expect.gate) return `${by} instead`;
+  return `${by} after stage ${expect.by_stage}`;
 }
 
 const pct = (x: number) => `${Math.round(x * 100)}%`;
@@ -93,17 +116,16 @@ export function describeExpectation(e: Expectation): string {
  * The sentence a failing check prints, and JUnit carries:
  * "expected rollback via cost_per_request by stage 1 in ≥ 95% of runs; got 71% (95% CI 65–76%); 29% promoted".
  */
+/** Ways of missing named in a failure sentence; the rest are summed as "otherwise". */
+const MISSES_SHOWN = 4;
+
 export function explain(r: ExpectationResult): string {
   const head = `expected ${describeExpectation(r.expect)} in ≥ ${pct(r.expect.probability)} of runs; got ${pct(r.share)} (95% CI ${Math.round(r.low * 100)}–${Math.round(r.high * 100)}%)`;
-  const others = (['promote', 'hold', 'rollback'] as const)
-    .filter((o) => o !== r.expect.outcome && r.outcomes[o] > 0)
-    .map((o) => `${pct(r.outcomes[o])} ${o === 'promote' ? 'promoted' : o === 'hold' ? 'held' : 'rolled back'}`);
-  if (r.expect.outcome !== 'promote' && r.expect.gate !== undefined) {
-    const wrongGate = Object.entries(r.gates)
-      .filter(([g]) => g !== r.expect.gate)
-      .sort((a, b) => b[1] - a[1])[0];
-    if (wrongGate) others.push(`${pct(wrongGate[1] / r.runs)} halted by ${wrongGate[0]} instead`);
-  }
+  // Every missed run once, the commonest ways first: the shares and the head's add up.
+  const ways = Object.entries(r.misses).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  const shown = ways.slice(0, MISSES_SHOWN);
+  const rest = ways.slice(MISSES_SHOWN).reduce((n, [, k]) => n + k, 0);
+  const others = [...shown.map(([how, n]) => `${pct(n / r.runs)} ${how}`), ...(rest > 0 ? [`${pct(rest / r.runs)} otherwise`] : [])];
   const why = r.missingGate ? `${head}; ${r.missingGate}` : head;
   return others.length ? `${why}; ${others.join(', ')}` : why;
 }

@@ -159,6 +159,13 @@ async function tableColumns(store: Store, table: string): Promise<string[]> {
   return rows.map((r) => String(r.column_name));
 }
 
+/** Runs simulated, each once: every gate config of a scenario judges the same runs. */
+function runsOnce(summaries: readonly { scenario: string; runs: number }[]): number {
+  const byScenario = new Map<string, number>();
+  for (const s of summaries) byScenario.set(s.scenario, Math.max(byScenario.get(s.scenario) ?? 0, s.runs));
+  return [...byScenario.values()].reduce((n, r) => n + r, 0);
+}
+
 /** The invocation asked for, or the latest one when none is named. */
 export async function findInvocation(store: Store, id?: string): Promise<InvocationInfo> {
   if ((await tableColumns(store, 'invocations')).length === 0) {
@@ -225,7 +232,7 @@ export async function loadReport(store: Store, invocation: InvocationInfo): Prom
     invocation,
     scenarios: order.scenarios,
     gateConfigs: order.gateConfigs,
-    totalRuns: summaries.reduce((n, s) => n + s.runs, 0),
+    totalRuns: runsOnce(summaries),
     summaries: byRunOrder(summaries),
     outcomeMix,
     haltStages,

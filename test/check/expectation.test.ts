@@ -63,7 +63,24 @@ describe('judgeExpectation', () => {
 
   it('names the gate that halted runs instead of the expected one', () => {
     const r = judgeExpectation('x', config, 0, expectation, [columns([[0, 1, 0], [1, 1, 1], [1, 1, 1]])]);
-    expect(explain(r)).toMatch(/got 33% .*67% held, 67% halted by thumbs_down instead$/);
+    // The held runs are the thumbs_down ones: said once (it read "67% held, 67% halted by thumbs_down instead").
+    expect(explain(r)).toMatch(/got 33% .*; 67% held by thumbs_down$/);
+  });
+
+  it('says how every missed run ended, once each, so the shares add up', () => {
+    const three: GateConfig = { ...config, gates: [...config.gates, { ...config.gates[0]!, name: 'error_or_refusal', metric: 'error_rate' }] };
+    // 72 caught in stage 1; 20 promoted, 2 held by thumbs_down, 5 rolled back by cost in stage 2
+    // (too late), 1 rolled back by error_or_refusal.
+    const run = (n: number, row: [number, number, number]) => Array.from({ length: n }, () => row);
+    const r = judgeExpectation('cost-25', three, 0, expectation, [columns([...run(72, [0, 1, 0]), ...run(20, [2, 0, -1]), ...run(2, [1, 1, 1]), ...run(5, [0, 2, 0]), ...run(1, [0, 1, 2])])]);
+    expect(r.misses).toEqual({ promoted: 20, 'rolled back by cost_per_request after stage 1': 5, 'held by thumbs_down': 2, 'rolled back by error_or_refusal instead': 1 });
+    expect(r.met + Object.values(r.misses).reduce((a, b) => a + b, 0)).toBe(r.runs);
+    expect(explain(r)).toBe(
+      'expected rollback via cost_per_request by stage 1 in ≥ 95% of runs; got 72% (95% CI 63–80%); 20% promoted, 5% rolled back by cost_per_request after stage 1, 2% held by thumbs_down, 1% rolled back by error_or_refusal instead',
+    );
+    // Past four ways, the rest are summed.
+    const many = judgeExpectation('x', three, 0, { outcome: 'promote', probability: 0.9 }, [columns([...run(6, [2, 0, -1]), [0, 1, 0], [0, 2, 0], [1, 1, 1], [0, 1, 2], [1, 2, 0], [0, 1, 1]])]);
+    expect(explain(many)).toMatch(/; 17% rolled back by cost_per_request, (\d+% [a-z_ ]+, ){3}8% otherwise$/);
   });
 
   it('fails a gate config that has no gate of the expected name, saying so, even at probability 0', () => {
