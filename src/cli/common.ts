@@ -55,7 +55,7 @@ export function snakeKeys(value: unknown, dataKeys: ReadonlySet<string> = DATA_K
 }
 
 /** Maps keyed by gate names, in the results --json prints. */
-const DATA_KEYS = new Set(['gate_counts', 'gates', 'gate_paths']);
+const DATA_KEYS = new Set(['gate_counts', 'gates', 'gate_paths', 'misses']);
 
 /**
  * An option given at most once: commander keeps the last of a repeated option, so a second
