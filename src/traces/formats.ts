@@ -327,6 +327,20 @@ async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<So
     throw err;
   }
   const unset = (x: string) => (x === '(empty)' ? '' : x);
+  // A quoted field the file cuts short (`head -n` of a trace whose answers span lines) makes the
+  // sniffer give up on quotes inside its sample, and every row then read split at its line ends,
+  // all of them bad. Where the sample has quotes, RFC 4180's are taken when a larger share of the
+  // first rows comes out exactly as wide as the header with them: the rows before the cut read as
+  // written and the cut one is a bad row. (Forced everywhere, they let one stray quote in a
+  // quote-free file swallow the rest of it.)
+  let quotedAfterAll = false;
+  if (unset(sniff.quote) === '' && sniff.header && (await head(spec.path, 65_536)).includes('"')) {
+    const quoted = { ...sniff, quote: '"', escape: '"' };
+    if ((await rowsAsWideAsHeader(conn, spec.path, quoted)) > (await rowsAsWideAsHeader(conn, spec.path, sniff))) {
+      sniff = quoted;
+      quotedAfterAll = true;
+    }
+  }
   // DuckDB spells line ends escaped (`\n`, `\r\n`), in its output as in its options.
   const newline = ['\\n', '\\r\\n', '\\r'].includes(sniff.nl) ? sniff.nl : null;
   const dialect = [
@@ -353,12 +367,38 @@ async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<So
     while (fields > 1 && first[fields - 1] === null) fields--;
     sniffedExtras = names.slice(fields);
     names = names.slice(0, fields);
+    // The sniffer named the columns without quotes: the header row read with them names them.
+    if (quotedAfterAll) names = first.slice(0, fields).map((n, i) => (typeof n === 'string' && n.trim() !== '' ? n : `column${i}`));
   }
   const extras = [...sniffedExtras, CSV_EXTRA];
   const columns = [...names, ...extras].map((n) => `${lit(n)}: 'VARCHAR'`).join(', ');
   const from = `read_csv(${lit(spec.path)}, auto_detect = false, ${dialect}, header = ${sniff.header ? 'true' : 'false'}, columns = {${columns}}, strict_mode = false, parallel = false, ${base})`;
   const all = await describe(conn, from);
   return { from, columns: all.filter((c) => !extras.includes(c.name)), extraColumns: extras };
+}
+
+/**
+ * Of the first 2,000 records read in a dialect, the share with exactly the header's fields: the
+ * measure two candidate dialects are compared by (a share: a dialect that splits records at
+ * their line ends reads more of them).
+ */
+async function rowsAsWideAsHeader(conn: DuckDBConnection, file: string, d: { d: string; quote: string; escape: string; nl: string; skip: number; comment: string; cols: { name: string }[] }): Promise<number> {
+  const unset = (x: string) => (x === '(empty)' ? '' : x);
+  const newline = ['\\n', '\\r\\n', '\\r'].includes(d.nl) ? `, new_line = ${lit(d.nl)}` : '';
+  const dialect = `delim = ${lit(d.d)}, quote = ${lit(unset(d.quote))}, escape = ${lit(unset(d.escape))}${newline}, skip = ${Number(d.skip)}, comment = ${lit(unset(d.comment))}`;
+  // Generous: wide enough that a row split wrongly shows as wider, not as cut to the width.
+  const width = d.cols.length + 2;
+  const columns = Array.from({ length: width }, (_, i) => `'c${i}': 'VARCHAR'`).join(', ');
+  const read = `read_csv(${lit(file)}, auto_detect = false, ${dialect}, header = false, columns = {${columns}}, strict_mode = false, parallel = false, all_varchar = true, null_padding = true, nullstr = ${lit('\u0001')})`;
+  const rows = (await conn.runAndReadAll(`SELECT * FROM ${read} LIMIT 2001`)).getRowsJson();
+  const fieldsOf = (r: unknown[]) => {
+    let n = r.length;
+    while (n > 1 && r[n - 1] === null) n--;
+    return n;
+  };
+  const header = fieldsOf(rows[0] ?? []);
+  const body = rows.slice(1);
+  return body.length ? body.filter((r) => fieldsOf(r) === header).length / body.length : 0;
 }
 
 async function duckdbSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<SourceRelation> {

@@ -388,6 +388,17 @@ describe('openTrace: bad rows', () => {
     expect([t2.rows, t2.good, t2.bad]).toEqual([30_000, 30_000, 0]);
   });
 
+  it('reads a small CSV cut inside a quoted field (head -n of answers that span lines): the rows before the cut as written, the cut one bad', async () => {
+    const rows = Array.from({ length: 6 }, (_, i) => `r${i},${1714554000000 + i},"answer ${i}, line one\nline two",${10 + i}`);
+    // Cut in the middle of the last answer: its quote never closes, and the sniffer, finding no
+    // dialect with quotes that fits, read every line as a row of its own: 11 rows, all bad.
+    const text = ['request_id,timestamp,output,output_tokens', ...rows].join('\n');
+    writeFileSync(file('cut.csv'), text.slice(0, text.lastIndexOf('line one') + 4));
+    const cut = await readTraceRows(file('cut.csv'));
+    expect(cut.rows.map((r) => [r.request_id, r.output, r.output_tokens])).toEqual(Array.from({ length: 5 }, (_, i) => [`r${i}`, `answer ${i}, line one\nline two`, 10 + i]));
+    expect(cut.errors.map((e) => e.row)).toEqual([6]);
+  });
+
   it('reads CSV quoted as the file quotes it: RFC 4180 quotes in the sample, single quotes, a header with an unnamed last column', async () => {
     writeFileSync(file('rfc.csv'), 'timestamp,input,input_tokens\n1,"a, b",5\n2,"say ""hi"", ok",6\n3,"two\nlines",7\n');
     expect((await readTraceRows(file('rfc.csv'))).rows.map((r) => r.input)).toEqual(['a, b', 'say "hi", ok', 'two\nlines']);
