@@ -363,8 +363,7 @@ async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<So
       `SELECT * FROM read_csv(${lit(spec.path)}, auto_detect = false, ${dialect}, header = false, columns = {${generic}}, strict_mode = false, parallel = false, all_varchar = true, null_padding = true, nullstr = ${lit('\u0001')}) LIMIT 1`,
     );
     const first = h.getRowsJson()[0] ?? [];
-    let fields = first.length;
-    while (fields > 1 && first[fields - 1] === null) fields--;
+    const fields = fieldsOf(first);
     sniffedExtras = names.slice(fields);
     names = names.slice(0, fields);
     // The sniffer named the columns without quotes: the header row read with them names them.
@@ -375,6 +374,13 @@ async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<So
   const from = `read_csv(${lit(spec.path)}, auto_detect = false, ${dialect}, header = ${sniff.header ? 'true' : 'false'}, columns = {${columns}}, strict_mode = false, parallel = false, ${base})`;
   const all = await describe(conn, from);
   return { from, columns: all.filter((c) => !extras.includes(c.name)), extraColumns: extras };
+}
+
+/** Fields of a CSV record read with null padding (and a null string nothing matches): the cells before the padding. */
+function fieldsOf(r: readonly unknown[]): number {
+  let n = r.length;
+  while (n > 1 && r[n - 1] === null) n--;
+  return n;
 }
 
 /**
@@ -391,11 +397,6 @@ async function rowsAsWideAsHeader(conn: DuckDBConnection, file: string, d: { d: 
   const columns = Array.from({ length: width }, (_, i) => `'c${i}': 'VARCHAR'`).join(', ');
   const read = `read_csv(${lit(file)}, auto_detect = false, ${dialect}, header = false, columns = {${columns}}, strict_mode = false, parallel = false, all_varchar = true, null_padding = true, nullstr = ${lit('\u0001')})`;
   const rows = (await conn.runAndReadAll(`SELECT * FROM ${read} LIMIT 2001`)).getRowsJson();
-  const fieldsOf = (r: unknown[]) => {
-    let n = r.length;
-    while (n > 1 && r[n - 1] === null) n--;
-    return n;
-  };
   const header = fieldsOf(rows[0] ?? []);
   const body = rows.slice(1);
   return body.length ? body.filter((r) => fieldsOf(r) === header).length / body.length : 0;
