@@ -32,6 +32,8 @@ export interface TraceSummary {
   bad_examples: TraceError[];
   /** Whether the good rows were already in timestamp order. */
   sorted: boolean;
+  /** The file's own order: `unknown` where the read could not follow it (see Trace.timeOrder). */
+  time_order: 'ordered' | 'unordered' | 'unknown';
   /** Rows selected (after --from/--to, --sample, --limit): the rows the statistics below describe. */
   selected: number;
   /** Milliseconds; `start_iso`/`end_iso` when they look like epoch times (after 1973). */
@@ -100,6 +102,7 @@ export async function inspectTrace(spec: TraceSpec, options: OpenTraceOptions = 
       bad_by_reason: badByReason,
       bad_examples: await trace.errorList(examples),
       sorted: trace.sorted,
+      time_order: trace.timeOrder,
       selected: n,
       time_span: t0 === null || t1 === null ? null : { start: t0, end: t1, duration_ms: t1 - t0, start_iso: iso(t0), end_iso: iso(t1) },
       distributions,
@@ -155,7 +158,7 @@ export function renderSummary(s: TraceSummary): string {
     const t = s.time_span;
     const a = t.start_iso ?? `${fmt(t.start)} ms`;
     const b = t.end_iso ?? `${fmt(t.end)} ms`;
-    out.push(`time      ${a} → ${b} (${duration(t.duration_ms)})${s.sorted ? '' : '; the file is not in time order (rows are sorted on read)'}`);
+    out.push(`time      ${a} → ${b} (${duration(t.duration_ms)})${s.time_order === 'unordered' ? '; the file is not in time order (rows are sorted on read)' : ''}`);
   } else {
     out.push('time      no rows');
   }

@@ -164,6 +164,8 @@ export class Trace {
     readonly timeSpan: { start: number; end: number } | null,
     /** Whether the good rows are already in timestamp order in the source (no sort needed). */
     readonly sorted: boolean,
+    /** Whether the file's rows are in time order (`unknown`: DuckDB read them out of file order, so it could not tell). */
+    readonly timeOrder: 'ordered' | 'unordered' | 'unknown',
     readonly selection: TraceSelection,
     readonly batchSize: number,
     /** DuckDB's memory limit for this trace, as configured. */
@@ -259,14 +261,17 @@ export class Trace {
     const counts = new Array<number>(BAD_ROW_REASONS.length + 1).fill(0);
     let start = Infinity;
     let end = -Infinity;
-    let sorted = true;
+    let rowOrdered = true;
+    let timeOrdered = true;
     let lastTs = -Infinity;
     let lastRow = -Infinity;
     let rows = 0;
     let withoutInputTokens = 0;
     try {
       const result = await conn.stream(
-        `SELECT __row::DOUBLE, __code, coalesce(timestamp, 'NaN'::DOUBLE), (__code = 0 AND input_tokens IS NULL)::UTINYINT FROM __final`,
+        // The join that sets duplicates aside keeps no order: the file's own is read back by row
+        // (a sort, paid only by files with duplicates), or its time order could not be told.
+        `SELECT __row::DOUBLE, __code, coalesce(timestamp, 'NaN'::DOUBLE), (__code = 0 AND input_tokens IS NULL)::UTINYINT FROM __final${duplicates > 0 ? ' ORDER BY __row' : ''}`,
       );
       for (;;) {
         const chunk = await result.fetchChunk();
@@ -278,7 +283,7 @@ export class Trace {
         for (let i = 0; i < chunk.rowCount; i++) {
           const code = cv[i]!;
           const row = rv[i]!;
-          if (row <= lastRow) sorted = false;
+          if (row <= lastRow) rowOrdered = false;
           lastRow = row;
           counts[code]!++;
           if (code !== 0) continue;
@@ -286,7 +291,7 @@ export class Trace {
           const ts = tv[i]!;
           if (ts < start) start = ts;
           if (ts > end) end = ts;
-          if (ts < lastTs) sorted = false;
+          if (ts < lastTs) timeOrdered = false;
           lastTs = ts;
         }
         rows += chunk.rowCount;
@@ -316,7 +321,9 @@ export class Trace {
       rows - good,
       badByReason,
       good > 0 ? { start, end } : null,
-      sorted,
+      // Batches read the join out of order too: they sort whenever it is there.
+      duplicates === 0 && rowOrdered && timeOrdered,
+      !rowOrdered ? 'unknown' : timeOrdered ? 'ordered' : 'unordered',
       selection,
       batchSize,
       options.memoryLimit ?? DEFAULT_MEMORY_LIMIT,

@@ -136,6 +136,25 @@ describe('inspectTrace', () => {
     expect(s.mapping[0]).toEqual({ column: 'request_id', source: 'row number (row-000001, …)', via: 'generated' });
   });
 
+  it('does not call a file in time order out of order because a duplicate request id was set aside', async () => {
+    // In time order, one request id repeated: dropping it joins, and the join read rows out of
+    // file order, which was reported as "the file is not in time order".
+    const rows = Array.from({ length: 300 }, (_, i) => JSON.stringify({ request_id: `r${i === 200 ? 5 : i}`, timestamp: 1714554000000 + i * 1000, input_tokens: 10 }));
+    const f = path.join(dir, 'dup-in-order.jsonl');
+    writeFileSync(f, rows.join('\n') + '\n');
+    const s = await inspectTrace(f);
+    expect(s.bad_by_reason.duplicate_request_id).toBe(1);
+    expect(s.time_order).toBe('ordered');
+    // Still sorted on read: the join that sets the duplicate aside keeps no order.
+    expect(s.sorted).toBe(false);
+    expect(renderSummary(s)).not.toContain('not in time order');
+    // Out of order, and no duplicates: said.
+    writeFileSync(f, [...rows.slice(0, 200), rows[250], ...rows.slice(201, 250), ...rows.slice(251)].join('\n') + '\n');
+    const swapped = await inspectTrace(f);
+    expect(swapped.time_order).toBe('unordered');
+    expect(renderSummary(swapped)).toContain('the file is not in time order (rows are sorted on read)');
+  });
+
   it('an empty selection has no time span and empty distributions', async () => {
     const s = await inspectTrace(bare, { limit: 0 });
     expect(s.selected).toBe(0);
