@@ -170,7 +170,9 @@ export function loadScenarioFile(file: string, options: LoadOptions = {}): Scena
         gates = loadGateFile(gateFile);
       } catch (err) {
         if (err instanceof UserError && err.message.endsWith('no such file')) {
-          throw new ConfigError(shown, 'gates', `gate file ${displayPath(gateFile)} does not exist`);
+          // As the file wrote it, and where that is from here when the two differ.
+          const here = displayPath(gateFile);
+          throw new ConfigError(shown, 'gates', `gate file ${parsed.gates}${here !== parsed.gates ? ` (${here})` : ''} does not exist`);
         }
         throw err;
       }

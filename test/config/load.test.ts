@@ -86,7 +86,10 @@ describe('loadScenarioFile', () => {
     const dir = tmp();
     expect(userErrorOf(() => loadScenarioFile(path.join(dir, 'nope.yaml'))).message).toMatch(/nope\.yaml: no such file/);
     const file = write(dir, 'x.yaml', 'gates: missing.yaml\n');
-    expect(userErrorOf(() => loadScenarioFile(file)).message).toMatch(/x\.yaml: gates: gate file .*missing\.yaml does not exist/);
+    // As the scenario wrote it, then where that is from the working directory.
+    expect(userErrorOf(() => loadScenarioFile(file)).message).toMatch(/x\.yaml: gates: gate file missing\.yaml \(.*missing\.yaml\) does not exist/);
+    const up = write(dir, 'sub/y.yaml', 'gates: ../gone.yaml\n');
+    expect(userErrorOf(() => loadScenarioFile(up)).message).toContain(`gates: gate file ../gone.yaml (${path.join(dir, 'gone.yaml')}) does not exist`);
   });
 
   it('rejects an unknown gate metric, naming the gate file and the gate', () => {
