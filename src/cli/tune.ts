@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import pc from 'picocolors';
 import { UserError } from '../config/errors.js';
-import { loadGateFile, loadScenarios } from '../config/load.js';
+import { displayPath, loadGateFile, loadScenarios } from '../config/load.js';
 import type { GateConfig, Scenario } from '../config/model.js';
 import { needsOf } from '../gates/window.js';
 import { loadEmpirical } from '../sim/empirical.js';
@@ -30,7 +30,7 @@ import { MAX_RUNS, MAX_RUNS_PER_PROCESS } from '../config/schema.js';
 export const FRESH_SEED_OFFSET = 1_000_003;
 
 interface TuneOptions {
-  gates: string;
+  gates?: string;
   vary: string[];
   maxFalseAlarm: number;
   out?: string;
@@ -56,7 +56,7 @@ export function tuneCommand(): Command {
   return new Command('tune')
     .description('Sweep gate parameters over the same simulated runs and recommend the gate file that halts regressions earliest within a false-alarm budget.')
     .argument('<paths...>', 'scenario files or folders; each needs `expect` (promote for clean candidates, rollback/hold for regressions)')
-    .requiredOption('--gates <file>', 'the gate file to tune', once('--gates', 'tune sweeps one gate file'))
+    .option('--gates <file>', "the gate file to tune (default: the one the scenarios with `expect` name, when they all name the same)", once('--gates', 'tune sweeps one gate file'))
     .requiredOption(
       '--vary <spec>',
       `a parameter to sweep: <gate>.<field>=<from>:<to>:<step> or <gate>.<field>=a,b,c (repeatable); each value must be one the gate file allows; at most ${MAX_VALUES_PER_FIELD.toLocaleString('en-US')} values a field and ${MAX_GRID_SETTINGS.toLocaleString('en-US')} settings in all`,
@@ -93,8 +93,25 @@ function scenarioRows(score: ConfigScore): string[][] {
   ]);
 }
 
+/**
+ * The gate file to sweep: --gates, or else the one every scenario with an `expect` names (DESIGN:
+ * --gates overrides the scenarios' gates). Scenarios that judge by different gates have no one
+ * file to tune: named, exit 2.
+ */
+function gatesToTune(paths: string[], gates: string | undefined): GateConfig {
+  if (gates !== undefined) return loadGateFile(gates);
+  const judged = loadScenarios(paths).filter((s) => s.expect);
+  const sources = [...new Set(judged.map((s) => (s.gates ? (s.gates.label === 'inline' ? `inline (${s.name})` : s.gates.source) : `none (${s.name})`)))];
+  const only = judged[0]?.gates;
+  if (sources.length === 1 && only && only.label !== 'inline') return only;
+  const shown = sources.slice(0, 4).map((x) => (x.startsWith('inline') || x.startsWith('none') ? x : displayPath(x)));
+  throw new UserError(
+    `tune sweeps one gate file, and ${judged.length ? `the scenarios with \`expect\` name ${sources.length === 1 ? '' : `${sources.length}: `}${shown.join(', ')}${sources.length > 4 ? ', …' : ''}` : 'no scenario has `expect`'}: name the one to tune with --gates`,
+  );
+}
+
 async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
-  const base: GateConfig = loadGateFile(opts.gates);
+  const base: GateConfig = gatesToTune(paths, opts.gates);
   let dimensions: Dimension[];
   try {
     dimensions = opts.vary.map((v) => parseVary(v, base));

@@ -122,6 +122,27 @@ describe('rehearse tune', () => {
     expect(rehearse(['tune', dir, '--gates', path.join(dir, 'gates.yaml'), '--vary', 'cost.max_ratio=1.1', '--runs', '3000000000', '--db', db]).code).toBe(2);
   });
 
+  it('without --gates, tunes the gate file the scenarios name, and refuses when they name several', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-tune-'));
+    writeFileSync(path.join(dir, 'gates.yaml'), 'gates:\n  - { name: cost, metric: cost_usd, max_ratio: 1.2, min_samples: 50 }\n');
+    const own = (name: string, price: number, expect: string, gates: string) => scenario(name, price, expect).replace('runs: 150', `runs: 40\ngates: ${gates}`);
+    writeFileSync(path.join(dir, 'clean.yaml'), own('clean', 1.0, '{ outcome: promote }', 'gates.yaml'));
+    writeFileSync(path.join(dir, 'cost.yaml'), own('cost', 1.6, '{ outcome: rollback }', 'gates.yaml'));
+    const args = (...more: string[]) => ['tune', path.join(dir, 'clean.yaml'), path.join(dir, 'cost.yaml'), '--vary', 'cost.max_ratio=1.1:1.5:0.1', '--db', path.join(dir, 't.duckdb'), '--json', ...more];
+    const named = rehearse(args());
+    expect(named.stderr).toBe('');
+    expect(named.code).toBe(0);
+    // The same sweep as naming the file: the same recommendation from the same runs.
+    const given = rehearse(args('--gates', path.join(dir, 'gates.yaml')));
+    expect(JSON.parse(named.stdout).recommended).toEqual(JSON.parse(given.stdout).recommended);
+    expect(JSON.parse(named.stdout).recommended).not.toBeNull();
+    // Another scenario judged by inline gates: no one file to tune.
+    writeFileSync(path.join(dir, 'inline.yaml'), own('inline', 1.0, '{ outcome: promote }', '\n  - { name: cost, metric: cost_usd, max_ratio: 1.3 }'));
+    const mixed = rehearse(['tune', dir, '--vary', 'cost.max_ratio=1.1:1.5:0.1', '--db', path.join(dir, 't.duckdb')]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toMatch(/tune sweeps one gate file, and the scenarios with `expect` name 2: .*gates\.yaml, inline \(inline\): name the one to tune with --gates/);
+  });
+
   it('exits 2 on a bad --vary', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rehearse-tune-'));
     writeFileSync(path.join(dir, 'clean.yaml'), scenario('c', 1.0, '{ outcome: promote }'));
