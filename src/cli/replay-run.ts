@@ -9,7 +9,7 @@ import { columnQuantiles, exactMeanSql, exactSumSql, fixedPointExponent, maxAbsS
 import { OutputSchema } from '../replay/compare.js';
 import { PACE_SLACK_MS, describePacing, type Pacing } from '../replay/pacing.js';
 import { startReplayPool } from '../replay/pool.js';
-import { defaultBatchSize, replayTrace, traceRatesOf, traceSaysOf } from '../replay/replay.js';
+import { STOP_GRACE_MS, defaultBatchSize, replayTrace, traceRatesOf, traceSaysOf } from '../replay/replay.js';
 import { type ShadowVerdict, abstainReason, judgeShadowGates, writeShadowVerdicts } from '../replay/shadow-gates.js';
 import { integer, percent, renderTable } from '../report/table.js';
 import { defaultWorkers } from '../sim/pool.js';
@@ -199,7 +199,11 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
       return;
     }
     stopping = true;
-    if (!opts.quiet) process.stderr.write('\nrehearse: stopping: no new requests; storing the answers of those in flight, `--resume` continues (Ctrl-C again to quit now)\n');
+    if (!opts.quiet) {
+      process.stderr.write(
+        `\nrehearse: stopping: no new requests; answers in flight are stored as they come, those not back within ${STOP_GRACE_MS / 1000} s are left for \`--resume\` (Ctrl-C again to quit now)\n`,
+      );
+    }
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);

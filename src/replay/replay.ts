@@ -55,6 +55,8 @@ export interface ReplayOptions {
   commitRows?: number;
   /** Stop after this many answers failed in the setup and none came from the target (default SETUP_FAULTS_TO_STOP; 0 never stops). */
   setupFaultsToStop?: number;
+  /** After a stop, how long answers in flight are waited for (default STOP_GRACE_MS). */
+  stopGraceMs?: number;
 }
 
 export interface ReplayCounts {
@@ -197,6 +199,13 @@ export const CONTROL = { stop: 0, answered: 1, errors: 2, setupFaults: 3, reache
  * trace, at its own pace, for hours. Enough that one unlucky burst does not stop a good replay.
  */
 export const SETUP_FAULTS_TO_STOP = 10;
+
+/**
+ * After a stop (Ctrl-C, a failure, the setup), how long requests in flight may still answer:
+ * most answers are seconds away, and a hung endpoint must not hold the stop for its timeout.
+ * Those abandoned are not stored; `--resume` sends them again.
+ */
+export const STOP_GRACE_MS = 3000;
 
 /** The trace's columns a worker reads: the rest stay here and are written beside its results. */
 const WORKER_COLUMNS = ['request_id', 'timestamp', 'model', 'input', 'output', 'input_tokens', 'output_tokens', 'latency_ms', 'ttft_ms', 'status', 'refusal', 'cost_usd'] as const;
@@ -342,6 +351,7 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
         traceSays,
         traceRates,
         setupFaultsToStop,
+        stopGraceMs: options.stopGraceMs ?? STOP_GRACE_MS,
       };
       const p: Promise<void> = (pool.run(task, { transferList: [ipc.buffer as ArrayBuffer] }) as Promise<ReplayResult>)
         .then((whole) => {

@@ -37,6 +37,8 @@ export interface ReplayTask {
   baselinePrice: { input_per_million: number; output_per_million: number } | null;
   /** Stop sending once this many answers failed in the setup and none came from the target (0: never). */
   setupFaultsToStop: number;
+  /** After a stop, how long the requests in flight may still answer before they are abandoned, unsent. */
+  stopGraceMs: number;
   /** Whether the trace records failures (a status column) and refusals (a status or refusal column). */
   traceSays: { failure: boolean; refusal: boolean };
   /** The trace's failure and refusal rates over the rows replayed, for a stub whose multipliers scale them (null: not needed). */
@@ -361,7 +363,15 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
         if (now - due > PACE_SLACK_MS) out.late_count++;
       }
       out.sent++;
-      const res = await (candidate instanceof StubTarget ? candidate.call(req, undefined, stubText) : candidate.call(req));
+      // Raced, not aborted: an AbortSignal listener per request cost ~20 µs of a replay's ~150.
+      // The abandoned call runs on to its own timeout, unheard, until the pool ends the thread.
+      const res = await Promise.race([candidate instanceof StubTarget ? candidate.call(req, undefined, stubText) : candidate.call(req), abandoned]);
+      if (res === null) {
+        // Abandoned at a stop: not an answer, and unsent, so `--resume` sends it again.
+        out.sent_offset_ms[i] = NaN;
+        out.sent--;
+        return;
+      }
       record(i, req, res);
       Atomics.add(control, ANSWERED, 1);
       if (failed(i)) Atomics.add(control, ERRORS, 1);
@@ -369,13 +379,29 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
     };
     // Loops pull row indices in order, and each due request waits for a slot of the replay's
     // `concurrency` (every task and worker counts in the same slots). After a stop none is sent;
-    // those in flight are answered and kept.
+    // those in flight are answered and kept, for `stopGraceMs`: then they are abandoned, unsent
+    // (a hung endpoint held Ctrl-C for its whole timeout, a minute by default).
     const inFlight = inFlightFor(task, control);
+    let abandon!: (none: null) => void;
+    const abandoned = new Promise<null>((resolve) => (abandon = resolve));
+    let stopSeenAt = 0;
+    const watch = setInterval(
+      () => {
+        if (!stopped()) return;
+        stopSeenAt ||= Date.now();
+        if (Date.now() - stopSeenAt >= task.stopGraceMs) abandon(null);
+      },
+      Math.min(STOP_POLL_MS, Math.max(10, task.stopGraceMs / 4)),
+    );
     let next = 0;
     const loops = Array.from({ length: Math.max(1, Math.min(task.concurrency, batch.length)) }, async () => {
       while (next < batch.length && !stopped()) await one(next++);
     });
-    await Promise.all(loops);
+    try {
+      await Promise.all(loops);
+    } finally {
+      clearInterval(watch);
+    }
   }
   out.texts = texts.texts;
 

@@ -91,6 +91,7 @@ async function run(target: string, over: Partial<ReplayTask> = {}, setup?: (cont
     traceSays: { failure: false, refusal: true },
     traceRates: null,
     setupFaultsToStop: 0,
+    stopGraceMs: 3000,
     sharedInFlight: false,
     replay: randomUUID(),
     ...over,
@@ -431,6 +432,69 @@ describe('replay worker: a target that fails in the setup', () => {
       } finally {
         await s.close();
       }
+    }
+  });
+});
+
+describe('replay worker: a stop with requests in flight', () => {
+  /** A loopback endpoint whose chat completions answer after `ms` (never, for Infinity). */
+  async function slow(ms: number): Promise<{ url: string; close: () => Promise<void> }> {
+    const { createServer } = await import('node:http');
+    const s = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (req.method !== 'POST') return void res.writeHead(404).end();
+        if (ms === Infinity) return;
+        setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [{ message: { content: 'late' }, finish_reason: 'stop' }] })), ms);
+      });
+    });
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(s.address() as { port: number }).port}/v1`,
+      close: () => {
+        s.closeAllConnections();
+        return new Promise((resolve) => s.close(() => resolve()));
+      },
+    };
+  }
+  const rows = (n: number): TraceBatch => {
+    const b = allocateBatch(n);
+    for (let i = 0; i < n; i++) {
+      b.row[i] = i + 1;
+      b.request_id[i] = `h-${i}`;
+      b.timestamp[i] = T + i;
+      b.model[i] = 'm';
+      b.input[i] = 'Hi';
+    }
+    return b;
+  };
+  const stopAt = (ms: number) => (c: Int32Array) => void setTimeout(() => Atomics.store(c, STOP, 1), ms);
+
+  it('abandons requests a hung endpoint holds once the grace is over: unsent, for --resume, not errors', async () => {
+    const s = await slow(Infinity);
+    try {
+      const t0 = Date.now();
+      const { result: r, control } = await run(s.url, { concurrency: 4, stopGraceMs: 200 }, stopAt(50), rows(20));
+      // Without the grace it waited out the target's timeout (60 s by default).
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(r.sent).toBe(0);
+      expect(Array.from(r.sent_offset_ms).every(Number.isNaN)).toBe(true);
+      expect(control[ANSWERED]).toBe(0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('keeps the answers that come back within the grace', async () => {
+    const s = await slow(150);
+    try {
+      const { result: r, control } = await run(s.url, { concurrency: 4, stopGraceMs: 2000 }, stopAt(50), rows(20));
+      // The 4 in flight at the stop are answered and kept; none sent after it.
+      expect(r.sent).toBe(4);
+      expect(control[ANSWERED]).toBe(4);
+      expect(text(r, r.error).filter((e) => e !== null)).toEqual([]);
+    } finally {
+      await s.close();
     }
   });
 });
