@@ -46,6 +46,19 @@ function traceBatch(): TraceBatch {
   return b;
 }
 
+/** n rows of a short text that name a model (so no /models discovery): what an HTTP target is sent. */
+function rows(n: number): TraceBatch {
+  const b = allocateBatch(n);
+  for (let i = 0; i < n; i++) {
+    b.row[i] = i + 1;
+    b.request_id[i] = `h-${i}`;
+    b.timestamp[i] = T + i;
+    b.model[i] = 'base-model';
+    b.input[i] = 'Hi';
+  }
+  return b;
+}
+
 let dir: string;
 const stub = (name: string) => path.join(dir, name);
 
@@ -390,19 +403,6 @@ describe('replay worker: a target that fails in the setup', () => {
     return { url: `http://127.0.0.1:${port}/v1`, requests: () => k, close: () => new Promise((resolve) => s.close(() => resolve())) };
   }
 
-  /** n rows that name a model (so no /models discovery), as fast as 4 in flight allow. */
-  function rows(n: number): TraceBatch {
-    const b = allocateBatch(n);
-    for (let i = 0; i < n; i++) {
-      b.row[i] = i + 1;
-      b.request_id[i] = `s-${i}`;
-      b.timestamp[i] = T + i;
-      b.model[i] = 'base-model';
-      b.input[i] = 'Hi';
-    }
-    return b;
-  }
-
   it('stops sending once the first answers all failed in the setup (401), within the requests then in flight', async () => {
     const s = await server(() => 401);
     try {
@@ -457,17 +457,6 @@ describe('replay worker: a stop with requests in flight', () => {
       },
     };
   }
-  const rows = (n: number): TraceBatch => {
-    const b = allocateBatch(n);
-    for (let i = 0; i < n; i++) {
-      b.row[i] = i + 1;
-      b.request_id[i] = `h-${i}`;
-      b.timestamp[i] = T + i;
-      b.model[i] = 'm';
-      b.input[i] = 'Hi';
-    }
-    return b;
-  };
   const stopAt = (ms: number) => (c: Int32Array) => void setTimeout(() => Atomics.store(c, STOP, 1), ms);
 
   it('abandons requests a hung endpoint holds once the grace is over: unsent, for --resume, not errors', async () => {
