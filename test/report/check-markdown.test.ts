@@ -19,6 +19,7 @@ const clean: ExpectationResult = {
   passed: true,
   outcomes: { rollback: 0.05, hold: 0, promote: 0.95 },
   gates: { cost: 2 },
+  misses: { 'rolled back by cost': 2 },
 };
 
 const cost: ExpectationResult = {
@@ -33,6 +34,7 @@ const cost: ExpectationResult = {
   passed: false,
   outcomes: { rollback: 0.71, hold: 0, promote: 0.29 },
   gates: { cost: 60, errors: 11 },
+  misses: { promoted: 29, 'rolled back by errors instead': 11 },
 };
 
 const held: ExpectationResult = {
@@ -48,6 +50,7 @@ const held: ExpectationResult = {
   passed: false,
   outcomes: { rollback: 0.125, hold: 0.25, promote: 0.625 },
   gates: { thumbs: 2, cost: 1 },
+  misses: { promoted: 5, 'rolled back by cost': 1 },
 };
 
 const TABLE_HEAD = ['| | scenario | gates | expected | required | met | 95% CI | runs |', '|---|---|---|---|---|---|---|---|'];
@@ -75,8 +78,8 @@ describe('checkMarkdown', () => {
         '| ❌ | cost-40 | strict | rollback via cost by stage 1 | ≥ 95% | 60% | 50–69% | 100 |',
         '| ❌ | thumbs | loose | hold via thumbs | ≥ 80% | 25% | 7–59% | 8 |',
         '',
-        '- **cost-40** (strict): expected rollback via cost by stage 1 in ≥ 95% of runs; got 60% (95% CI 50–69%); 29% promoted, 11% halted by errors instead',
-        '- **thumbs** (loose): expected hold via thumbs in ≥ 80% of runs; got 25% (95% CI 7–59%); 63% promoted, 13% rolled back, 13% halted by cost instead',
+        '- **cost-40** (strict): expected rollback via cost by stage 1 in ≥ 95% of runs; got 60% (95% CI 50–69%); 29% promoted, 11% rolled back by errors instead',
+        '- **thumbs** (loose): expected hold via thumbs in ≥ 80% of runs; got 25% (95% CI 7–59%); 63% promoted, 13% rolled back by cost',
         '',
       ].join('\n'),
     );
@@ -100,7 +103,7 @@ describe('checkMarkdown', () => {
     expect(md.split('\n')[0]).toBe('### ❌ rehearse check: 2 of 2 expectations not met');
     expect(md.split('\n').filter((l) => l.startsWith('- **'))).toHaveLength(2);
     expect(checkMarkdown([clean, cost]).split('\n').filter((l) => l.startsWith('- **'))).toEqual([
-      '- **cost-40** (strict): expected rollback via cost by stage 1 in ≥ 95% of runs; got 60% (95% CI 50–69%); 29% promoted, 11% halted by errors instead',
+      '- **cost-40** (strict): expected rollback via cost by stage 1 in ≥ 95% of runs; got 60% (95% CI 50–69%); 29% promoted, 11% rolled back by errors instead',
     ]);
   });
 });

@@ -84,7 +84,7 @@ function parseXml(xml: string): XmlElement {
 }
 
 // Passed. explain(): head "expected promote in ≥ 90% of runs; got 95% (95% CI 83–99%)"; the other
-// outcomes with a share above 0 are rollback (5%) → "5% rolled back"; promote has no gate clause.
+// missed runs, by how they ended: 2 of 40 rolled back by cost → "5% rolled back by cost".
 const passed: ExpectationResult = {
   scenario: 'clean',
   gateConfig: 'strict',
@@ -97,13 +97,14 @@ const passed: ExpectationResult = {
   passed: true,
   outcomes: { rollback: 0.05, hold: 0, promote: 0.95 },
   gates: { cost: 2 },
+  misses: { 'rolled back by cost': 2 },
 };
-const passedMessage = 'expected promote in ≥ 90% of runs; got 95% (95% CI 83–99%); 5% rolled back';
+const passedMessage = 'expected promote in ≥ 90% of runs; got 95% (95% CI 83–99%); 5% rolled back by cost';
 
 // Failed, with every XML special character in the names and the gate names (which reach the
-// message). explain(): "rollback via p99<2s by stage 1" at 95%; share 60% (CI 50–69%); other
-// outcomes: promote 29% → "29% promoted" (hold 0 is skipped, rollback is the expected one); the
-// wrong gate with the most runs is `errors "5xx"`, 11 of 100 runs → "11% halted by errors "5xx" instead".
+// message). explain(): "rollback via p99<2s by stage 1" at 95%; share 60% (CI 50–69%); the missed
+// runs, commonest first: 29 of 100 promoted → "29% promoted", 11 rolled back by `errors "5xx"`
+// → "11% rolled back by errors "5xx" instead".
 const failedGate: ExpectationResult = {
   scenario: 'cost <40%> & "more"',
   gateConfig: 'a&b',
@@ -116,8 +117,9 @@ const failedGate: ExpectationResult = {
   passed: false,
   outcomes: { rollback: 0.71, hold: 0, promote: 0.29 },
   gates: { 'p99<2s': 60, 'errors "5xx"': 11 },
+  misses: { promoted: 29, 'rolled back by errors "5xx" instead': 11 },
 };
-const failedGateMessage = 'expected rollback via p99<2s by stage 1 in ≥ 95% of runs; got 60% (95% CI 50–69%); 29% promoted, 11% halted by errors "5xx" instead';
+const failedGateMessage = 'expected rollback via p99<2s by stage 1 in ≥ 95% of runs; got 60% (95% CI 50–69%); 29% promoted, 11% rolled back by errors "5xx" instead';
 
 // Failed: nothing met. "expected hold in ≥ 50% of runs; got 0% (95% CI 0–28%)"; promote 100% → "100% promoted".
 const failedHold: ExpectationResult = {
@@ -132,6 +134,7 @@ const failedHold: ExpectationResult = {
   passed: false,
   outcomes: { rollback: 0, hold: 0, promote: 1 },
   gates: {},
+  misses: { promoted: 10 },
 };
 const failedHoldMessage = "expected hold in ≥ 50% of runs; got 0% (95% CI 0–28%); 100% promoted";
 
