@@ -282,9 +282,12 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
         )
       ).getRowObjectsJson() as { error: string; n: number; total: number }[];
       const why = top ? `${top.error.length > 300 ? `${top.error.slice(0, 297)}...` : top.error}${top.n < top.total ? ` (${integer(top.n)} of them; the rest in replay_requests)` : ''}` : 'no reason recorded';
+      // Those failures are the setup's, not the candidate's: kept, a `--resume` once the target
+      // is fixed would count them as the candidate's errors.
+      await store.run(`DELETE FROM replay_requests WHERE invocation_id = '${invocation}'`);
       throw new UserError(
         `${opts.target}: the first ${integer(counts.replayed)} requests all failed before any model answered, so the replay stopped: ${why}. ` +
-          `Nothing about the candidate to judge: fix the target (its URL, API key, model or parameters) and run the same command again (invocation ${invocation}, marked failed, keeps those requests)`,
+          `Nothing about the candidate to judge, and nothing kept: fix the target (its URL, API key, model or parameters) and run the same command again`,
       );
     }
     if (counts.interrupted) {

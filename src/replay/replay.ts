@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Piscina } from 'piscina';
 import { IN_FLIGHT_SLOT } from './in-flight.js';
+import { REACHED_SLOT, SETUP_FAULTS_SLOT, SETUP_REASON_SLOT, SETUP_STATE_SLOT, STOP_SLOT, setupStopped } from './setup-watch.js';
 import type { Store } from '../store/database.js';
 import { tableToIPC } from '../traces/arrow-bundle.js';
 import { type ReplayRequestColumns, ReplayRequestsWriter } from '../store/replay-requests.js';
@@ -191,12 +192,21 @@ function perTaskConcurrency(concurrency: number, workers: number): number {
 }
 
 /** Shared counters between the replay and its workers (Int32 slots of `ReplayTask.control`). */
-export const CONTROL = { stop: 0, answered: 1, errors: 2, setupFaults: 3, reached: 4, inFlight: IN_FLIGHT_SLOT, slots: 6 } as const;
+export const CONTROL = {
+  stop: STOP_SLOT,
+  answered: 1,
+  errors: 2,
+  setupFaults: SETUP_FAULTS_SLOT,
+  reached: REACHED_SLOT,
+  inFlight: IN_FLIGHT_SLOT,
+  setupState: SETUP_STATE_SLOT,
+  setupReason: SETUP_REASON_SLOT,
+  slots: 8,
+} as const;
 
 /**
- * Answers that must all have failed in the setup (TargetResponse.setup_fault), with none from the
- * target, before a replay stops: a wrong URL, key or model otherwise fails every request of the
- * trace, at its own pace, for hours. Enough that one unlucky burst does not stop a good replay.
+ * Answers that must all have failed in the setup (TargetResponse.setup_fault), for one reason and
+ * with none from a model, before a replay pauses to see whether it stops (setup-watch.ts).
  */
 export const SETUP_FAULTS_TO_STOP = 10;
 
@@ -285,12 +295,9 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
   // count answers as they come: Ctrl-C stops within one request's time, and the progress bar
   // moves between batches.
   const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL.slots));
-  // The workers stop sending on the same reading (ReplayTask.setupFaultsToStop).
+  // The workers decide it (setup-watch.ts) and set the stop flag; this reads their verdict.
   const checkSetup = () => {
-    if (setupFaultsToStop > 0 && !counts.setupFault && Atomics.load(control, CONTROL.reached) === 0 && Atomics.load(control, CONTROL.setupFaults) >= setupFaultsToStop) {
-      counts.setupFault = true;
-      Atomics.store(control, CONTROL.stop, 1);
-    }
+    if (!counts.setupFault && setupStopped(control)) counts.setupFault = true;
   };
   const watch = setInterval(() => {
     if (options.stopped?.()) Atomics.store(control, CONTROL.stop, 1);

@@ -6,6 +6,7 @@ import { batchFromArrow } from '../traces/arrow.js';
 import type { TraceBatch } from '../traces/canonical.js';
 import { CANDIDATE_STATUSES, OutputSchema, costOf, isRefusal, refusalDetector, similarity } from './compare.js';
 import { InFlight } from './in-flight.js';
+import { mayStillSend, noteAnswer, noteReached, setupStopped } from './setup-watch.js';
 import { PACE_SLACK_MS, type Pacing, dueOffsetMs } from './pacing.js';
 
 /**
@@ -117,8 +118,8 @@ const inFlights = new Map<string, InFlight>();
 function inFlightFor(task: ReplayTask, control: Int32Array): InFlight {
   let f = inFlights.get(task.replay);
   if (!f) {
-    // A pool outlives replays only when a caller passes one in: a few stale entries at most.
-    if (inFlights.size > 16) inFlights.clear();
+    // Kept for the thread's life: a pool outlives a replay only when a caller passes one in, and
+    // dropping an entry while its replay ran on would split its count in two.
     f = new InFlight(control, task.concurrency, task.sharedInFlight);
     inFlights.set(task.replay, f);
   }
@@ -185,7 +186,7 @@ function allocate(b: TraceBatch): ReplayResult {
 const nullable = (x: number) => (Number.isNaN(x) ? null : x);
 
 // Slots of ReplayTask.control (CONTROL in replay.ts, not imported: the worker loads no pool code).
-const STOP = 0, ANSWERED = 1, ERRORS = 2, SETUP_FAULTS = 3, REACHED = 4;
+const STOP = 0, ANSWERED = 1, ERRORS = 2;
 /** Longest sleep between looks at the stop flag while a request waits for its due time. */
 const STOP_POLL_MS = 200;
 
@@ -208,10 +209,8 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
   const texts = new TextCodes();
   const price = task.baselinePrice ?? (candidate instanceof StubTarget ? candidate.config.price : null);
   const control = new Int32Array(task.control);
-  // The first answers all failing in the setup stop the sending here at once, not a watch
-  // interval later (at --max, a thousand more requests to a wrong URL).
-  const setupFailed = () => task.setupFaultsToStop > 0 && Atomics.load(control, REACHED) === 0 && Atomics.load(control, SETUP_FAULTS) >= task.setupFaultsToStop;
-  const stopped = () => Atomics.load(control, STOP) !== 0 || setupFailed();
+  // A stop on the setup (setup-watch.ts) is seen here at once, not a watch interval later.
+  const stopped = () => Atomics.load(control, STOP) !== 0 || setupStopped(control);
   const failed = (i: number) => out.candidate_status[i] === STATUS_CODE.error || out.candidate_status[i] === STATUS_CODE.timeout;
 
   // A request that failed in production recorded how long the failure took (a 30 s timeout, a
@@ -341,12 +340,13 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
     out.sent = batch.length;
     Atomics.add(control, ANSWERED, batch.length);
     Atomics.add(control, ERRORS, errors);
-    Atomics.add(control, REACHED, batch.length);
+    noteReached(control, batch.length);
   } else {
     const one = async (i: number): Promise<void> => {
       const req = requestOf(i);
       const due = task.startEpochMs + dueOffsetMs(task.pacing, task.indexBase + i, batch.timestamp[i]!, task.firstTimestampMs);
       if (!(await sleepUntil(due, stopped))) return;
+      if (!(await mayStillSend(control))) return;
       if (!(await inFlight.take(stopped))) return;
       try {
         await send(i, req, due);
@@ -375,7 +375,7 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
       record(i, req, res);
       Atomics.add(control, ANSWERED, 1);
       if (failed(i)) Atomics.add(control, ERRORS, 1);
-      Atomics.add(control, res.setup_fault ? SETUP_FAULTS : REACHED, 1);
+      noteAnswer(control, res.setup_fault === true, res.error, task.setupFaultsToStop);
     };
     // Loops pull row indices in order, and each due request waits for a slot of the replay's
     // `concurrency` (every task and worker counts in the same slots). After a stop none is sent;

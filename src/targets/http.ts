@@ -37,6 +37,9 @@ function setupFault(res: Body): Body {
 /** HTTP statuses that answer for the request's address, credentials or shape, not for a model. */
 const SETUP_STATUSES = new Set([400, 401, 403, 404, 405, 422]);
 
+/** 400s that refuse one request for its size (OpenAI, vLLM, TGI, Anthropic's wording), not the setup. */
+const PER_REQUEST_LIMIT = /context_length_exceeded|context length|context window|maximum context|too many tokens|prompt is too long|input is too long|must have less than|max_tokens .*(too large|exceed)/i;
+
 /** Connection failures that mean the endpoint cannot be reached as configured. */
 function unreachable(err: unknown): boolean {
   const e = err as { code?: unknown; cause?: { code?: unknown } };
@@ -140,7 +143,7 @@ function readJson(price: Price | undefined, text: string, latency: number): Body
 }
 
 /** How long a response may run on after its `data: [DONE]` before its connection is dropped. */
-const DONE_LINGER_MS = 1000;
+const DONE_LINGER_MS = 100;
 
 /** Bodies a server compressed though asked for identity: read, not recorded as invalid JSON. */
 const INFLATE: Record<string, (b: Buffer) => Buffer> = { gzip: gunzipSync, 'x-gzip': gunzipSync, deflate: inflateSync, br: brotliDecompressSync };
@@ -388,9 +391,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (status < 200 || status >= 300) {
       const msg = errorMessage(text);
       // A 404 or 405 is most often the URL: say where the request went, and what is likely missing.
-      const where = status === 404 || status === 405 ? ` (POST ${this.path}${/\/v\d+\b/.test(this.path) ? '' : ': does the URL need /v1?'})` : '';
+      const where = status === 404 || status === 405 ? ` (POST ${this.path}${this.path === '/chat/completions' ? ': does the URL need /v1?' : ''})` : '';
       const res = fail('error', latency, `HTTP ${status}${msg ? `: ${msg}` : ''}${where}`);
-      return this.settle({ kind: 'done', res: SETUP_STATUSES.has(status) ? setupFault(res) : res });
+      // A prompt longer than the candidate's context is the candidate's limit, request by request.
+      const perRequest = PER_REQUEST_LIMIT.test(`${errorCode(text) ?? ''} ${msg}`);
+      return this.settle({ kind: 'done', res: SETUP_STATUSES.has(status) && !perRequest ? setupFault(res) : res });
     }
     this.settle({ kind: 'done', res: readJson(this.price, text, latency) });
   }
@@ -502,8 +507,9 @@ export class HttpTarget implements Target {
         const a = await this.attempt(body, headers, timeoutMs, signal);
         if (a.kind === 'done') {
           a.res.attempts = attempts;
-          // The model the answer names (a gateway's alias resolves to a dated version), else the one asked.
-          a.res.model ??= model;
+          // The model the answer names (a gateway's alias resolves to a dated version), else the
+          // one asked; a failure was answered by none.
+          if (a.res.status === 'ok') a.res.model ??= model;
           return a.res;
         }
         const backoff = Math.min(this.retry.maxDelay, this.retry.baseDelay * 2 ** (attempts - 1));

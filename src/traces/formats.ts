@@ -329,14 +329,18 @@ async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<So
   const unset = (x: string) => (x === '(empty)' ? '' : x);
   // A quoted field the file cuts short (`head -n` of a trace whose answers span lines) makes the
   // sniffer give up on quotes inside its sample, and every row then read split at its line ends,
-  // all of them bad. Where the sample has quotes, RFC 4180's are taken when a larger share of the
-  // first rows comes out exactly as wide as the header with them: the rows before the cut read as
+  // all of them bad. Where the sample has quotes, RFC 4180's are taken when more of the first
+  // rows come out exactly as wide as the header with them: the rows before the cut read as
   // written and the cut one is a bad row. (Forced everywhere, they let one stray quote in a
   // quote-free file swallow the rest of it.)
   let quotedAfterAll = false;
   if (unset(sniff.quote) === '' && sniff.header && (await head(spec.path, 65_536)).includes('"')) {
     const quoted = { ...sniff, quote: '"', escape: '"' };
-    if ((await rowsAsWideAsHeader(conn, spec.path, quoted)) > (await rowsAsWideAsHeader(conn, spec.path, sniff))) {
+    const withQuotes = await rowsAsWideAsHeader(conn, spec.path, quoted);
+    const without = await rowsAsWideAsHeader(conn, spec.path, sniff);
+    // More whole rows, or as many in fewer records (lines split at their ends read as more); a
+    // quote that swallows lines makes fewer whole rows, and is not taken.
+    if (withQuotes.whole > without.whole || (withQuotes.whole === without.whole && withQuotes.share > without.share)) {
       sniff = quoted;
       quotedAfterAll = true;
     }
@@ -384,11 +388,10 @@ function fieldsOf(r: readonly unknown[]): number {
 }
 
 /**
- * Of the first 2,000 records read in a dialect, the share with exactly the header's fields: the
- * measure two candidate dialects are compared by (a share: a dialect that splits records at
- * their line ends reads more of them).
+ * Of the first 2,000 records read in a dialect, how many have exactly the header's fields, and
+ * their share of the records read: what two candidate dialects are compared by.
  */
-async function rowsAsWideAsHeader(conn: DuckDBConnection, file: string, d: { d: string; quote: string; escape: string; nl: string; skip: number; comment: string; cols: { name: string }[] }): Promise<number> {
+async function rowsAsWideAsHeader(conn: DuckDBConnection, file: string, d: { d: string; quote: string; escape: string; nl: string; skip: number; comment: string; cols: { name: string }[] }): Promise<{ whole: number; share: number }> {
   const unset = (x: string) => (x === '(empty)' ? '' : x);
   const newline = ['\\n', '\\r\\n', '\\r'].includes(d.nl) ? `, new_line = ${lit(d.nl)}` : '';
   const dialect = `delim = ${lit(d.d)}, quote = ${lit(unset(d.quote))}, escape = ${lit(unset(d.escape))}${newline}, skip = ${Number(d.skip)}, comment = ${lit(unset(d.comment))}`;
@@ -399,7 +402,8 @@ async function rowsAsWideAsHeader(conn: DuckDBConnection, file: string, d: { d: 
   const rows = (await conn.runAndReadAll(`SELECT * FROM ${read} LIMIT 2001`)).getRowsJson();
   const header = fieldsOf(rows[0] ?? []);
   const body = rows.slice(1);
-  return body.length ? body.filter((r) => fieldsOf(r) === header).length / body.length : 0;
+  const whole = body.filter((r) => fieldsOf(r) === header).length;
+  return { whole, share: body.length ? whole / body.length : 0 };
 }
 
 async function duckdbSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<SourceRelation> {

@@ -85,7 +85,7 @@ interface Run {
 
 async function run(target: string, over: Partial<ReplayTask> = {}, setup?: (control: Int32Array) => void, batch = traceBatch()): Promise<Run> {
   const ipc = arrow.tableToIPC(batchToArrowTable(batch, WORKER_COLUMNS), 'stream');
-  const shared = new SharedArrayBuffer(4 * 6);
+  const shared = new SharedArrayBuffer(4 * 8);
   const control = new Int32Array(shared);
   setup?.(control);
   const task: ReplayTask = {

@@ -110,6 +110,8 @@ beforeAll(async () => {
           // A gateway serving several models, which answers naming the dated version asked for.
           if ((req.url ?? '').endsWith('/models')) return reply(res, 200, { object: 'list', data: ['text-embedding-3-small', 'gpt-4o', 'gpt-4o-mini'].map((id) => ({ id, object: 'model' })) });
           return reply(res, 200, { ...completion('fine'), model: `${body.model}-2024-07-18` });
+        case 'context':
+          return reply(res, 400, { error: { message: "This model's maximum context length is 8192 tokens. However, your messages resulted in 9100 tokens.", type: 'invalid_request_error', code: 'context_length_exceeded' } });
         case 'quota':
           // OpenAI's answer when the account's credit is spent: a 429 that waiting does not cure.
           return reply(res, 429, { error: { message: 'You exceeded your current quota', type: 'insufficient_quota', code: 'insufficient_quota' } });
@@ -432,9 +434,16 @@ describe('http target failures', () => {
       const where = code === 404 || code === 405 ? ` (POST /status/${code}/v1/chat/completions)` : '';
       expect(await t.call(request(`s-${code}`))).toMatchObject({ status: 'error', error: `HTTP ${code}: answered ${code}${where}`, setup_fault: true });
     }
-    // Without a version in the path, the 404 asks about the /v1 it likely lacks.
-    const bare = await httpTarget({ url: `${failingUrl}/status/404`, model: 'm' });
-    expect((await bare.call(request('s-bare'))).error).toBe('HTTP 404: answered 404 (POST /status/404/chat/completions: does the URL need /v1?)');
+    // A URL with no path at all: the 404 asks about the /v1 it likely lacks; an Azure path does not.
+    const bare = await httpTarget({ url: failingUrl, model: 'm' });
+    expect((await bare.call(request('s-bare'))).error).toBe('HTTP 404: no such mode (POST /chat/completions: does the URL need /v1?)');
+    const azure = await httpTarget({ url: `${failingUrl}/status/404/openai/deployments/gpt4?api-version=2024-06-01`, model: 'm' });
+    expect((await azure.call(request('s-azure'))).error).toBe('HTTP 404: answered 404 (POST /status/404/openai/deployments/gpt4/chat/completions?api-version=2024-06-01)');
+    // A prompt over the candidate's context is that request's, not the setup's.
+    const long = await httpTarget({ url: `${failingUrl}/context/v1`, model: 'm' });
+    const tooLong = await long.call(request('s-long'));
+    expect(tooLong).toMatchObject({ status: 'error', error: "HTTP 400: This model's maximum context length is 8192 tokens. However, your messages resulted in 9100 tokens." });
+    expect(tooLong.setup_fault).toBeUndefined();
     // A candidate that errs, is overloaded, hangs or drops the connection is what a replay is for.
     for (const code of [500, 502, 503]) {
       const t = await httpTarget({ url: `${failingUrl}/status/${code}/v1`, model: 'm' });

@@ -389,14 +389,29 @@ describe('openTrace: bad rows', () => {
   });
 
   it('reads a small CSV cut inside a quoted field (head -n of answers that span lines): the rows before the cut as written, the cut one bad', async () => {
-    const rows = Array.from({ length: 6 }, (_, i) => `r${i},${1714554000000 + i},"answer ${i}, line one\nline two",${10 + i}`);
+    const rows = Array.from({ length: 6 }, (_, i) => `r${i},${1714554000000 + i},"answer ${i}: line one\nline two",${10 + i}`);
     // Cut in the middle of the last answer: its quote never closes, and the sniffer, finding no
     // dialect with quotes that fits, read every line as a row of its own: 11 rows, all bad.
     const text = ['request_id,timestamp,output,output_tokens', ...rows].join('\n');
     writeFileSync(file('cut.csv'), text.slice(0, text.lastIndexOf('line one') + 4));
     const cut = await readTraceRows(file('cut.csv'));
-    expect(cut.rows.map((r) => [r.request_id, r.output, r.output_tokens])).toEqual(Array.from({ length: 5 }, (_, i) => [`r${i}`, `answer ${i}, line one\nline two`, 10 + i]));
+    expect(cut.rows.map((r) => [r.request_id, r.output, r.output_tokens])).toEqual(Array.from({ length: 5 }, (_, i) => [`r${i}`, `answer ${i}: line one\nline two`, 10 + i]));
     expect(cut.errors.map((e) => e.row)).toEqual([6]);
+  });
+
+  it('keeps a quote-free reading where RFC quotes would swallow lines: inch marks and a quoted comma', async () => {
+    // The sample has quotes (5" screens, a quoted comma, a field both quoted and inch-marked), and
+    // read with RFC quotes the `12"` swallowed three rows into one, silently: 297 rows, none bad.
+    const lines = ['request_id,timestamp,input,input_tokens,output_tokens'];
+    for (let i = 0; i < 300; i++) {
+      const input = i === 5 ? '"yes, please"' : i === 100 ? '"12 inch" is 12"' : i % 10 === 0 ? 'a 5" screen' : 'plain';
+      lines.push(`r${i},${1714554000000 + i},${input},${100 + i},5`);
+    }
+    writeFileSync(file('inches.csv'), lines.join('\n') + '\n');
+    const read = await readTraceRows(file('inches.csv'));
+    expect([read.trace.rows, read.trace.good, read.trace.bad]).toEqual([300, 299, 1]);
+    expect(read.errors.map((e) => [e.row, e.reason])).toEqual([[6, 'extra_fields']]);
+    expect(read.rows.find((r) => r.request_id === 'r10')!.input).toBe('a 5" screen');
   });
 
   it('reads CSV quoted as the file quotes it: RFC 4180 quotes in the sample, single quotes, a header with an unnamed last column', async () => {
