@@ -18,11 +18,13 @@ export function serveStubCommand(): Command {
     .requiredOption('--stub <file>', 'stub file (`kind: stub`)')
     .requiredOption('--port <n>', 'port to listen on; 0 picks a free one (the URL is printed)', port)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--json', 'print the address as one line of JSON ({"url", "model", "stub"}) for scripts, e.g. with --port 0')
     .action(
-      action(async (opts: { stub: string; port: number; host: string }) => {
+      action(async (opts: { stub: string; port: number; host: string; json?: boolean }) => {
         const stub = loadStubFile(opts.stub);
         const server = await startStubServer(stub.config, { host: opts.host, port: opts.port });
-        process.stdout.write(`rehearse serve-stub: ${stub.source} (model ${stub.config.model}) at ${server.url}  (Ctrl-C stops)\n`);
+        if (opts.json) process.stdout.write(JSON.stringify({ url: server.url, model: stub.config.model, stub: stub.source }) + '\n');
+        else process.stdout.write(`rehearse serve-stub: ${stub.source} (model ${stub.config.model}) at ${server.url}  (Ctrl-C stops)\n`);
         const signal = await new Promise<NodeJS.Signals>((resolve) => {
           const stop = (s: NodeJS.Signals) => {
             process.off('SIGINT', stop);
@@ -33,7 +35,7 @@ export function serveStubCommand(): Command {
           process.on('SIGTERM', stop);
         });
         await server.close();
-        process.stdout.write(`rehearse serve-stub: stopped (${signal})\n`);
+        if (!opts.json) process.stdout.write(`rehearse serve-stub: stopped (${signal})\n`);
         return 0;
       }),
     );

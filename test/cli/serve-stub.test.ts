@@ -199,6 +199,18 @@ try { await cmd.parseAsync(process.argv); } catch (err) { process.exitCode = 2; 
     expect(output()).toContain(`rehearse serve-stub: stopped (${sig})`);
   });
 
+  it('--json prints the address as one JSON line a script can read, and nothing else', async () => {
+    const child = start(['--stub', 'stub.yaml', '--port', '0', '--json']);
+    const { url, output } = await urlOf(child);
+    const line = JSON.parse(output().trim());
+    expect(line).toEqual({ url, model: 'served', stub: 'stub.yaml' });
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    expect((await exited)[0]).toBe(0);
+    expect(output().trim().split('\n')).toHaveLength(1);
+  });
+
   it('a bad stub file exits 2 naming the file and field', async () => {
     write(dir, 'bad.yaml', 'kind: stub\ncandidate: { price: -1 }\n');
     const r = await run(['--stub', 'bad.yaml', '--port', '0']);
