@@ -192,7 +192,10 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
   // answered. A second one quits at once, the invocation marked interrupted if that is quick.
   const onSigint = () => {
     if (stopping) {
-      const quit = () => process.exit(130);
+      const quit = () => {
+        if (invocation) process.stderr.write(`rehearse: quit; what was stored is kept: resume with the same command and --resume ${invocation}\n`);
+        process.exit(130);
+      };
       setTimeout(quit, 1000).unref();
       if (invocation) finishInvocation(store, invocation, 'interrupted').then(quit, quit);
       else quit();
@@ -281,12 +284,15 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
           `SELECT error, count(*)::INTEGER AS n, sum(count(*)) OVER ()::INTEGER AS total FROM replay_requests WHERE invocation_id = '${invocation}' AND error IS NOT NULL GROUP BY ALL ORDER BY n DESC, error LIMIT 1`,
         )
       ).getRowObjectsJson() as { error: string; n: number; total: number }[];
-      const why = top ? `${top.error.length > 300 ? `${top.error.slice(0, 297)}...` : top.error}${top.n < top.total ? ` (${integer(top.n)} of them; the rest in replay_requests)` : ''}` : 'no reason recorded';
+      const reason = top ? (top.error.length > 300 ? `${top.error.slice(0, 297)}...` : top.error.replace(/[.\s]+$/, '')) : 'no reason recorded';
+      const why = top && top.n < top.total ? `${reason} (${integer(top.n)} of them)` : reason;
+      // A bare URL carries a key only from REHEARSE_API_KEY: the commonest cause of a 401 there.
+      const keyHint = /^HTTP 40[13]\b/.test(top?.error ?? '') && /^https?:\/\//i.test(opts.target) ? ' (a bare URL sends the key in REHEARSE_API_KEY, when set; a target file names its own variable in api_key_env)' : '';
       // Those failures are the setup's, not the candidate's: kept, a `--resume` once the target
       // is fixed would count them as the candidate's errors.
       await store.run(`DELETE FROM replay_requests WHERE invocation_id = '${invocation}'`);
       throw new UserError(
-        `${opts.target}: the first ${integer(counts.replayed)} requests all failed before any model answered, so the replay stopped: ${why}. ` +
+        `${opts.target}: the first ${integer(counts.replayed)} requests all failed before any model answered, so the replay stopped: ${why}${keyHint}. ` +
           `Nothing about the candidate to judge, and nothing kept: fix the target (its URL, API key, model or parameters) and run the same command again`,
       );
     }
@@ -369,7 +375,7 @@ async function replayOn(traceSpec: string, opts: ReplayCliOptions, early: { pool
     }
     if (!opts.quiet) {
       process.stdout.write(
-        `${pc.bold('rehearse replay')}: ${integer(counts.replayed)} requests${resumed ? ` (resumed; ${integer(counts.skipped)} already stored)` : ''} from ${trace.label} against ${opts.target}, ${describePacing(pacing)}, ${seconds.toFixed(1)}s${trace.bad ? `; ${integer(trace.bad)} bad trace rows in trace_errors` : ''}${candidateErrors ? `; ${integer(candidateErrors)} candidate errors` : ''}\n\n`,
+        `${pc.bold('rehearse replay')}: ${integer(counts.replayed)} requests${resumed ? ` (resumed; ${integer(counts.skipped)} already stored)` : ''} from ${trace.label} against ${opts.target}, ${describePacing(pacing)}, ${seconds.toFixed(1)}s${trace.bad ? `; ${integer(trace.bad)} bad trace row${trace.bad === 1 ? '' : 's'} in trace_errors` : ''}${candidateErrors ? `; ${integer(candidateErrors)} candidate error${candidateErrors === 1 ? '' : 's'}` : ''}\n\n`,
       );
       // A stub answers as its own `model`: only an endpoint's or a module's is news.
       if (models.length && !probeIsStub) {

@@ -428,6 +428,8 @@ export class HttpTarget implements Target {
   private discovery = 'the endpoint lists none at /models';
   /** Set when discovery could not reach the endpoint at all: the calls say so, not that a model is missing. */
   private unreachable: string | null = null;
+  /** Set when /models refused the credentials (401, 403): the calls say so. */
+  private refused: string | null = null;
   /** The endpoint's one model, once /models named it: later calls need not wait on the discovery. */
   private only: string | undefined;
   private closed = false;
@@ -561,6 +563,7 @@ export class HttpTarget implements Target {
     }
     if (req.model !== null) return req.model;
     if (this.unreachable) return setupFault(fail('error', 0, `cannot reach the endpoint: ${this.unreachable}`));
+    if (this.refused) return setupFault(fail('error', 0, this.refused));
     return setupFault(fail('error', 0, `no model to ask for: give \`model\` in the target file (${this.discovery} and the trace names none)`));
   }
 
@@ -575,6 +578,11 @@ export class HttpTarget implements Target {
       const text = await res.body.text();
       if (res.statusCode !== 200) {
         this.discovery = `${where} answered HTTP ${res.statusCode}`;
+        // A refused key refuses the chat completions too: say that, not "no model".
+        if (res.statusCode === 401 || res.statusCode === 403) {
+          const msg = errorMessage(text);
+          this.refused = `HTTP ${res.statusCode} at ${where}${msg ? `: ${msg}` : ''}`;
+        }
         return;
       }
       const j = JSON.parse(text) as { data?: { id?: unknown }[] };

@@ -293,6 +293,31 @@ describe('rehearse replay refuses what it cannot do well (exit 2, named)', () =>
     expect(query(db, `SELECT count(*)::INT AS n FROM replay_requests`)).toEqual([{ n: 0 }]);
   });
 
+  it('a bare URL refused its key says where a bare URL takes one (REHEARSE_API_KEY)', async () => {
+    // In a process of its own: the CLI runs synchronously here and would block an in-process server.
+    writeFileSync(
+      path.join(dir, 'refuses.mjs'),
+      `import http from 'node:http';
+const s = http.createServer((req, res) => { req.resume(); req.on('end', () => {
+  res.writeHead(401, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: { message: 'Incorrect API key provided: sk-wrong.', code: 'invalid_api_key' } }));
+}); });
+s.listen(0, '127.0.0.1', () => console.log(s.address().port));\n`,
+    );
+    const child = spawn(process.execPath, [path.join(dir, 'refuses.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+      const r = rehearse(['replay', AZURE, '--target', `http://127.0.0.1:${port}/v1`, '--max', '--limit', '200', '--db', path.join(dir, 'refused-key.duckdb')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(
+        // The Azure trace names no model: /models, asked first, refused the key.
+        'so the replay stopped: HTTP 401 at GET /v1/models: Incorrect API key provided: sk-wrong (a bare URL sends the key in REHEARSE_API_KEY, when set; a target file names its own variable in api_key_env). Nothing about the candidate',
+      );
+    } finally {
+      child.kill();
+    }
+  });
+
   it('says when every candidate request failed for the candidate\'s own reasons, and replays them all', () => {
     writeFileSync(path.join(dir, 'all-fail.yaml'), 'kind: stub\ncandidate: { error_rate: 1000 }\nbaseline: { error_rate: 0.001 }\n');
     const r = rehearse(['replay', AZURE, '--target', path.join(dir, 'all-fail.yaml'), '--limit', '300', '--db', path.join(dir, 'all-fail.duckdb'), '--json']);
