@@ -297,7 +297,7 @@ export async function replayTrace(trace: Trace, store: Store, invocationId: stri
   const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL.slots));
   // The workers decide it (setup-watch.ts) and set the stop flag; this reads their verdict.
   const checkSetup = () => {
-    if (!counts.setupFault && setupStopped(control)) counts.setupFault = true;
+    counts.setupFault ||= setupStopped(control);
   };
   const watch = setInterval(() => {
     if (options.stopped?.()) Atomics.store(control, CONTROL.stop, 1);
