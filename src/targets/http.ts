@@ -40,11 +40,14 @@ const SETUP_STATUSES = new Set([400, 401, 403, 404, 405, 422]);
 /** 400s that refuse one request for its size (OpenAI, vLLM, TGI, Anthropic's wording), not the setup. */
 const PER_REQUEST_LIMIT = /context_length_exceeded|context length|context window|maximum context|too many tokens|prompt is too long|input is too long|must have less than|max_tokens .*(too large|exceed)/i;
 
+/** A TLS handshake's failure codes (certificates, a TLS port spoken to in plain HTTP or back). */
+const tlsFailure = (code: string) => code === 'EPROTO' || /CERT|TLS|SSL/.test(code);
+
 /** Connection failures that mean the endpoint cannot be reached as configured. */
 function unreachable(err: unknown): boolean {
   const e = err as { code?: unknown; cause?: { code?: unknown } };
   const code = String(e?.code ?? e?.cause?.code ?? '');
-  return ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EPROTO'].includes(code) || /CERT|TLS|SSL/.test(code);
+  return ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'].includes(code) || tlsFailure(code);
 }
 
 /** An OpenAI-style error body's `code` or `type` (`insufficient_quota`), or null. */
@@ -82,7 +85,7 @@ export function describeFailure(err: unknown): string {
   if (code === 'ECONNREFUSED') return `connection refused (${message})`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `host not found (${message})`;
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return `connect timeout (${message})`;
-  if (code === 'EPROTO' || (code && /CERT|TLS|SSL/.test(code))) return `TLS failed (${code}: ${message})`;
+  if (code && tlsFailure(code)) return `TLS failed (${code}: ${message})`;
   return `request failed: ${message}${code ? ` (${code})` : ''}`;
 }
 

@@ -326,7 +326,6 @@ async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<So
     if ((await head(spec.path, 4096)).replace(/^\uFEFF/, '').trim() === '') throw new UserError(`${spec.name}: the file is empty: no header and no rows`);
     throw err;
   }
-  const unset = (x: string) => (x === '(empty)' ? '' : x);
   // A quoted field the file cuts short (`head -n` of a trace whose answers span lines) makes the
   // sniffer give up on quotes inside its sample, and every row then read split at its line ends,
   // all of them bad. Where the sample has quotes, RFC 4180's are taken when more of the first
@@ -345,16 +344,7 @@ async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<So
       quotedAfterAll = true;
     }
   }
-  // DuckDB spells line ends escaped (`\n`, `\r\n`), in its output as in its options.
-  const newline = ['\\n', '\\r\\n', '\\r'].includes(sniff.nl) ? sniff.nl : null;
-  const dialect = [
-    `delim = ${lit(sniff.d)}`,
-    `quote = ${lit(unset(sniff.quote))}`,
-    `escape = ${lit(unset(sniff.escape))}`,
-    ...(newline ? [`new_line = ${lit(newline)}`] : []),
-    `skip = ${Number(sniff.skip)}`,
-    `comment = ${lit(unset(sniff.comment))}`,
-  ].join(', ');
+  const dialect = dialectOptions(sniff);
   let names = sniff.cols.map((c) => c.name);
   // A row in the sniffer's sample wider than the header gave the trace columns of its own
   // (column4, ...), and every row that wide read as good, its extra fields dropped. The header
@@ -380,6 +370,18 @@ async function csvSource(conn: DuckDBConnection, spec: ResolvedSpec): Promise<So
   return { from, columns: all.filter((c) => !extras.includes(c.name)), extraColumns: extras };
 }
 
+/** What DuckDB's sniffer reports of a CSV's dialect (sniff_csv's columns, renamed). */
+type CsvDialect = { d: string; quote: string; escape: string; nl: string; skip: number; comment: string };
+
+/** The sniffer writes an unset character as `(empty)`. */
+const unset = (x: string) => (x === '(empty)' ? '' : x);
+
+/** A dialect as read_csv's options. DuckDB spells line ends escaped (`\n`, `\r\n`), in its output as in its options. */
+function dialectOptions(d: CsvDialect): string {
+  const newline = ['\\n', '\\r\\n', '\\r'].includes(d.nl) ? [`new_line = ${lit(d.nl)}`] : [];
+  return [`delim = ${lit(d.d)}`, `quote = ${lit(unset(d.quote))}`, `escape = ${lit(unset(d.escape))}`, ...newline, `skip = ${Number(d.skip)}`, `comment = ${lit(unset(d.comment))}`].join(', ');
+}
+
 /** Fields of a CSV record read with null padding (and a null string nothing matches): the cells before the padding. */
 function fieldsOf(r: readonly unknown[]): number {
   let n = r.length;
@@ -391,10 +393,8 @@ function fieldsOf(r: readonly unknown[]): number {
  * Of the first 2,000 records read in a dialect, how many have exactly the header's fields, and
  * their share of the records read: what two candidate dialects are compared by.
  */
-async function rowsAsWideAsHeader(conn: DuckDBConnection, file: string, d: { d: string; quote: string; escape: string; nl: string; skip: number; comment: string; cols: { name: string }[] }): Promise<{ whole: number; share: number }> {
-  const unset = (x: string) => (x === '(empty)' ? '' : x);
-  const newline = ['\\n', '\\r\\n', '\\r'].includes(d.nl) ? `, new_line = ${lit(d.nl)}` : '';
-  const dialect = `delim = ${lit(d.d)}, quote = ${lit(unset(d.quote))}, escape = ${lit(unset(d.escape))}${newline}, skip = ${Number(d.skip)}, comment = ${lit(unset(d.comment))}`;
+async function rowsAsWideAsHeader(conn: DuckDBConnection, file: string, d: CsvDialect & { cols: { name: string }[] }): Promise<{ whole: number; share: number }> {
+  const dialect = dialectOptions(d);
   // Generous: wide enough that a row split wrongly shows as wider, not as cut to the width.
   const width = d.cols.length + 2;
   const columns = Array.from({ length: width }, (_, i) => `'c${i}': 'VARCHAR'`).join(', ');
