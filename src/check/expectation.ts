@@ -104,7 +104,45 @@ function missedHow(expect: Expectation, outcome: 'rollback' | 'hold' | 'promote'
   return `${by} after stage ${expect.by_stage}`;
 }
 
-const pct = (x: number) => `${Math.round(x * 100)}%`;
+/** A required probability as the scenario wrote it: 0.95 as "95%", 0.955 as "95.5%" (rounded, it read "≥ 96%"). */
+export const requiredPercent = (p: number) => `${Number((p * 100).toFixed(2))}%`;
+
+/** A 95% interval in whole percents, or to a tenth where whole percents would show one value ("95–95%"). */
+export function ciPercent(low: number, high: number): string {
+  const whole = Math.round(low * 100) !== Math.round(high * 100);
+  const at = (x: number) => (whole ? String(Math.round(x * 100)) : (x * 100).toFixed(1));
+  return `${at(low)}–${at(high)}%`;
+}
+
+/**
+ * The share of runs that met an expectation, as a whole percent (`whole`, default the share
+ * rounded), except when that would read as meeting a requirement it falls short of: 94.96% of
+ * runs against "≥ 95%" reads "94.9%", not "95%".
+ */
+export function metPercent(share: number, probability: number, whole = Math.round(share * 100)): string {
+  if (share < probability && whole >= probability * 100) return `${(Math.floor(share * 1000) / 10).toFixed(1)}%`;
+  return `${whole}%`;
+}
+
+/**
+ * Whole percents of `total` for each count, adding up to 100 when the counts add up to `total`
+ * (largest remainders, ties to the earlier count): rounded one by one, a failure sentence's
+ * shares came to 101%.
+ */
+export function wholePercents(counts: readonly number[], total: number): number[] {
+  if (total <= 0) return counts.map(() => 0);
+  const exact = counts.map((n) => (n * 100) / total);
+  const out = exact.map(Math.floor);
+  const sum = counts.reduce((a, b) => a + b, 0);
+  let left = Math.round((sum * 100) / total) - out.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (const [, i] of order) {
+    if (left <= 0) break;
+    out[i]!++;
+    left--;
+  }
+  return out;
+}
 
 /** "rollback via cost_per_request by stage 1": the expectation as a release owner says it. */
 export function describeExpectation(e: Expectation): string {
@@ -112,20 +150,21 @@ export function describeExpectation(e: Expectation): string {
   return [e.outcome, e.gate !== undefined ? `via ${e.gate}` : '', e.by_stage !== undefined ? `by stage ${e.by_stage}` : ''].filter(Boolean).join(' ');
 }
 
+/** Ways of missing named in a failure sentence; the rest are summed as "otherwise". */
+const MISSES_SHOWN = 4;
+
 /**
  * The sentence a failing check prints, and JUnit carries:
  * "expected rollback via cost_per_request by stage 1 in ≥ 95% of runs; got 71% (95% CI 65–76%); 29% promoted".
  */
-/** Ways of missing named in a failure sentence; the rest are summed as "otherwise". */
-const MISSES_SHOWN = 4;
-
 export function explain(r: ExpectationResult): string {
-  const head = `expected ${describeExpectation(r.expect)} in ≥ ${pct(r.expect.probability)} of runs; got ${pct(r.share)} (95% CI ${Math.round(r.low * 100)}–${Math.round(r.high * 100)}%)`;
   // Every missed run once, the commonest ways first: the shares and the head's add up.
   const ways = Object.entries(r.misses).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   const shown = ways.slice(0, MISSES_SHOWN);
   const rest = ways.slice(MISSES_SHOWN).reduce((n, [, k]) => n + k, 0);
-  const others = [...shown.map(([how, n]) => `${pct(n / r.runs)} ${how}`), ...(rest > 0 ? [`${pct(rest / r.runs)} otherwise`] : [])];
+  const [got, ...missed] = wholePercents([r.met, ...shown.map(([, n]) => n), rest], r.runs);
+  const others = [...shown.map(([how], i) => `${missed[i]}% ${how}`), ...(rest > 0 ? [`${missed[shown.length]}% otherwise`] : [])];
+  const head = `expected ${describeExpectation(r.expect)} in ≥ ${requiredPercent(r.expect.probability)} of runs; got ${metPercent(r.share, r.expect.probability, got)} (95% CI ${ciPercent(r.low, r.high)})`;
   const why = r.missingGate ? `${head}; ${r.missingGate}` : head;
   return others.length ? `${why}; ${others.join(', ')}` : why;
 }

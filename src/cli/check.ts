@@ -1,8 +1,8 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import pc from 'picocolors';
-import { type ExpectationResult, describeExpectation, explain, judgeExpectation } from '../check/expectation.js';
+import { type ExpectationResult, ciPercent, describeExpectation, explain, judgeExpectation, metPercent, requiredPercent } from '../check/expectation.js';
 import { UserError } from '../config/errors.js';
 import { checkMarkdown } from '../report/check-markdown.js';
 import { junitXml } from '../report/junit.js';
@@ -12,6 +12,7 @@ import type { SimulatedScenario } from '../store/outcomes.js';
 import { action, checkOutputPath, snakeKeys } from './common.js';
 import { simulationOptions } from './simulate.js';
 import { type SimulationOptions, runSimulationJob, whereResultsWent } from './simulation-job.js';
+import { makeFolders } from '../store/folders.js';
 
 interface CheckOptions extends SimulationOptions {
   junit?: string;
@@ -68,7 +69,7 @@ async function writeCheckResults(store: Store, invocation: string, results: read
 
 function writeFile(option: string, file: string, text: string): void {
   try {
-    mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    makeFolders(path.dirname(path.resolve(file)));
     writeFileSync(file, text);
   } catch (err) {
     // Checked before the simulation; this is the path changing under us since.
@@ -102,16 +103,15 @@ async function runCheck(paths: string[], opts: CheckOptions): Promise<number> {
     return failed.length ? 1 : 0;
   }
   if (!opts.quiet) {
-    const pct = (x: number) => `${Math.round(x * 100)}%`;
     const manyConfigs = new Set(results.map((r) => r.gateConfig)).size > 1;
     const rows = results.map((r) => [
       r.passed ? pc.green('pass') : pc.red('FAIL'),
       r.scenario,
       ...(manyConfigs ? [r.gateConfig] : []),
       describeExpectation(r.expect),
-      `≥ ${pct(r.expect.probability)}`,
-      pct(r.share),
-      `${Math.round(r.low * 100)}–${Math.round(r.high * 100)}%`,
+      `≥ ${requiredPercent(r.expect.probability)}`,
+      metPercent(r.share, r.expect.probability),
+      ciPercent(r.low, r.high),
       String(r.runs),
     ]);
     const headers = ['', 'scenario', ...(manyConfigs ? ['gates'] : []), 'expected', 'required', 'met', '95% CI', 'runs'];

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { UserError } from '../config/errors.js';
@@ -7,6 +7,7 @@ import { markdownReport } from '../report/markdown-report.js';
 import { describeSubject, findInvocation, loadReport } from '../report/report-data.js';
 import { Store, checkDbPath } from '../store/database.js';
 import { DEFAULT_DB, action, checkOutputPath, nonEmpty } from './common.js';
+import { makeFolders } from '../store/folders.js';
 
 interface ReportOptions {
   db: string;
@@ -61,7 +62,7 @@ async function runReport(opts: ReportOptions): Promise<number> {
   const htmlFile = path.join(out, 'report.html');
   const mdFile = path.join(out, 'report.md');
   try {
-    mkdirSync(out, { recursive: true });
+    makeFolders(out);
     writeFileSync(htmlFile, html);
     writeFileSync(mdFile, markdownReport(data));
   } catch (err) {

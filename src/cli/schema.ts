@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { referenceMarkdown } from '../config/reference.js';
@@ -6,6 +6,7 @@ import { jsonSchemas } from '../config/schema.js';
 import { targetJsonSchemas } from '../targets/schema.js';
 import { UserError } from '../config/errors.js';
 import { action } from './common.js';
+import { makeFolders } from '../store/folders.js';
 
 /** A path that cannot be written (a file where a folder should be, no permission) is the user's to fix: exit 2 naming it. */
 function writing(target: string, write: () => void): void {
@@ -28,12 +29,12 @@ export function schemaCommand(): Command {
         if (opts.docs) {
           const docs = opts.docs;
           writing(docs, () => {
-            mkdirSync(path.dirname(docs), { recursive: true });
+            makeFolders(path.dirname(docs));
             writeFileSync(docs, referenceMarkdown());
           });
           process.stdout.write(`wrote ${docs}\n`);
         }
-        writing(opts.out, () => mkdirSync(opts.out, { recursive: true }));
+        writing(opts.out, () => makeFolders(opts.out));
         for (const [name, schema] of Object.entries({ ...jsonSchemas(), ...targetJsonSchemas() })) {
           const file = path.join(opts.out, name);
           writing(file, () => writeFileSync(file, JSON.stringify(schema, null, 2) + '\n'));

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import pc from 'picocolors';
@@ -25,6 +25,7 @@ import type { EngineKind } from '../sim/engine.js';
 import { DEFAULT_DB, Progress, action, collect, decimal, engineOption, interruptible, nonNegativeInt, once, positiveInt, snakeKeys } from './common.js';
 import { checkPerRequestWindows } from './simulation-job.js';
 import { MAX_RUNS, MAX_RUNS_PER_PROCESS } from '../config/schema.js';
+import { makeFolders } from '../store/folders.js';
 
 /** Fresh seeds for re-measuring the recommendation: far from any seed the choice was made on. */
 export const FRESH_SEED_OFFSET = 1_000_003;
@@ -221,7 +222,7 @@ async function runTune(paths: string[], opts: TuneOptions): Promise<number> {
         '',
       );
       if (opts.out) {
-        mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true });
+        makeFolders(path.dirname(path.resolve(opts.out)));
         writeFileSync(opts.out, tunedGateFile(tuned, evidence, base));
       }
     }

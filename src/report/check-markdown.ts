@@ -1,7 +1,5 @@
-import { type ExpectationResult, describeExpectation, explain } from '../check/expectation.js';
+import { type ExpectationResult, ciPercent, describeExpectation, explain, metPercent, requiredPercent } from '../check/expectation.js';
 import { markdownCell } from './table.js';
-
-const pct = (x: number) => `${Math.round(x * 100)}%`;
 
 /** A Markdown summary ready for $GITHUB_STEP_SUMMARY. */
 export function checkMarkdown(results: readonly ExpectationResult[]): string {
@@ -11,7 +9,7 @@ export function checkMarkdown(results: readonly ExpectationResult[]): string {
     : `### ✅ rehearse check: all ${results.length} expectations met`;
   const rows = results.map(
     (r) =>
-      `| ${r.passed ? '✅' : '❌'} | ${markdownCell(r.scenario)} | ${markdownCell(r.gateConfig)} | ${markdownCell(describeExpectation(r.expect))} | ≥ ${pct(r.expect.probability)} | ${pct(r.share)} | ${Math.round(r.low * 100)}–${Math.round(r.high * 100)}% | ${r.runs} |`,
+      `| ${r.passed ? '✅' : '❌'} | ${markdownCell(r.scenario)} | ${markdownCell(r.gateConfig)} | ${markdownCell(describeExpectation(r.expect))} | ≥ ${requiredPercent(r.expect.probability)} | ${metPercent(r.share, r.expect.probability)} | ${ciPercent(r.low, r.high)} | ${r.runs} |`,
   );
   const details = failed.map((r) => `- **${r.scenario}** (${r.gateConfig}): ${explain(r)}`);
   return [

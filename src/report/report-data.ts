@@ -3,6 +3,7 @@ import type { Json } from '../store/duckdb.js';
 import { UserError } from '../config/errors.js';
 import type { Store } from '../store/database.js';
 import { integer, percent } from './table.js';
+import { ciPercent, metPercent, requiredPercent } from '../check/expectation.js';
 
 /**
  * What `rehearse report` says about one invocation, read from the DuckDB file. Every figure is
@@ -650,9 +651,9 @@ export function verdictTable(data: ReportData): ReportTable {
       v.scenario,
       v.gateConfig,
       v.expected,
-      `≥ ${percent(v.probability)}`,
-      percent(v.share),
-      `${Math.round(v.ciLow * 100)}–${Math.round(v.ciHigh * 100)}%`,
+      `≥ ${requiredPercent(v.probability)}`,
+      metPercent(v.share, v.probability),
+      ciPercent(v.ciLow, v.ciHigh),
       integer(v.runs),
     ]),
     4,

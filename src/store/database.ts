@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from './duckdb.js';
 import { UserError } from '../config/errors.js';
+import { makeFolders } from './folders.js';
 
 /**
  * The one DuckDB file every invocation accumulates into. Tables are created on first use and
@@ -152,7 +152,7 @@ export class Store {
     checkDbPath(file);
     let instance: DuckDBInstance;
     try {
-      if (!options.readOnly) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      if (!options.readOnly) makeFolders(path.dirname(path.resolve(file)));
       instance = await DuckDBInstance.create(file, {
         ...(options.readOnly ? { access_mode: 'READ_ONLY' } : {}),
         ...(options.memoryLimit ? { memory_limit: options.memoryLimit } : {}),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeExpectation, explain, judgeExpectation, meets } from '../../src/check/expectation.js';
+import { ciPercent, describeExpectation, explain, judgeExpectation, meets, metPercent, requiredPercent, wholePercents } from '../../src/check/expectation.js';
 import type { GateConfig } from '../../src/config/model.js';
 import type { OutcomeColumns } from '../../src/store/columns.js';
 
@@ -81,6 +81,57 @@ describe('judgeExpectation', () => {
     // Past four ways, the rest are summed.
     const many = judgeExpectation('x', three, 0, { outcome: 'promote', probability: 0.9 }, [columns([...run(6, [2, 0, -1]), [0, 1, 0], [0, 2, 0], [1, 1, 1], [0, 1, 2], [1, 2, 0], [0, 1, 1]])]);
     expect(explain(many)).toMatch(/; 17% rolled back by cost_per_request, (\d+% [a-z_ ]+, ){3}8% otherwise$/);
+  });
+
+  it('rounds the shares of a failure sentence to whole percents that add up to 100', () => {
+    // 145 / 41 / 14 of 200 are 72.5%, 20.5% and 7%: rounded one by one, 73 + 21 + 7 = 101.
+    const run = (n: number, row: [number, number, number]) => Array.from({ length: n }, () => row);
+    const r = judgeExpectation('cost-25', config, 0, expectation, [columns([...run(145, [0, 1, 0]), ...run(41, [2, 0, -1]), ...run(14, [0, 2, 0])])]);
+    const shares = [...explain(r).matchAll(/(\d+)% (?:of runs|\(|promoted|rolled)/g)].map((m) => Number(m[1]));
+    // The head's "≥ 95% of runs", then got, promoted, rolled back: largest remainders give the
+    // tied half-percent to the earlier share.
+    expect(shares).toEqual([95, 73, 20, 7]);
+    expect(shares.slice(1).reduce((a, b) => a + b, 0)).toBe(100);
+  });
+
+  it('whole percents add up to 100, by largest remainders, ties to the earlier count', () => {
+    expect(wholePercents([1, 1, 1], 3)).toEqual([34, 33, 33]);
+    expect(wholePercents([145, 41, 14], 200)).toEqual([73, 20, 7]);
+    expect(wholePercents([2, 1], 3)).toEqual([67, 33]);
+    expect(wholePercents([0, 7], 7)).toEqual([0, 100]);
+    expect(wholePercents([1, 2], 0)).toEqual([0, 0]);
+    // Counts short of the total add up to their own rounded share: 2 of 3 is 67%.
+    expect(wholePercents([1, 1], 3)).toEqual([34, 33]);
+    for (const total of [7, 13, 99, 101, 997]) {
+      const counts = [Math.floor(total / 3), Math.floor(total / 7), 1];
+      counts.push(total - counts.reduce((a, b) => a + b, 0));
+      const p = wholePercents(counts, total);
+      expect(p.reduce((a, b) => a + b, 0)).toBe(100);
+      // Each is its exact share rounded down or up, never further.
+      p.forEach((x, i) => expect(Math.abs(x - (counts[i]! * 100) / total)).toBeLessThan(1));
+    }
+  });
+
+  it('never shows a share short of the requirement as meeting it', () => {
+    // 9,496 of 10,000 runs against ≥ 95%: "95%" would read as met.
+    expect(metPercent(0.9496, 0.95)).toBe('94.9%');
+    expect(metPercent(0.95, 0.95)).toBe('95%');
+    expect(metPercent(0.9449, 0.95)).toBe('94%');
+    expect(metPercent(0.999, 0.99)).toBe('100%');
+    expect(ciPercent(0.6146, 0.7898)).toBe('61–79%');
+    expect(ciPercent(0.94513, 0.95377)).toBe('94.5–95.4%');
+    expect(requiredPercent(0.95)).toBe('95%');
+    expect(requiredPercent(0.955)).toBe('95.5%');
+    expect(requiredPercent(0.07)).toBe('7%');
+    const run = (n: number, row: [number, number, number]) => Array.from({ length: n }, () => row);
+    // 9,496 of 10,000: Wilson 95% interval 0.94513–0.95377 (z = 1.959964; scipy.stats.binomtest(9496,
+    // 10000).proportion_ci(method='wilson')), which whole percents would show as "95–95%".
+    const r = judgeExpectation('cost-25', config, 0, expectation, [columns([...run(9496, [0, 1, 0]), ...run(504, [2, 0, -1])])]);
+    expect(r.passed).toBe(false);
+    expect(explain(r)).toBe('expected rollback via cost_per_request by stage 1 in ≥ 95% of runs; got 94.9% (95% CI 94.5–95.4%); 5% promoted');
+    // Short of a requirement that is not a whole percent, the whole percent already reads as short.
+    const r2 = judgeExpectation('cost-25', config, 0, { ...expectation, probability: 0.955 }, [columns([...run(9547, [0, 1, 0]), ...run(453, [2, 0, -1])])]);
+    expect(explain(r2)).toMatch(/^expected rollback via cost_per_request by stage 1 in ≥ 95\.5% of runs; got 95% \(95% CI 95–96%\); 5% promoted$/);
   });
 
   it('fails a gate config that has no gate of the expected name, saying so, even at probability 0', () => {
