@@ -164,8 +164,11 @@ function decode(chunks: Buffer[], encoding = 'identity'): string {
   return b.toString('utf8', start);
 }
 
-const EVENT_END = /\r?\n\r?\n/;
-const LINE_END = /\r?\n/;
+// SSE lines end in CRLF, LF or a bare CR (the spec allows all three); an event ends at a blank
+// line. A CR last in the buffer may be the first half of a CRLF split across chunks: taken as a
+// line end, its LF then reads as one more blank line, which dispatches nothing.
+const EVENT_END = /(?:\r\n|\r|\n)(?:\r\n|\r|\n)/;
+const LINE_END = /\r\n|\r|\n/;
 /** Delta fields other than content whose arrival also counts as the first token. */
 const OTHER_DELTAS = ['reasoning_content', 'reasoning', 'tool_calls'];
 
@@ -259,6 +262,19 @@ class SseReader {
   }
 }
 
+/**
+ * Whether a body opens as server-sent events do (`data:`, `event:`, `id:`, `retry:` or a `:`
+ * comment), not as JSON; null while it has shown only white space.
+ */
+function looksLikeSse(chunk: Buffer): boolean | null {
+  let i = 0;
+  while (i < chunk.length && (chunk[i] === 0x20 || chunk[i] === 0x0a || chunk[i] === 0x0d || chunk[i] === 0x09)) i++;
+  if (i >= chunk.length) return null;
+  if (chunk[i] === 0x3a) return true; // ':' a comment
+  const head = chunk.toString('latin1', i, i + 6);
+  return head.startsWith('data:') || head.startsWith('event:') || head.startsWith('id:') || head.startsWith('retry:');
+}
+
 function onTimeout(x: Exchange): void {
   x.timerFired();
 }
@@ -282,6 +298,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private timerLeft: number;
   private readonly onAbort: (() => void) | null = null;
   private encoding = 'identity';
+  /** A stream asked for came labelled as JSON: its first bytes decide whether it is one anyway. */
+  private sniffing = false;
   /** Set after `[DONE]`: drops a response the server holds open. */
   private linger: NodeJS.Timeout | null = null;
 
@@ -349,11 +367,22 @@ class Exchange implements Dispatcher.DispatchHandler {
         return this.settle({ kind: 'done', res: fail('error', this.elapsed(), `the endpoint compressed its stream (content-encoding ${this.encoding}) though asked for identity; rehearse reads streams uncompressed`) }, true);
       }
       this.sse = new SseReader(this.started, this.price);
+    } else if (this.stream && statusCode >= 200 && statusCode < 300 && this.encoding === 'identity') {
+      this.sniffing = true;
     }
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.settled) return;
+    if (this.sniffing) {
+      // A stream labelled application/json (some proxies relabel it) is still read as a stream.
+      const sse = looksLikeSse(chunk);
+      if (sse !== null) this.sniffing = false;
+      if (sse) {
+        this.sse = new SseReader(this.started, this.price);
+        for (const c of this.chunks.splice(0)) this.sse.push(c);
+      }
+    }
     if (this.sse === null) {
       this.chunks.push(chunk);
       return;

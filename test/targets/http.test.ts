@@ -129,6 +129,21 @@ beforeAll(async () => {
           res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'whole answer' }, finish_reason: 'stop' }] })}\n\n`);
           res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 4, completion_tokens: 2 } })}\n\ndata: [DONE]\n\n`);
           return;
+        case 'stream-cr':
+          // Bare CR line ends (the SSE spec allows CR, LF and CRLF), one cut between two CRs.
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'carriage ' }, finish_reason: null }] })}\r`);
+          setTimeout(() => res.end(`\rdata: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'returns' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 2 } })}\r\rdata: [DONE]\r\r`), 20);
+          return;
+        case 'stream-as-json':
+          // A proxy that relabels the stream as JSON, and opens it with a blank line of its own.
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('\n');
+          setTimeout(() => {
+            res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'still ' }, finish_reason: null }] })}\n\n`);
+            setTimeout(() => res.end(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'a stream' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 3 } })}\n\ndata: [DONE]\n\n`), 60);
+          }, 20);
+          return;
         case 'event-error':
           res.writeHead(200, { 'content-type': 'text/event-stream' });
           return res.end(`event: error\ndata: {"message":"overloaded"}\n\n`);
@@ -497,6 +512,20 @@ describe('http target failures', () => {
     expect(performance.now() - t0).toBeLessThan(5000);
     const e = await (await httpTarget({ url: `${failingUrl}/event-error/v1`, model: 'm', stream: true })).call(request('d-2'));
     expect(e).toMatchObject({ status: 'error', error: 'error in stream: overloaded' });
+  });
+
+  it('reads streams with bare CR line ends, and a stream labelled application/json, as streams', async () => {
+    const cr = await (await httpTarget({ url: `${failingUrl}/stream-cr/v1`, model: 'm', stream: true })).call(request('s-1'));
+    expect(cr).toMatchObject({ status: 'ok', output: 'carriage returns', output_tokens: 2, finish_reason: 'stop' });
+    const t0 = performance.now();
+    const relabelled = await (await httpTarget({ url: `${failingUrl}/stream-as-json/v1`, model: 'm', stream: true })).call(request('s-2'));
+    expect(relabelled).toMatchObject({ status: 'ok', output: 'still a stream', output_tokens: 3, finish_reason: 'stop' });
+    // The first token came with the first event, 60 ms before the last: read as it arrived, not at the end.
+    expect(relabelled.ttft_ms).not.toBeNull();
+    expect(relabelled.ttft_ms!).toBeLessThan(relabelled.latency_ms - 30);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    // A JSON answer to a stream request (a server that ignores `stream`) is still read as JSON.
+    expect(await (await httpTarget({ url: `${failingUrl}/bom/v1`, model: 'm', stream: true })).call(request('s-3'))).toMatchObject({ status: 'ok', output: 'with a byte-order mark' });
   });
 
   it('sends the key in the header api_key_header names (Azure OpenAI\'s api-key), alone', async () => {
