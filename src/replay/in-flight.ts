@@ -32,6 +32,15 @@ export class InFlight {
     private readonly shared: boolean,
   ) {}
 
+  /** Takes a slot if one is free now, without a promise (the usual case below the cap). */
+  tryTake(): boolean {
+    for (;;) {
+      const now = Atomics.load(this.control, IN_FLIGHT_SLOT);
+      if (now >= this.limit) return false;
+      if (Atomics.compareExchange(this.control, IN_FLIGHT_SLOT, now, now + 1) === now) return true;
+    }
+  }
+
   /** Takes a slot, waiting for one; false, without one, once `stopped()`. */
   async take(stopped: () => boolean): Promise<boolean> {
     for (;;) {

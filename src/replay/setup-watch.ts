@@ -68,6 +68,17 @@ export function setupStopped(control: Int32Array): boolean {
 }
 
 /**
+ * mayStillSend without a promise, for the usual case: true to send, false once the replay
+ * stopped, null while the watch is paused (then await mayStillSend).
+ */
+export function maySendNow(control: Int32Array): boolean | null {
+  if (Atomics.load(control, STOP_SLOT) !== 0) return false;
+  const state = Atomics.load(control, SETUP_STATE_SLOT);
+  if (state === SETUP_STOPPED) return false;
+  return state === PAUSED ? null : true;
+}
+
+/**
  * Before a request is sent: true to send it, false once the replay stopped. While the watch is
  * paused it waits for the answers in flight, and the first loop to find none left decides.
  */

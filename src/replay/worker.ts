@@ -6,7 +6,7 @@ import { batchFromArrow } from '../traces/arrow.js';
 import type { TraceBatch } from '../traces/canonical.js';
 import { CANDIDATE_STATUSES, OutputSchema, costOf, isRefusal, refusalDetector, similarity } from './compare.js';
 import { InFlight } from './in-flight.js';
-import { mayStillSend, noteAnswer, noteReached, setupStopped } from './setup-watch.js';
+import { maySendNow, mayStillSend, noteAnswer, noteReached, setupStopped } from './setup-watch.js';
 import { PACE_SLACK_MS, type Pacing, dueOffsetMs } from './pacing.js';
 
 /**
@@ -345,9 +345,13 @@ export default async function replayTask(task: ReplayTask): Promise<unknown> {
     const one = async (i: number): Promise<void> => {
       const req = requestOf(i);
       const due = task.startEpochMs + dueOffsetMs(task.pacing, task.indexBase + i, batch.timestamp[i]!, task.firstTimestampMs);
-      if (!(await sleepUntil(due, stopped))) return;
-      if (!(await mayStillSend(control))) return;
-      if (!(await inFlight.take(stopped))) return;
+      // Each step awaits only when it has to wait: at --max, a promise per step was a measurable
+      // share of a request's CPU.
+      if (stopped()) return;
+      if (due > Date.now() && !(await sleepUntil(due, stopped))) return;
+      const may = maySendNow(control);
+      if (may === false || (may === null && !(await mayStillSend(control)))) return;
+      if (!inFlight.tryTake() && !(await inFlight.take(stopped))) return;
       try {
         await send(i, req, due);
       } finally {

@@ -27,6 +27,23 @@ describe('similarity', () => {
     expect(similarity('The cat sat', 'the dog sat.')).toBe(0.5);
     expect(similarity('alpha', 'beta')).toBe(0);
   });
+
+  it('cuts words as Unicode letters and digits do, whether or not the text is ASCII', () => {
+    // The definition, written independently: Jaccard of the lower-cased \p{L}\p{N} runs.
+    const reference = (a: string, b: string) => {
+      const words = (t: string) => new Set(t.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []);
+      const wa = words(a);
+      const wb = words(b);
+      if (wa.size + wb.size === 0) return 1;
+      const shared = [...wa].filter((w) => wb.has(w)).length;
+      return shared / (wa.size + wb.size - shared);
+    };
+    const texts = ['', '...', 'a_b c-d', "don't DON'T", 'x9Y 9 09', 'Café naïve', 'cafe CAFÉ', 'İstanbul istanbul', '\u212Aelvin kelvin', 'tab\there\nnew', '日本語 テキスト', 'e\u0301 é', '  end ', 'A'];
+    for (const a of texts) for (const b of texts) expect(similarity(a, b)).toBe(reference(a, b));
+    expect(similarity('', '')).toBe(1);
+    // {a, b, c, d} vs {a, b}: the underscore and the hyphen cut words.
+    expect(similarity('a_b c-d', 'A B')).toBe(0.5);
+  });
 });
 
 describe('output schema', () => {

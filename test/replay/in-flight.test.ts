@@ -3,14 +3,17 @@ import { IN_FLIGHT_SLOT, InFlight } from '../../src/replay/in-flight.js';
 
 const tick = (ms = 1) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** `loops` loops of `rounds` requests each, through `slots` (one InFlight per simulated worker): the peak in flight. */
+/**
+ * `loops` loops of `rounds` requests each, through `slots` (one InFlight per simulated worker): the
+ * peak in flight. Every other loop first tries for a free slot without waiting, as the worker does.
+ */
 async function drive(slots: InFlight[], loops: number, rounds: number): Promise<{ peak: number; sent: number }> {
   let now = 0, peak = 0, sent = 0;
   await Promise.all(
     Array.from({ length: loops }, async (_, k) => {
       const f = slots[k % slots.length]!;
       for (let r = 0; r < rounds; r++) {
-        expect(await f.take(() => false)).toBe(true);
+        expect((k % 2 === 0 && f.tryTake()) || (await f.take(() => false))).toBe(true);
         peak = Math.max(peak, ++now);
         sent++;
         await tick(1 + ((k + r) % 3));
@@ -31,6 +34,16 @@ describe('the replay\'s count of requests in flight', () => {
       expect(sent).toBe(100);
       expect(control[IN_FLIGHT_SLOT]).toBe(0);
     }
+  });
+
+  it('takes a free slot at once without a promise, and none at the limit', () => {
+    const control = new Int32Array(new SharedArrayBuffer(4 * 6));
+    const f = new InFlight(control, 2, false);
+    expect([f.tryTake(), f.tryTake(), f.tryTake()]).toEqual([true, true, false]);
+    expect(control[IN_FLIGHT_SLOT]).toBe(2);
+    f.give();
+    expect(f.tryTake()).toBe(true);
+    expect(control[IN_FLIGHT_SLOT]).toBe(2);
   });
 
   it('shared between workers (one count, Atomics.waitAsync), the limit holds over all of them', async () => {

@@ -8,6 +8,7 @@ import {
   SETUP_STOPPED,
   STOP_SLOT,
   WATCHING,
+  maySendNow,
   mayStillSend,
   noteAnswer,
   noteReached,
@@ -24,10 +25,14 @@ describe('the setup watch', () => {
     const c = controls();
     fault(c, undefined, 9);
     expect(c[SETUP_STATE_SLOT]).toBe(WATCHING);
+    expect(maySendNow(c)).toBe(true);
     expect(await mayStillSend(c)).toBe(true);
     fault(c);
     expect(c[SETUP_STATE_SLOT]).toBe(PAUSED);
+    // Paused: only the awaited check can decide.
+    expect(maySendNow(c)).toBe(null);
     expect(await mayStillSend(c)).toBe(false);
+    expect(maySendNow(c)).toBe(false);
     expect(setupStopped(c)).toBe(true);
     expect(c[STOP_SLOT]).toBe(1);
   });
@@ -69,8 +74,10 @@ describe('the setup watch', () => {
     const c = controls();
     for (let i = 0; i < 50; i++) noteAnswer(c, true, 'HTTP 401: bad key', 0);
     expect(await mayStillSend(c)).toBe(true);
+    expect(maySendNow(c)).toBe(true);
     c[STOP_SLOT] = 1;
     expect(await mayStillSend(c)).toBe(false);
+    expect(maySendNow(c)).toBe(false);
     expect(setupStopped(c)).toBe(false);
   });
 });
